@@ -1,0 +1,1 @@
+//! Image providers. INTERFACE OWNED BY THE BACKEND WORKER — see docs/interfaces.md.

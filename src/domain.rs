@@ -1,0 +1,314 @@
+//! Domain values shared by every layer: aspect ratios, image sizes, the image
+//! model registry and the Gemini output-size table.
+//!
+//! These are types rather than strings so that a value, once parsed at the edge
+//! (tool parameters, CLI flags, config), is known to be valid everywhere else.
+
+use std::fmt;
+use std::str::FromStr;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// An output aspect ratio as Gemini spells it (`"16:9"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+pub enum AspectRatio {
+    #[serde(rename = "1:1")]
+    Square,
+    #[serde(rename = "2:3")]
+    R2x3,
+    #[serde(rename = "3:2")]
+    R3x2,
+    #[serde(rename = "3:4")]
+    R3x4,
+    #[serde(rename = "4:3")]
+    R4x3,
+    #[serde(rename = "4:5")]
+    R4x5,
+    #[serde(rename = "5:4")]
+    R5x4,
+    #[serde(rename = "9:16")]
+    R9x16,
+    #[serde(rename = "16:9")]
+    R16x9,
+    #[serde(rename = "21:9")]
+    R21x9,
+    #[serde(rename = "1:4")]
+    R1x4,
+    #[serde(rename = "4:1")]
+    R4x1,
+    #[serde(rename = "1:8")]
+    R1x8,
+    #[serde(rename = "8:1")]
+    R8x1,
+}
+
+impl AspectRatio {
+    /// Every ratio, in the order they are listed to users.
+    pub const ALL: [AspectRatio; 14] = [
+        Self::Square,
+        Self::R2x3,
+        Self::R3x2,
+        Self::R3x4,
+        Self::R4x3,
+        Self::R4x5,
+        Self::R5x4,
+        Self::R9x16,
+        Self::R16x9,
+        Self::R21x9,
+        Self::R1x4,
+        Self::R4x1,
+        Self::R1x8,
+        Self::R8x1,
+    ];
+    /// The ten ratios every Gemini 3 / 2.5 image model supports.
+    pub const STANDARD: [AspectRatio; 10] = [
+        Self::Square,
+        Self::R2x3,
+        Self::R3x2,
+        Self::R3x4,
+        Self::R4x3,
+        Self::R4x5,
+        Self::R5x4,
+        Self::R9x16,
+        Self::R16x9,
+        Self::R21x9,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Square => "1:1",
+            Self::R2x3 => "2:3",
+            Self::R3x2 => "3:2",
+            Self::R3x4 => "3:4",
+            Self::R4x3 => "4:3",
+            Self::R4x5 => "4:5",
+            Self::R5x4 => "5:4",
+            Self::R9x16 => "9:16",
+            Self::R16x9 => "16:9",
+            Self::R21x9 => "21:9",
+            Self::R1x4 => "1:4",
+            Self::R4x1 => "4:1",
+            Self::R1x8 => "1:8",
+            Self::R8x1 => "8:1",
+        }
+    }
+
+    /// Pixel size of a 1K image at this ratio, as Gemini 3 Pro Image returns it.
+    /// The extreme ratios (1:4 … 8:1, 3.1 Flash only) keep about one megapixel.
+    fn base_1k(self) -> (u32, u32) {
+        match self {
+            Self::Square => (1024, 1024),
+            Self::R2x3 => (848, 1264),
+            Self::R3x2 => (1264, 848),
+            Self::R3x4 => (896, 1200),
+            Self::R4x3 => (1200, 896),
+            Self::R4x5 => (928, 1152),
+            Self::R5x4 => (1152, 928),
+            Self::R9x16 => (768, 1376),
+            Self::R16x9 => (1376, 768),
+            Self::R21x9 => (1584, 672),
+            Self::R1x4 => (512, 2048),
+            Self::R4x1 => (2048, 512),
+            Self::R1x8 => (368, 2896),
+            Self::R8x1 => (2896, 368),
+        }
+    }
+}
+
+impl fmt::Display for AspectRatio {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for AspectRatio {
+    type Err = InvalidValue;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        Self::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| InvalidValue::new("aspect_ratio", s, Self::ALL.map(Self::as_str)))
+    }
+}
+
+/// Output resolution class. Gemini wants the upper-case spelling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+pub enum ImageSize {
+    #[serde(rename = "512")]
+    S512,
+    #[serde(rename = "1K")]
+    S1K,
+    #[serde(rename = "2K")]
+    S2K,
+    #[serde(rename = "4K")]
+    S4K,
+}
+
+impl ImageSize {
+    pub const ALL: [ImageSize; 4] = [Self::S512, Self::S1K, Self::S2K, Self::S4K];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::S512 => "512",
+            Self::S1K => "1K",
+            Self::S2K => "2K",
+            Self::S4K => "4K",
+        }
+    }
+}
+
+impl fmt::Display for ImageSize {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for ImageSize {
+    type Err = InvalidValue;
+    /// Accepts `1k` as well as `1K`: people type both, Gemini wants the latter.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        Self::ALL
+            .into_iter()
+            .find(|v| v.as_str().eq_ignore_ascii_case(s))
+            .ok_or_else(|| InvalidValue::new("image_size", s, Self::ALL.map(Self::as_str)))
+    }
+}
+
+/// The pixel size Gemini returns for a ratio and size: the 1K table, halved for
+/// `512`, doubled for 2K and quadrupled for 4K (both sides).
+pub fn output_dimensions(ratio: AspectRatio, size: ImageSize) -> (u32, u32) {
+    let (w, h) = ratio.base_1k();
+    match size {
+        ImageSize::S512 => (w / 2, h / 2),
+        ImageSize::S1K => (w, h),
+        ImageSize::S2K => (w * 2, h * 2),
+        ImageSize::S4K => (w * 4, h * 4),
+    }
+}
+
+/// What one image model accepts.
+#[derive(Debug, Clone, Copy)]
+pub struct ImageModelInfo {
+    pub id: &'static str,
+    pub aspect_ratios: &'static [AspectRatio],
+    pub image_sizes: &'static [ImageSize],
+}
+
+const ALL_SIZES_BUT_512: [ImageSize; 3] = [ImageSize::S1K, ImageSize::S2K, ImageSize::S4K];
+
+/// The image models media-gen knows, default first.
+pub const IMAGE_MODELS: [ImageModelInfo; 4] = [
+    ImageModelInfo {
+        id: "gemini-3-pro-image-preview",
+        aspect_ratios: &AspectRatio::STANDARD,
+        image_sizes: &ALL_SIZES_BUT_512,
+    },
+    ImageModelInfo {
+        id: "gemini-2.5-flash-image",
+        aspect_ratios: &AspectRatio::STANDARD,
+        image_sizes: &[ImageSize::S1K],
+    },
+    ImageModelInfo {
+        id: "gemini-3.1-flash-image-preview",
+        aspect_ratios: &AspectRatio::ALL,
+        image_sizes: &ImageSize::ALL,
+    },
+    ImageModelInfo {
+        id: "gemini-3-pro-image",
+        aspect_ratios: &AspectRatio::STANDARD,
+        image_sizes: &ALL_SIZES_BUT_512,
+    },
+];
+
+/// Default image model when neither the call nor the config names one.
+pub const DEFAULT_IMAGE_MODEL: &str = "gemini-3-pro-image-preview";
+
+pub fn image_model(id: &str) -> Option<&'static ImageModelInfo> {
+    IMAGE_MODELS.iter().find(|m| m.id == id)
+}
+
+pub fn image_model_ids() -> Vec<&'static str> {
+    IMAGE_MODELS.iter().map(|m| m.id).collect()
+}
+
+/// A value outside its allowed set; the message names the allowed values.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{field}` = `{value}` is not supported; use one of: {}", allowed.join(", "))]
+pub struct InvalidValue {
+    pub field: &'static str,
+    pub value: String,
+    pub allowed: Vec<String>,
+}
+
+impl InvalidValue {
+    pub fn new<I, S>(field: &'static str, value: &str, allowed: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Self {
+            field,
+            value: value.to_owned(),
+            allowed: allowed.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn size_table_matches_gemini() {
+        use AspectRatio::*;
+        use ImageSize::*;
+        let cases = [
+            (Square, S1K, (1024, 1024)),
+            (R2x3, S1K, (848, 1264)),
+            (R3x2, S1K, (1264, 848)),
+            (R3x4, S1K, (896, 1200)),
+            (R4x3, S1K, (1200, 896)),
+            (R4x5, S1K, (928, 1152)),
+            (R5x4, S1K, (1152, 928)),
+            (R9x16, S1K, (768, 1376)),
+            (R16x9, S1K, (1376, 768)),
+            (R21x9, S1K, (1584, 672)),
+            (R16x9, S2K, (2752, 1536)),
+            (R16x9, S4K, (5504, 3072)),
+            (Square, S4K, (4096, 4096)),
+            (Square, S512, (512, 512)),
+        ];
+        for (r, s, want) in cases {
+            assert_eq!(output_dimensions(r, s), want, "{r} {s}");
+        }
+    }
+
+    #[test]
+    fn parse_accepts_lowercase_size_and_rejects_unknown_ratio() {
+        assert_eq!("2k".parse::<ImageSize>().unwrap(), ImageSize::S2K);
+        assert_eq!("16:9".parse::<AspectRatio>().unwrap(), AspectRatio::R16x9);
+        let err = "16:10".parse::<AspectRatio>().unwrap_err();
+        assert!(err.to_string().contains("16:9"), "{err}");
+        assert!(err.to_string().contains("`16:10`"), "{err}");
+    }
+
+    #[test]
+    fn serde_names_match_display() {
+        for r in AspectRatio::ALL {
+            assert_eq!(serde_json::to_value(r).unwrap(), r.as_str());
+        }
+        for s in ImageSize::ALL {
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+        }
+    }
+
+    #[test]
+    fn registry_default_is_first() {
+        assert_eq!(IMAGE_MODELS[0].id, DEFAULT_IMAGE_MODEL);
+        assert!(image_model("gemini-2.5-flash-image").is_some());
+        assert!(image_model("dall-e-3").is_none());
+    }
+}

@@ -1,0 +1,1 @@
+//! Offline backend emulator. INTERFACE OWNED BY THE EMULATOR WORKER — see docs/interfaces.md.

@@ -1,0 +1,1 @@
+//! Image header reading and previews. INTERFACE OWNED BY THE STORE WORKER — see docs/interfaces.md.
