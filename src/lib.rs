@@ -16,8 +16,11 @@
 //!   and the one mapping from internal errors to the contract's error codes.
 //! - [`tools`]: the MCP surface (rmcp): parameters → service → results.
 //! - [`transport`]: stdio serving.
+//! - [`app`]: wiring settings into a running service; the `serve` and
+//!   `generate` commands.
 //! - [`emulator`]: the offline backend emulator used by `--emulator` and tests.
 
+pub mod app;
 pub mod backend;
 pub mod config;
 pub mod domain;

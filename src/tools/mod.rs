@@ -1,1 +1,125 @@
-//! TODO(lead)
+//! The MCP surface: one rmcp server whose tools are split by family (one file
+//! each). Handlers are thin: parameters → [`Service`] → result.
+//!
+//! Every result carries `structuredContent` (never base64 in it), the same JSON
+//! as a text block for clients that ignore structured content, and — for
+//! images — a `resource_link` to `media://files/NAME` plus an inline preview.
+
+mod image;
+
+use std::sync::Arc;
+
+use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::model::{
+    CallToolResult, ContentBlock, Implementation, ServerCapabilities, ServerInfo,
+};
+use rmcp::{ServerHandler, tool_handler};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::service::{ErrorCode, Service, ServiceError};
+
+pub use image::{BatchItem, BatchOutput, ImageMetadata, ImageOutput, media_uri};
+
+/// Instructions sent to the client at initialization, for the model to read.
+const INSTRUCTIONS: &str = "media-gen generates images with Gemini image models and saves \
+them to a local library. Use `generate_image` for one image and `generate_image_batch` for \
+several prompts at once (they run in parallel). Results give the absolute `image_path`, the \
+`filename` and a `media://files/NAME` resource URI; a small preview is attached inline. \
+On failure, `error.code` says what went wrong and `error.message` what to do next.";
+
+/// The MCP server: shared state is one [`Service`]; cloning is cheap.
+#[derive(Clone)]
+pub struct MediaServer {
+    service: Arc<Service>,
+    tool_router: ToolRouter<Self>,
+}
+
+impl MediaServer {
+    pub fn new(service: Arc<Service>) -> Self {
+        Self {
+            service,
+            tool_router: Self::image_router(),
+        }
+    }
+
+    pub fn service(&self) -> &Service {
+        &self.service
+    }
+
+    /// Every tool this server offers, as `tools/list` shows them.
+    pub fn tools(&self) -> Vec<rmcp::model::Tool> {
+        self.tool_router.list_all()
+    }
+}
+
+#[tool_handler(router = self.tool_router)]
+impl ServerHandler for MediaServer {
+    fn get_info(&self) -> ServerInfo {
+        ServerInfo::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(
+                Implementation::new("media-gen", env!("CARGO_PKG_VERSION"))
+                    .with_title("media-gen: Gemini image generation"),
+            )
+            .with_instructions(INSTRUCTIONS)
+    }
+}
+
+/// The error envelope of the contract: `{"success":false,"error":{code,message,details}}`.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+pub struct ErrorOutput {
+    /// Always `false`.
+    pub success: bool,
+    pub error: ErrorBody,
+}
+
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+pub struct ErrorBody {
+    /// Stable machine-readable code, e.g. `RATE_LIMITED`.
+    pub code: ErrorCode,
+    /// What went wrong and what to do next.
+    pub message: String,
+    /// Extra facts: the offending parameter, HTTP status, retry delay …
+    pub details: Map<String, Value>,
+}
+
+impl From<&ServiceError> for ErrorOutput {
+    fn from(e: &ServiceError) -> Self {
+        Self {
+            success: false,
+            error: ErrorBody {
+                code: e.code(),
+                message: e.message(),
+                details: e.details(),
+            },
+        }
+    }
+}
+
+/// A result whose structured content is `value`, mirrored as a text block and
+/// followed by `extra` content (links, previews).
+fn structured_result<T: Serialize>(
+    value: &T,
+    is_error: bool,
+    extra: Vec<ContentBlock>,
+) -> CallToolResult {
+    let json = serde_json::to_value(value).unwrap_or_else(|e| {
+        serde_json::json!({"success": false, "error": {"code": "GENERATION_FAILED",
+            "message": format!("could not serialize the result: {e}"), "details": {}}})
+    });
+    let mut content = Vec::with_capacity(1 + extra.len());
+    content.push(ContentBlock::text(json.to_string()));
+    content.extend(extra);
+    let mut result = if is_error {
+        CallToolResult::error(content)
+    } else {
+        CallToolResult::success(content)
+    };
+    result.structured_content = Some(json);
+    result
+}
+
+/// The tool result for a failed call.
+pub fn error_result(e: &ServiceError) -> CallToolResult {
+    structured_result(&ErrorOutput::from(e), true, Vec::new())
+}

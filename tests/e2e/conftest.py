@@ -1,0 +1,62 @@
+"""Shared fixtures: where the media-gen binary is, and per-test output directories."""
+
+import os
+import pathlib
+import socket
+import struct
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+def binary() -> str:
+    explicit = os.environ.get("MEDIA_GEN_BIN")
+    if explicit:
+        return explicit
+    target = pathlib.Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
+    return str(target / "debug" / "media-gen")
+
+
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"
+
+
+@pytest.fixture
+def bin_path() -> str:
+    path = binary()
+    assert os.path.exists(path), f"build media-gen first (cargo build): {path} missing"
+    return path
+
+
+@pytest.fixture
+def out_dir(tmp_path) -> pathlib.Path:
+    d = tmp_path / "out"
+    d.mkdir()
+    return d
+
+
+def server_env(out_dir: pathlib.Path, **extra: str) -> dict[str, str]:
+    env = {
+        "MCP_OUTPUT_DIR": str(out_dir),
+        "HOME": str(out_dir.parent),
+        "XDG_CONFIG_HOME": str(out_dir.parent / "config"),
+        "MEDIA_GEN_LOG": "info",
+        "PATH": os.environ.get("PATH", ""),
+    }
+    env.update(extra)
+    return env
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def png_size(path: pathlib.Path) -> tuple[int, int]:
+    with open(path, "rb") as f:
+        head = f.read(24)
+    assert head[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
+    return struct.unpack(">II", head[16:24])

@@ -1,0 +1,128 @@
+"""media-gen over stdio, driven by the official MCP Python client against the emulator."""
+
+import json
+import pathlib
+
+import pytest
+from mcp import Client, StdioServerParameters
+
+from conftest import free_port, png_size, server_env
+
+pytestmark = pytest.mark.anyio
+
+
+def params(bin_path: str, out_dir: pathlib.Path, *args: str, **env: str) -> StdioServerParameters:
+    return StdioServerParameters(
+        command=bin_path,
+        args=["serve", *args],
+        env=server_env(out_dir, **env),
+        cwd="/",  # desktop hosts start servers in /; nothing may land there
+    )
+
+
+def structured(result) -> dict:
+    data = result.structured_content
+    assert data is not None, result
+    # The text block mirrors the structured content exactly.
+    texts = [c.text for c in result.content if c.type == "text"]
+    assert texts and json.loads(texts[0]) == data
+    return data
+
+
+@pytest.mark.parametrize("mode", ["legacy", "2026-07-28"])
+async def test_generate_image_both_protocols(bin_path, out_dir, mode):
+    async with Client(params(bin_path, out_dir, "--emulator"), mode=mode) as client:
+        tools = await client.list_tools()
+        by_name = {t.name: t for t in tools.tools}
+        assert {"generate_image", "generate_image_batch"} <= set(by_name)
+        gen = by_name["generate_image"]
+        assert gen.output_schema is not None
+        assert gen.annotations.open_world_hint is True
+        assert "16:9" in gen.input_schema["properties"]["aspect_ratio"]["enum"]
+
+        result = await client.call_tool(
+            "generate_image", {"prompt": "a lighthouse at dusk", "aspect_ratio": "16:9"}
+        )
+        assert not result.is_error
+        data = structured(result)
+        assert data["success"] is True
+        path = pathlib.Path(data["image_path"])
+        assert path.parent == out_dir and path.is_file()
+        assert png_size(path) == (1376, 768)
+        meta = data["metadata"]
+        assert (meta["width"], meta["height"]) == (1376, 768)
+        assert meta["file_size_bytes"] == path.stat().st_size
+        assert meta["prompt"] == "a lighthouse at dusk"
+        assert data["uri"] == f"media://files/{data['filename']}"
+        sidecar = out_dir / "metadata" / f"{data['filename']}.json"
+        assert json.loads(sidecar.read_text())["prompt"] == "a lighthouse at dusk"
+        # No base64 in structured content; a resource link and a small preview instead.
+        assert "base64" not in json.dumps(data)
+        kinds = [c.type for c in result.content]
+        assert kinds == ["text", "resource_link", "image"]
+        link = result.content[1]
+        assert str(link.uri) == data["uri"]
+        preview = result.content[2]
+        assert len(preview.data) < 140_000  # ≈100 KB before base64
+
+
+async def test_batch_keeps_order_reports_progress_and_isolates_failures(bin_path, out_dir):
+    prompts = ["red apple", "a cat [emulator:blocked]", "blue sky", "   "]
+    steps: list[tuple[float, float | None]] = []
+
+    async def on_progress(progress, total, message):
+        steps.append((progress, total))
+
+    async with Client(params(bin_path, out_dir, "--emulator"), mode="legacy") as client:
+        result = await client.call_tool(
+            "generate_image_batch",
+            {"prompts": prompts, "aspect_ratio": "3:2"},
+            progress_callback=on_progress,
+        )
+    data = structured(result)
+    assert data["succeeded"] == 2 and data["failed"] == 2 and data["success"] is False
+    assert not result.is_error  # some images were made
+    r = data["results"]
+    assert r[0]["metadata"]["prompt"] == "red apple"
+    assert r[1]["error"]["code"] == "CONTENT_BLOCKED" and r[1]["prompt"] == prompts[1]
+    assert r[2]["metadata"]["prompt"] == "blue sky"
+    assert r[3]["error"]["code"] == "INVALID_PROMPT"
+    for ok in (r[0], r[2]):
+        assert png_size(pathlib.Path(ok["image_path"])) == (1264, 848)
+    assert steps, "no progress notifications"
+    assert [p for p, _ in steps] == sorted(p for p, _ in steps)
+    assert steps[-1][0] == steps[-1][1]
+    # Exactly the two images and their sidecars were written; nothing for the failures.
+    files = sorted(p.name for p in out_dir.iterdir() if p.is_file() and not p.name.startswith("catalog"))
+    assert len(files) == 2
+
+
+async def test_errors_are_tool_results_with_codes(bin_path, out_dir):
+    async with Client(params(bin_path, out_dir, "--emulator"), mode="legacy") as client:
+        r = await client.call_tool("generate_image", {"prompt": "   "})
+        assert r.is_error and structured(r)["error"]["code"] == "INVALID_PROMPT"
+
+        r = await client.call_tool("generate_image", {"prompt": "x", "aspect_ratio": "7:5"})
+        err = structured(r)["error"]
+        assert r.is_error and err["code"] == "INVALID_PARAMETER"
+        assert "16:9" in err["message"]
+
+        r = await client.call_tool("generate_image", {"prompt": "x", "model": "dall-e-3"})
+        assert structured(r)["error"]["code"] == "INVALID_MODEL"
+
+        r = await client.call_tool("generate_image", {"prompt": "x [emulator:auth]"})
+        assert structured(r)["error"]["code"] == "AUTH_FAILED"
+    files = [p for p in out_dir.iterdir() if p.is_file() and not p.name.startswith("catalog")]
+    assert files == []
+
+
+async def test_unreachable_backend_names_the_url(bin_path, out_dir):
+    port = free_port()  # nothing listens there
+    url = f"http://127.0.0.1:{port}"
+    p = params(bin_path, out_dir, MCP_CLIPROXY_URL=url, MCP_REQUEST_TIMEOUT="5")
+    async with Client(p, mode="legacy") as client:
+        r = await client.call_tool("generate_image", {"prompt": "a fox"})
+    err = structured(r)["error"]
+    assert r.is_error and err["code"] == "CLIPROXY_UNAVAILABLE"
+    assert f"127.0.0.1:{port}" in err["message"]
+    assert "--emulator" in err["message"]
