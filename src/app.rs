@@ -18,6 +18,10 @@ use crate::service::{GenerateInput, Service, ServiceError, validate_generate};
 use crate::store::Store;
 use crate::tools::{BatchOutput, ErrorOutput, ImageOutput, MediaServer};
 
+/// Temporary files older than this are removed at start even if their
+/// writer still seems alive (its PID may have been reused).
+const STALE_TEMP_AGE: Duration = Duration::from_secs(3600);
+
 /// Errors that end a command.
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -94,7 +98,7 @@ pub fn build_service(settings: Settings) -> Result<Arc<Service>, AppError> {
 /// Reconciles the catalog with the directory, off the request path.
 pub fn spawn_reconcile(service: &Arc<Service>) {
     let store = service.store().clone();
-    tokio::task::spawn_blocking(move || match store.reconcile(Duration::ZERO) {
+    tokio::task::spawn_blocking(move || match store.reconcile(STALE_TEMP_AGE) {
         Ok(report) => tracing::info!(?report, "catalog reconciled"),
         Err(e) => tracing::error!(error = %e, "catalog reconcile failed"),
     });

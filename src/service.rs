@@ -390,9 +390,11 @@ impl Service {
         let done = AtomicUsize::new(0);
         let on_done = &on_done;
         let done = &done;
-        futures::stream::iter(specs.iter())
-            .map(|spec| async move {
-                let r = self.generate_with(spec, cancel, budget).await;
+        // Index-based so the closure takes no borrowed argument (keeps the
+        // future `Send` without higher-ranked lifetime trouble).
+        futures::stream::iter(0..specs.len())
+            .map(|i| async move {
+                let r = self.generate_with(&specs[i], cancel, budget).await;
                 let n = done.fetch_add(1, Ordering::SeqCst) + 1;
                 on_done(n, total);
                 r

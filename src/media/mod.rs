@@ -1,1 +1,313 @@
-//! Image header reading and previews. INTERFACE OWNED BY THE STORE WORKER — see docs/interfaces.md.
+//! Pixels: reading image headers, decoding within limits, and the small inline
+//! previews that go into tool results. No MCP, no HTTP, no files.
+
+use std::io::Cursor;
+
+use fast_image_resize::images::Image;
+use fast_image_resize::{IntoImageView, ResizeAlg, ResizeOptions, Resizer};
+use image::codecs::jpeg::JpegEncoder;
+use image::codecs::png::{CompressionType, FilterType, PngEncoder};
+use image::{DynamicImage, ImageEncoder, ImageFormat, ImageReader, Limits};
+
+/// Largest image accepted for decoding, in pixels (decompression-bomb guard).
+pub const MAX_PIXELS: u64 = 100_000_000;
+/// Largest allocation a decode may make.
+pub const MAX_ALLOC: u64 = 1 << 30;
+
+/// What an image file is, read from its header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImageInfo {
+    pub mime_type: &'static str,
+    pub extension: &'static str,
+    pub width: u32,
+    pub height: u32,
+}
+
+/// A small rendition for inline display.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Preview {
+    pub mime_type: &'static str,
+    pub data: Vec<u8>,
+    pub width: u32,
+    pub height: u32,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MediaError {
+    #[error("not a supported image (PNG, JPEG or WebP)")]
+    Unsupported,
+    #[error("the image is {width}×{height}, larger than the {MAX_PIXELS}-pixel limit")]
+    TooLarge { width: u32, height: u32 },
+    #[error("cannot decode the image: {0}")]
+    Decode(#[source] image::ImageError),
+    #[error("cannot encode the preview: {0}")]
+    Encode(#[source] image::ImageError),
+    #[error("cannot resize the image: {0}")]
+    Resize(String),
+}
+
+fn format_info(format: ImageFormat) -> Option<(&'static str, &'static str)> {
+    match format {
+        ImageFormat::Png => Some(("image/png", "png")),
+        ImageFormat::Jpeg => Some(("image/jpeg", "jpg")),
+        ImageFormat::WebP => Some(("image/webp", "webp")),
+        _ => None,
+    }
+}
+
+fn reader(bytes: &[u8]) -> Result<(ImageReader<Cursor<&[u8]>>, ImageFormat), MediaError> {
+    let reader = ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|_| MediaError::Unsupported)?;
+    let format = reader.format().ok_or(MediaError::Unsupported)?;
+    Ok((reader, format))
+}
+
+/// Format and size from the header only; the pixels are not decoded.
+pub fn probe(bytes: &[u8]) -> Result<ImageInfo, MediaError> {
+    let (reader, format) = reader(bytes)?;
+    let (mime_type, extension) = format_info(format).ok_or(MediaError::Unsupported)?;
+    let (width, height) = reader.into_dimensions().map_err(|e| match e {
+        image::ImageError::Unsupported(_) => MediaError::Unsupported,
+        other => MediaError::Decode(other),
+    })?;
+    if width == 0 || height == 0 {
+        return Err(MediaError::Unsupported);
+    }
+    Ok(ImageInfo {
+        mime_type,
+        extension,
+        width,
+        height,
+    })
+}
+
+/// Decodes a whole image within [`MAX_PIXELS`] and [`MAX_ALLOC`].
+pub fn decode(bytes: &[u8]) -> Result<DynamicImage, MediaError> {
+    let info = probe(bytes)?;
+    if u64::from(info.width) * u64::from(info.height) > MAX_PIXELS {
+        return Err(MediaError::TooLarge {
+            width: info.width,
+            height: info.height,
+        });
+    }
+    let (mut reader, _) = reader(bytes)?;
+    let mut limits = Limits::default();
+    limits.max_alloc = Some(MAX_ALLOC);
+    limits.max_image_width = Some(info.width);
+    limits.max_image_height = Some(info.height);
+    reader.limits(limits);
+    reader.decode().map_err(|e| match e {
+        image::ImageError::Limits(_) => MediaError::TooLarge {
+            width: info.width,
+            height: info.height,
+        },
+        other => MediaError::Decode(other),
+    })
+}
+
+/// Size that fits `max_side`, keeping the aspect ratio; never larger than the source.
+pub fn fit(width: u32, height: u32, max_side: u32) -> (u32, u32) {
+    let long = width.max(height);
+    if long <= max_side || max_side == 0 {
+        return (width, height);
+    }
+    let scale = f64::from(max_side) / f64::from(long);
+    let w = (f64::from(width) * scale).round().max(1.0) as u32;
+    let h = (f64::from(height) * scale).round().max(1.0) as u32;
+    (w.min(max_side), h.min(max_side))
+}
+
+/// A preview whose long side is at most `max_side` and whose encoded size is
+/// at most about `max_bytes`: JPEG, or PNG when the image has transparency.
+pub fn preview(bytes: &[u8], max_side: u32, max_bytes: usize) -> Result<Preview, MediaError> {
+    let img = decode(bytes)?;
+    let has_alpha = img.color().has_alpha() && has_transparency(&img);
+    let img = if has_alpha {
+        DynamicImage::ImageRgba8(img.into_rgba8())
+    } else {
+        DynamicImage::ImageRgb8(img.into_rgb8())
+    };
+    let mut side = max_side;
+    loop {
+        let (w, h) = fit(img.width(), img.height(), side);
+        let small = resize(&img, w, h)?;
+        if let Some(p) = encode_within(&small, w, h, has_alpha, max_bytes)? {
+            return Ok(p);
+        }
+        // Even the lowest quality is too big: shrink and try again.
+        if side <= 64 {
+            return encode_within(&small, w, h, has_alpha, usize::MAX)?
+                .ok_or_else(|| MediaError::Resize("preview could not be encoded".into()));
+        }
+        side = side * 3 / 4;
+    }
+}
+
+fn has_transparency(img: &DynamicImage) -> bool {
+    match img {
+        DynamicImage::ImageRgba8(b) => b.pixels().any(|p| p.0[3] != 255),
+        DynamicImage::ImageLumaA8(b) => b.pixels().any(|p| p.0[1] != 255),
+        DynamicImage::ImageRgba16(b) => b.pixels().any(|p| p.0[3] != u16::MAX),
+        DynamicImage::ImageLumaA16(b) => b.pixels().any(|p| p.0[1] != u16::MAX),
+        _ => true,
+    }
+}
+
+fn resize(img: &DynamicImage, w: u32, h: u32) -> Result<Vec<u8>, MediaError> {
+    if (w, h) == (img.width(), img.height()) {
+        return Ok(img.as_bytes().to_vec());
+    }
+    let pixel_type = img
+        .pixel_type()
+        .ok_or_else(|| MediaError::Resize("unsupported pixel type".into()))?;
+    let mut dst = Image::new(w, h, pixel_type);
+    let opts = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(
+        fast_image_resize::FilterType::Bilinear,
+    ));
+    Resizer::new()
+        .resize(img, &mut dst, &opts)
+        .map_err(|e| MediaError::Resize(e.to_string()))?;
+    Ok(dst.into_vec())
+}
+
+/// Encodes at decreasing quality until it fits; `None` if even q=40 does not.
+fn encode_within(
+    pixels: &[u8],
+    w: u32,
+    h: u32,
+    alpha: bool,
+    max_bytes: usize,
+) -> Result<Option<Preview>, MediaError> {
+    if alpha {
+        let mut out = Vec::new();
+        PngEncoder::new_with_quality(&mut out, CompressionType::Best, FilterType::Adaptive)
+            .write_image(pixels, w, h, image::ExtendedColorType::Rgba8)
+            .map_err(MediaError::Encode)?;
+        return Ok((out.len() <= max_bytes).then_some(Preview {
+            mime_type: "image/png",
+            data: out,
+            width: w,
+            height: h,
+        }));
+    }
+    for quality in [82u8, 70, 55, 40] {
+        let mut out = Vec::new();
+        JpegEncoder::new_with_quality(&mut out, quality)
+            .write_image(pixels, w, h, image::ExtendedColorType::Rgb8)
+            .map_err(MediaError::Encode)?;
+        if out.len() <= max_bytes {
+            return Ok(Some(Preview {
+                mime_type: "image/jpeg",
+                data: out,
+                width: w,
+                height: h,
+            }));
+        }
+    }
+    Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use image::{ImageBuffer, Rgb, Rgba};
+
+    fn noisy_rgb(w: u32, h: u32) -> DynamicImage {
+        let mut state = 0x1234_5678u32;
+        DynamicImage::ImageRgb8(ImageBuffer::from_fn(w, h, |x, y| {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            Rgb([(x % 256) as u8, (y % 256) as u8, (state & 0xff) as u8])
+        }))
+    }
+
+    fn encode(img: &DynamicImage, format: ImageFormat) -> Vec<u8> {
+        let mut out = Cursor::new(Vec::new());
+        img.write_to(&mut out, format).unwrap();
+        out.into_inner()
+    }
+
+    #[test]
+    fn probe_reads_png_jpeg_webp_headers() {
+        let img = noisy_rgb(300, 200);
+        for (format, mime, ext) in [
+            (ImageFormat::Png, "image/png", "png"),
+            (ImageFormat::Jpeg, "image/jpeg", "jpg"),
+            (ImageFormat::WebP, "image/webp", "webp"),
+        ] {
+            let info = probe(&encode(&img, format)).unwrap();
+            assert_eq!((info.width, info.height, info.mime_type, info.extension), (300, 200, mime, ext));
+        }
+        assert!(matches!(probe(b"hello world, not an image"), Err(MediaError::Unsupported)));
+        assert!(matches!(probe(b""), Err(MediaError::Unsupported)));
+    }
+
+    #[test]
+    fn preview_fits_side_and_budget_keeps_ratio() {
+        let png = encode(&noisy_rgb(1376, 768), ImageFormat::Png);
+        let p = preview(&png, 512, 100 * 1024).unwrap();
+        assert_eq!(p.mime_type, "image/jpeg");
+        assert_eq!((p.width, p.height), (512, 286));
+        assert!(p.data.len() <= 100 * 1024);
+        let back = image::load_from_memory(&p.data).unwrap();
+        assert_eq!((back.width(), back.height()), (512, 286));
+        // A tight budget still gets met, by quality then size.
+        let p = preview(&png, 512, 12 * 1024).unwrap();
+        assert!(p.data.len() <= 12 * 1024, "{}", p.data.len());
+    }
+
+    #[test]
+    fn preview_never_upscales() {
+        let png = encode(&noisy_rgb(100, 60), ImageFormat::Png);
+        let p = preview(&png, 512, 100 * 1024).unwrap();
+        assert_eq!((p.width, p.height), (100, 60));
+    }
+
+    #[test]
+    fn transparent_images_preview_as_png() {
+        let img = DynamicImage::ImageRgba8(ImageBuffer::from_fn(600, 300, |x, _| {
+            Rgba([200, 10, 10, if x < 300 { 0 } else { 255 }])
+        }));
+        let p = preview(&encode(&img, ImageFormat::Png), 512, 100 * 1024).unwrap();
+        assert_eq!(p.mime_type, "image/png");
+        assert_eq!((p.width, p.height), (512, 256));
+        // Opaque RGBA is treated as RGB (JPEG).
+        let opaque = DynamicImage::ImageRgba8(ImageBuffer::from_pixel(64, 64, Rgba([1, 2, 3, 255])));
+        assert_eq!(preview(&encode(&opaque, ImageFormat::Png), 512, 100 * 1024).unwrap().mime_type, "image/jpeg");
+    }
+
+    /// A PNG whose header claims 100000×100000 pixels is refused before any
+    /// pixel buffer is allocated.
+    #[test]
+    fn decompression_bomb_is_refused() {
+        let mut png = encode(&noisy_rgb(8, 8), ImageFormat::Png);
+        png[16..20].copy_from_slice(&100_000u32.to_be_bytes());
+        png[20..24].copy_from_slice(&100_000u32.to_be_bytes());
+        let crc = crc32(&png[12..29]);
+        png[29..33].copy_from_slice(&crc.to_be_bytes());
+        assert_eq!(probe(&png).unwrap().width, 100_000);
+        assert!(matches!(decode(&png), Err(MediaError::TooLarge { .. })));
+        assert!(matches!(preview(&png, 512, 1000), Err(MediaError::TooLarge { .. })));
+    }
+
+    fn crc32(data: &[u8]) -> u32 {
+        let mut crc = !0u32;
+        for &b in data {
+            crc ^= u32::from(b);
+            for _ in 0..8 {
+                crc = if crc & 1 != 0 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+            }
+        }
+        !crc
+    }
+
+    #[test]
+    fn fit_math() {
+        assert_eq!(fit(5504, 3072, 512), (512, 286));
+        assert_eq!(fit(768, 1376, 512), (286, 512));
+        assert_eq!(fit(100, 100, 512), (100, 100));
+        assert_eq!(fit(4000, 1, 512), (512, 1));
+    }
+}

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::model::{
-    CallToolResult, ContentBlock, Implementation, ServerCapabilities, ServerInfo,
+    CallToolResult, ContentBlock, Implementation, ServerCapabilities, ServerConfig,
 };
 use rmcp::{ServerHandler, tool_handler};
 use serde::Serialize;
@@ -55,8 +55,8 @@ impl MediaServer {
 
 #[tool_handler(router = self.tool_router)]
 impl ServerHandler for MediaServer {
-    fn get_info(&self) -> ServerInfo {
-        ServerInfo::new(ServerCapabilities::builder().enable_tools().build())
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
             .with_server_info(
                 Implementation::new("media-gen", env!("CARGO_PKG_VERSION"))
                     .with_title("media-gen: Gemini image generation"),

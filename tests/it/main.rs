@@ -1,0 +1,9 @@
+//! Integration tests: one binary, linked once. Real HTTP against the emulator,
+//! the MCP surface through an in-memory client, and the built binary as a
+//! real process.
+
+mod backend_errors;
+mod cli;
+mod crash;
+mod mcp;
+mod support;

@@ -1,0 +1,288 @@
+//! Backend failures and the reading of providers' error bodies.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// Why a backend call failed. The message says what happened; the service
+/// layer maps each variant to a contract code and adds the next step.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    #[error(
+        "cannot reach the image backend at `{url}` ({reason}); start CLIProxyAPI (default \
+127.0.0.1:8317) or run with `--emulator` for offline test images"
+    )]
+    Unavailable { url: String, reason: String },
+    #[error(
+        "the backend refused the credentials (HTTP {status}: {message}); check \
+`MCP_CLIPROXY_API_KEY` (or `MCP_GEMINI_API_KEY`) and that you are logged in to CLIProxyAPI"
+    )]
+    AuthFailed { status: u16, message: String },
+    #[error("the backend is rate limiting requests: {message}")]
+    RateLimited {
+        retry_after: Option<Duration>,
+        message: String,
+    },
+    #[error("the backend did not answer within {}s", after.as_secs_f32())]
+    Timeout { after: Duration },
+    #[error("the request was blocked by the model's safety filter ({reason})")]
+    ContentBlocked { reason: String },
+    #[error("the backend does not know model `{model}`: {message}")]
+    InvalidModel { model: String, message: String },
+    #[error("image generation failed{}: {message}", status.map(|s| format!(" (HTTP {s})")).unwrap_or_default())]
+    Failed { status: Option<u16>, message: String },
+}
+
+impl BackendError {
+    /// Whether trying again may help (connection problems, 429, 5xx).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Unavailable { .. } | Self::RateLimited { .. } => true,
+            Self::Failed {
+                status: Some(s), ..
+            } => *s >= 500,
+            _ => false,
+        }
+    }
+
+    /// The HTTP status behind the error, if one was received.
+    pub fn http_status(&self) -> Option<u16> {
+        match self {
+            Self::AuthFailed { status, .. } => Some(*status),
+            Self::RateLimited { .. } => Some(429),
+            Self::Failed { status, .. } => *status,
+            _ => None,
+        }
+    }
+}
+
+/// `{"error": "string"}` or `{"error": {"message", "code", "status", "type", …}}`.
+#[derive(Deserialize)]
+struct ErrorEnvelope {
+    error: ErrorField,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum ErrorField {
+    Text(String),
+    Object(ErrorObject),
+}
+
+#[derive(Deserialize, Default)]
+struct ErrorObject {
+    #[serde(default)]
+    message: Option<String>,
+    #[serde(default)]
+    code: Option<serde_json::Value>,
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default, rename = "type")]
+    kind: Option<String>,
+    #[serde(default)]
+    model: Option<String>,
+    #[serde(default)]
+    details: Vec<serde_json::Value>,
+}
+
+/// What an error body says, normalised.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(super) struct ErrorInfo {
+    pub message: String,
+    /// `code` as text (`model_not_found`, `model_cooldown`, `429` …).
+    pub code: Option<String>,
+    /// Google status (`RESOURCE_EXHAUSTED`, `NOT_FOUND` …).
+    pub status: Option<String>,
+    pub model: Option<String>,
+    /// Google `RetryInfo.retryDelay`.
+    pub retry_delay: Option<Duration>,
+}
+
+/// Reads an error body leniently; a non-JSON body becomes its (shortened) text.
+pub(super) fn parse_error_body(body: &[u8]) -> ErrorInfo {
+    match serde_json::from_slice::<ErrorEnvelope>(body) {
+        Ok(ErrorEnvelope {
+            error: ErrorField::Text(message),
+        }) => ErrorInfo {
+            message,
+            ..ErrorInfo::default()
+        },
+        Ok(ErrorEnvelope {
+            error: ErrorField::Object(o),
+        }) => {
+            let retry_delay = o.details.iter().find_map(|d| {
+                d.get("retryDelay")
+                    .and_then(|v| v.as_str())
+                    .and_then(parse_google_duration)
+            });
+            ErrorInfo {
+                message: o
+                    .message
+                    .or(o.kind)
+                    .unwrap_or_else(|| "no message".to_owned()),
+                code: o.code.map(|c| match c {
+                    serde_json::Value::String(s) => s,
+                    other => other.to_string(),
+                }),
+                status: o.status,
+                model: o.model,
+                retry_delay,
+            }
+        }
+        Err(_) => ErrorInfo {
+            message: super::excerpt(&String::from_utf8_lossy(body)),
+            ..ErrorInfo::default()
+        },
+    }
+}
+
+/// `"41s"` / `"1.5s"` → duration.
+fn parse_google_duration(s: &str) -> Option<Duration> {
+    let secs: f64 = s.trim().strip_suffix('s')?.parse().ok()?;
+    (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs))
+}
+
+/// Classifies a non-success HTTP response.
+pub(super) fn classify_status(
+    status: u16,
+    retry_after: Option<Duration>,
+    body: &[u8],
+) -> BackendError {
+    let info = parse_error_body(body);
+    let model_unknown = info.code.as_deref() == Some("model_not_found")
+        || info.message.contains("unknown provider for model")
+        || (status == 404 && info.status.as_deref() == Some("NOT_FOUND"))
+        || (status == 404 && info.message.to_ascii_lowercase().contains("model"));
+    match status {
+        401 | 403 => BackendError::AuthFailed {
+            status,
+            message: info.message,
+        },
+        429 => BackendError::RateLimited {
+            retry_after: retry_after.or(info.retry_delay),
+            message: info.message,
+        },
+        400 | 404 if model_unknown => BackendError::InvalidModel {
+            model: info
+                .model
+                .or_else(|| model_from_message(&info.message))
+                .unwrap_or_default(),
+            message: info.message,
+        },
+        _ => BackendError::Failed {
+            status: Some(status),
+            message: info.message,
+        },
+    }
+}
+
+/// `unknown provider for model X` → `X`.
+fn model_from_message(msg: &str) -> Option<String> {
+    msg.split("for model ")
+        .nth(1)
+        .or_else(|| msg.strip_prefix("models/"))
+        .map(|s| {
+            s.split(|c: char| c.is_whitespace() || c == ',')
+                .next()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .filter(|s| !s.is_empty())
+}
+
+#[derive(Deserialize)]
+struct OpenAiModels {
+    #[serde(default)]
+    data: Vec<ModelEntry>,
+    #[serde(default)]
+    models: Vec<ModelEntry>,
+}
+
+#[derive(Deserialize)]
+struct ModelEntry {
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+}
+
+/// `{"data":[{"id"}]}` (OpenAI) or `{"models":[{"name":"models/X"}]}` (Gemini).
+pub(super) fn parse_model_list(body: &[u8]) -> Result<Vec<String>, BackendError> {
+    let list: OpenAiModels = serde_json::from_slice(body).map_err(|e| BackendError::Failed {
+        status: None,
+        message: format!("the model list is not valid JSON: {e}"),
+    })?;
+    Ok(list
+        .data
+        .into_iter()
+        .chain(list.models)
+        .filter_map(|m| m.id.or(m.name))
+        .map(|id| id.strip_prefix("models/").map(str::to_owned).unwrap_or(id))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn string_error_bodies() {
+        let e = classify_status(401, None, br#"{"error":"Invalid API key"}"#);
+        assert!(matches!(e, BackendError::AuthFailed { status: 401, ref message } if message == "Invalid API key"));
+        assert!(!e.is_retryable());
+    }
+
+    #[test]
+    fn unknown_model_variants() {
+        let new = br#"{"error":{"message":"unknown provider for model gemini-9","type":"invalid_request_error","code":"model_not_found","param":"model"}}"#;
+        let old = br#"{"error":{"message":"unknown provider for model gemini-9","type":"invalid_request_error"}}"#;
+        for body in [&new[..], &old[..]] {
+            match classify_status(400, None, body) {
+                BackendError::InvalidModel { model, .. } => assert_eq!(model, "gemini-9"),
+                other => panic!("{other:?}"),
+            }
+        }
+        let google = br#"{"error":{"code":404,"message":"models/gemini-9 is not found for API version v1beta","status":"NOT_FOUND"}}"#;
+        assert!(matches!(classify_status(404, None, google), BackendError::InvalidModel { .. }));
+        // A plain 400 is a failed request, not an unknown model.
+        let bad = br#"{"error":{"code":400,"message":"Invalid JSON payload","status":"INVALID_ARGUMENT"}}"#;
+        assert!(matches!(classify_status(400, None, bad), BackendError::Failed { status: Some(400), .. }));
+    }
+
+    #[test]
+    fn rate_limit_bodies_and_delays() {
+        let cooldown = br#"{"error":{"code":"model_cooldown","message":"All credentials for model X are cooling down via provider gemini","model":"X","provider":"gemini","reset_seconds":60,"reset_time":"1m0s"}}"#;
+        match classify_status(429, Some(Duration::from_secs(60)), cooldown) {
+            BackendError::RateLimited { retry_after, message } => {
+                assert_eq!(retry_after, Some(Duration::from_secs(60)));
+                assert!(message.contains("cooling down"));
+            }
+            other => panic!("{other:?}"),
+        }
+        let google = br#"{"error":{"code":429,"message":"Resource exhausted","status":"RESOURCE_EXHAUSTED","details":[{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"41s"}]}}"#;
+        match classify_status(429, None, google) {
+            BackendError::RateLimited { retry_after, .. } => {
+                assert_eq!(retry_after, Some(Duration::from_secs(41)));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn server_errors_and_non_json() {
+        let e = classify_status(503, None, b"auth_not_found: no auth available");
+        assert!(matches!(e, BackendError::Failed { status: Some(503), ref message } if message.contains("no auth available")));
+        assert!(e.is_retryable());
+        let wrapped = br#"{"error":{"message":"upstream failed","type":"server_error","code":"internal_server_error"}}"#;
+        assert!(classify_status(500, None, wrapped).is_retryable());
+        assert!(matches!(classify_status(403, None, br#"{"error":{"code":403,"message":"denied","status":"PERMISSION_DENIED"}}"#), BackendError::AuthFailed { status: 403, .. }));
+    }
+
+    #[test]
+    fn model_lists() {
+        let openai = br#"{"object":"list","data":[{"id":"gemini-3-pro-image-preview","object":"model","created":0,"owned_by":"google"}]}"#;
+        assert_eq!(parse_model_list(openai).unwrap(), ["gemini-3-pro-image-preview"]);
+        let google = br#"{"models":[{"name":"models/gemini-2.5-flash-image","displayName":"x"}]}"#;
+        assert_eq!(parse_model_list(google).unwrap(), ["gemini-2.5-flash-image"]);
+    }
+}

@@ -1,0 +1,557 @@
+//! HTTP routes of the emulator, in CLIProxyAPI's and Google's shapes.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State as AxState};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use base64::Engine;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{EmulatorOptions, Shared, render_png};
+use crate::domain::{self, AspectRatio, ImageSize};
+
+/// The ways the emulator can be told to fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailMode {
+    /// 429 with `Retry-After` and CLIProxyAPI's `model_cooldown` body.
+    RateLimit,
+    /// 500.
+    ServerError,
+    /// 503 `auth_not_found`.
+    Unavailable,
+    /// Never answers in a useful time (600 s).
+    Slow,
+    /// A 200 whose JSON body stops half-way.
+    Truncated,
+    /// A 200 whose body is not JSON.
+    Malformed,
+    /// A safety stop: no image, `image_safety`.
+    Blocked,
+    /// A blocked prompt: `"choices": []` (Gemini: `promptFeedback.blockReason`).
+    EmptyChoices,
+    /// Text but no image.
+    NoImage,
+    /// 401 `Invalid API key`.
+    Auth,
+    /// 403 `PERMISSION_DENIED`.
+    Forbidden,
+    /// 400 `model_not_found`.
+    UnknownModel,
+}
+
+impl FailMode {
+    fn parse(s: &str) -> Option<Self> {
+        serde_json::from_value(Value::String(s.trim().to_owned())).ok()
+    }
+}
+
+#[derive(Debug, Default)]
+struct Control {
+    fail: Option<FailMode>,
+    /// Fail this many more requests (None = all).
+    times: Option<u64>,
+    latency: Option<Duration>,
+    retry_after: Option<u64>,
+}
+
+pub struct State {
+    opts: EmulatorOptions,
+    control: Mutex<Control>,
+    requests: AtomicU64,
+    generate_requests: AtomicU64,
+    models_requests: AtomicU64,
+    /// Recently rendered images: (key, png).
+    cache: Mutex<VecDeque<(Vec<u8>, std::sync::Arc<Vec<u8>>)>>,
+}
+
+/// The emulator's routes, for embedding or for [`super::start`].
+pub fn router(opts: EmulatorOptions) -> axum::Router {
+    let state: Shared = std::sync::Arc::new(State {
+        opts,
+        control: Mutex::new(Control::default()),
+        requests: AtomicU64::new(0),
+        generate_requests: AtomicU64::new(0),
+        models_requests: AtomicU64::new(0),
+        cache: Mutex::new(VecDeque::new()),
+    });
+    axum::Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/v1/models", get(openai_models))
+        .route("/v1beta/models", get(gemini_models))
+        .route("/v1/chat/completions", post(chat_completions))
+        .route("/v1beta/models/{*rest}", post(generate_content))
+        .route("/emulator/control", post(control))
+        .route("/emulator/stats", get(stats))
+        .route("/emulator/reset", post(reset))
+        .layer(axum::extract::DefaultBodyLimit::max(64 << 20))
+        .with_state(state)
+}
+
+#[derive(Deserialize)]
+struct ControlBody {
+    #[serde(default)]
+    fail: Option<String>,
+    #[serde(default)]
+    times: Option<u64>,
+    #[serde(default)]
+    latency_ms: Option<u64>,
+    #[serde(default)]
+    retry_after: Option<u64>,
+}
+
+async fn control(AxState(s): AxState<Shared>, Json(body): Json<ControlBody>) -> Response {
+    let fail = match body.fail.as_deref() {
+        None | Some("") | Some("none") => None,
+        Some(m) => match FailMode::parse(m) {
+            Some(f) => Some(f),
+            None => {
+                return (StatusCode::BAD_REQUEST, Json(json!({"error": format!("unknown fail mode `{m}`")})))
+                    .into_response();
+            }
+        },
+    };
+    if let Ok(mut c) = s.control.lock() {
+        c.fail = fail;
+        c.times = body.times;
+        c.latency = body.latency_ms.map(Duration::from_millis);
+        c.retry_after = body.retry_after;
+    }
+    Json(json!({"ok": true})).into_response()
+}
+
+async fn stats(AxState(s): AxState<Shared>) -> Json<Value> {
+    Json(json!({
+        "requests": s.requests.load(Ordering::SeqCst),
+        "generate_requests": s.generate_requests.load(Ordering::SeqCst),
+        "models_requests": s.models_requests.load(Ordering::SeqCst),
+    }))
+}
+
+async fn reset(AxState(s): AxState<Shared>) -> Json<Value> {
+    if let Ok(mut c) = s.control.lock() {
+        *c = Control::default();
+    }
+    s.requests.store(0, Ordering::SeqCst);
+    s.generate_requests.store(0, Ordering::SeqCst);
+    s.models_requests.store(0, Ordering::SeqCst);
+    Json(json!({"ok": true}))
+}
+
+#[derive(Deserialize, Default)]
+struct KeyQuery {
+    #[serde(default)]
+    key: Option<String>,
+}
+
+/// `Err(response)` when the key is missing or wrong (CLIProxyAPI's answers).
+fn check_key(s: &State, headers: &HeaderMap, query: &KeyQuery) -> Result<(), Response> {
+    let Some(want) = &s.opts.api_key else { return Ok(()) };
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let other = ["x-goog-api-key", "x-api-key"]
+        .iter()
+        .find_map(|h| headers.get(*h).and_then(|v| v.to_str().ok()));
+    match bearer.or(other).or(query.key.as_deref()) {
+        None => Err((StatusCode::UNAUTHORIZED, Json(json!({"error": "Missing API key"}))).into_response()),
+        Some(k) if k == want => Ok(()),
+        Some(_) => Err((StatusCode::UNAUTHORIZED, Json(json!({"error": "Invalid API key"}))).into_response()),
+    }
+}
+
+async fn openai_models(
+    AxState(s): AxState<Shared>,
+    headers: HeaderMap,
+    Query(q): Query<KeyQuery>,
+) -> Response {
+    s.requests.fetch_add(1, Ordering::SeqCst);
+    s.models_requests.fetch_add(1, Ordering::SeqCst);
+    if let Err(r) = check_key(&s, &headers, &q) {
+        return r;
+    }
+    let data: Vec<Value> = domain::IMAGE_MODELS
+        .iter()
+        .map(|m| json!({"id": m.id, "object": "model", "created": 1_750_000_000, "owned_by": "google"}))
+        .collect();
+    Json(json!({"object": "list", "data": data})).into_response()
+}
+
+async fn gemini_models(
+    AxState(s): AxState<Shared>,
+    headers: HeaderMap,
+    Query(q): Query<KeyQuery>,
+) -> Response {
+    s.requests.fetch_add(1, Ordering::SeqCst);
+    s.models_requests.fetch_add(1, Ordering::SeqCst);
+    if let Err(r) = check_key(&s, &headers, &q) {
+        return r;
+    }
+    let models: Vec<Value> = domain::IMAGE_MODELS
+        .iter()
+        .map(|m| json!({"name": format!("models/{}", m.id), "displayName": m.id,
+            "supportedGenerationMethods": ["generateContent"]}))
+        .collect();
+    Json(json!({"models": models})).into_response()
+}
+
+/// What a generation request asked for, in either wire format.
+struct Ask {
+    model: String,
+    prompt: String,
+    ratio: AspectRatio,
+    size: ImageSize,
+    sized_explicitly: bool,
+    images: Vec<Vec<u8>>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Wire {
+    OpenAi,
+    Gemini,
+}
+
+fn parse_openai(body: &Value) -> Ask {
+    let mut prompt = Vec::new();
+    let mut images = Vec::new();
+    for msg in body["messages"].as_array().into_iter().flatten() {
+        match &msg["content"] {
+            Value::String(t) => prompt.push(t.clone()),
+            Value::Array(parts) => {
+                for p in parts {
+                    if let Some(t) = p["text"].as_str() {
+                        prompt.push(t.to_owned());
+                    }
+                    if let Some(url) = p["image_url"]["url"].as_str() {
+                        if let Some(bytes) = decode_data_url(url) {
+                            images.push(bytes);
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let cfg = &body["image_config"];
+    let ratio = cfg["aspect_ratio"].as_str().and_then(|r| r.parse().ok());
+    let size = cfg["image_size"].as_str().and_then(|r| r.parse().ok());
+    Ask {
+        model: body["model"].as_str().unwrap_or_default().to_owned(),
+        prompt: prompt.join("\n"),
+        sized_explicitly: ratio.is_some() || size.is_some(),
+        ratio: ratio.unwrap_or(AspectRatio::Square),
+        size: size.unwrap_or(ImageSize::S1K),
+        images,
+    }
+}
+
+fn parse_gemini(model: &str, body: &Value) -> Ask {
+    let mut prompt = Vec::new();
+    let mut images = Vec::new();
+    for content in body["contents"].as_array().into_iter().flatten() {
+        for p in content["parts"].as_array().into_iter().flatten() {
+            if let Some(t) = p["text"].as_str() {
+                prompt.push(t.to_owned());
+            }
+            let inline = if p["inlineData"].is_object() { &p["inlineData"] } else { &p["inline_data"] };
+            if let Some(data) = inline["data"].as_str() {
+                if let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(data) {
+                    images.push(bytes);
+                }
+            }
+        }
+    }
+    let cfg = &body["generationConfig"]["imageConfig"];
+    let ratio = cfg["aspectRatio"].as_str().and_then(|r| r.parse().ok());
+    let size = cfg["imageSize"].as_str().and_then(|r| r.parse().ok());
+    Ask {
+        model: model.to_owned(),
+        prompt: prompt.join("\n"),
+        sized_explicitly: ratio.is_some() || size.is_some(),
+        ratio: ratio.unwrap_or(AspectRatio::Square),
+        size: size.unwrap_or(ImageSize::S1K),
+        images,
+    }
+}
+
+fn decode_data_url(url: &str) -> Option<Vec<u8>> {
+    let (_, payload) = url.strip_prefix("data:")?.split_once(";base64,")?;
+    base64::engine::general_purpose::STANDARD.decode(payload).ok()
+}
+
+async fn chat_completions(
+    AxState(s): AxState<Shared>,
+    headers: HeaderMap,
+    Query(q): Query<KeyQuery>,
+    body: Bytes,
+) -> Response {
+    s.requests.fetch_add(1, Ordering::SeqCst);
+    s.generate_requests.fetch_add(1, Ordering::SeqCst);
+    if let Err(r) = check_key(&s, &headers, &q) {
+        return r;
+    }
+    let Ok(json) = serde_json::from_slice::<Value>(&body) else {
+        return bad_request("invalid JSON body");
+    };
+    generate(&s, &headers, Wire::OpenAi, parse_openai(&json)).await
+}
+
+async fn generate_content(
+    AxState(s): AxState<Shared>,
+    Path(rest): Path<String>,
+    headers: HeaderMap,
+    Query(q): Query<KeyQuery>,
+    body: Bytes,
+) -> Response {
+    s.requests.fetch_add(1, Ordering::SeqCst);
+    let Some((model, "generateContent")) = rest.split_once(':') else {
+        return (
+            StatusCode::NOT_FOUND,
+            Json(json!({"error": {"code": 404, "message": format!("method `{rest}` is not served by the emulator"), "status": "NOT_FOUND"}})),
+        )
+            .into_response();
+    };
+    s.generate_requests.fetch_add(1, Ordering::SeqCst);
+    if let Err(r) = check_key(&s, &headers, &q) {
+        return r;
+    }
+    let Ok(json) = serde_json::from_slice::<Value>(&body) else {
+        return bad_request("invalid JSON body");
+    };
+    let model = model.to_owned();
+    generate(&s, &headers, Wire::Gemini, parse_gemini(&model, &json)).await
+}
+
+fn bad_request(msg: &str) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        Json(json!({"error": {"message": msg, "type": "invalid_request_error"}})),
+    )
+        .into_response()
+}
+
+/// Picks the failure for this request: header, then prompt, then control.
+fn pick_failure(s: &State, headers: &HeaderMap, prompt: &str) -> Option<FailMode> {
+    if let Some(m) = headers
+        .get("x-emulator-fail")
+        .and_then(|v| v.to_str().ok())
+        .and_then(FailMode::parse)
+    {
+        return Some(m);
+    }
+    if let Some(m) = prompt
+        .split("[emulator:")
+        .nth(1)
+        .and_then(|rest| rest.split(']').next())
+        .and_then(FailMode::parse)
+    {
+        return Some(m);
+    }
+    let mut c = s.control.lock().ok()?;
+    let mode = c.fail?;
+    match c.times {
+        Some(0) => {
+            c.fail = None;
+            None
+        }
+        Some(n) => {
+            c.times = Some(n - 1);
+            Some(mode)
+        }
+        None => Some(mode),
+    }
+}
+
+async fn generate(s: &State, headers: &HeaderMap, wire: Wire, ask: Ask) -> Response {
+    let failure = pick_failure(s, headers, &ask.prompt);
+    let (latency, retry_after) = s
+        .control
+        .lock()
+        .map(|c| (c.latency.unwrap_or(s.opts.latency), c.retry_after.unwrap_or(1)))
+        .unwrap_or((s.opts.latency, 1));
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    if failure == Some(FailMode::UnknownModel) || domain::image_model(&ask.model).is_none() {
+        return unknown_model(wire, &ask.model);
+    }
+    match failure {
+        Some(FailMode::RateLimit) => {
+            let body = json!({"error": {"code": "model_cooldown",
+                "message": format!("All credentials for model {} are cooling down via provider gemini", ask.model),
+                "model": ask.model, "provider": "gemini", "reset_seconds": retry_after,
+                "reset_time": format!("{retry_after}s")}});
+            let mut r = (StatusCode::TOO_MANY_REQUESTS, Json(body)).into_response();
+            if let Ok(v) = HeaderValue::from_str(&retry_after.to_string()) {
+                r.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            return r;
+        }
+        Some(FailMode::ServerError) => {
+            return (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Json(json!({"error": {"code": 500, "message": "Internal error encountered.", "status": "INTERNAL"}})),
+            )
+                .into_response();
+        }
+        Some(FailMode::Unavailable) => {
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("auth_not_found: no auth available for model {}", ask.model),
+            )
+                .into_response();
+        }
+        Some(FailMode::Auth) => {
+            return (StatusCode::UNAUTHORIZED, Json(json!({"error": "Invalid API key"}))).into_response();
+        }
+        Some(FailMode::Forbidden) => {
+            return (
+                StatusCode::FORBIDDEN,
+                Json(json!({"error": {"code": 403, "message": "The caller does not have permission", "status": "PERMISSION_DENIED"}})),
+            )
+                .into_response();
+        }
+        Some(FailMode::Slow) => {
+            // Long enough that any sane client timeout fires first; dropped
+            // (and so cancelled) when the client disconnects.
+            tokio::time::sleep(Duration::from_secs(600)).await;
+        }
+        Some(FailMode::Malformed) => {
+            return (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "text/html")],
+                "<html><body>502 Bad Gateway</body></html>",
+            )
+                .into_response();
+        }
+        Some(FailMode::Blocked) => return json_ok(blocked_body(wire)),
+        Some(FailMode::EmptyChoices) => {
+            return json_ok(match wire {
+                Wire::OpenAi => r#"{"id":"emu","object":"chat.completion","created":0,"choices":[]}"#.to_owned(),
+                Wire::Gemini => r#"{"promptFeedback":{"blockReason":"SAFETY"}}"#.to_owned(),
+            });
+        }
+        Some(FailMode::NoImage) => {
+            return json_ok(match wire {
+                Wire::OpenAi => r#"{"id":"emu","object":"chat.completion","created":0,"choices":[{"index":0,"message":{"role":"assistant","content":"I can describe it, but here is no picture.","images":[]},"finish_reason":"stop","native_finish_reason":"stop"}]}"#.to_owned(),
+                Wire::Gemini => r#"{"candidates":[{"content":{"role":"model","parts":[{"text":"I can describe it, but here is no picture."}]},"finishReason":"STOP","index":0}]}"#.to_owned(),
+            });
+        }
+        Some(FailMode::Truncated) | Some(FailMode::UnknownModel) | None => {}
+    }
+    let png = image_for(s, &ask).await;
+    let body = success_body(wire, &ask, &png);
+    if failure == Some(FailMode::Truncated) {
+        let mut cut = body.into_bytes();
+        cut.truncate(cut.len() / 2);
+        return ([(header::CONTENT_TYPE, "application/json")], cut).into_response();
+    }
+    json_ok(body)
+}
+
+fn json_ok(body: String) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+fn unknown_model(wire: Wire, model: &str) -> Response {
+    match wire {
+        Wire::OpenAi => (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": {"message": format!("unknown provider for model {model}"),
+                "type": "invalid_request_error", "code": "model_not_found", "param": "model"}})),
+        )
+            .into_response(),
+        Wire::Gemini => (
+            StatusCode::NOT_FOUND,
+            Json(json!({"error": {"code": 404,
+                "message": format!("models/{model} is not found for API version v1beta, or is not supported for generateContent."),
+                "status": "NOT_FOUND"}})),
+        )
+            .into_response(),
+    }
+}
+
+fn blocked_body(wire: Wire) -> String {
+    match wire {
+        Wire::OpenAi => r#"{"id":"emu","object":"chat.completion","created":0,"model":"emu","choices":[{"index":0,"message":{"role":"assistant","content":null},"finish_reason":"stop","native_finish_reason":"image_safety"}]}"#.to_owned(),
+        Wire::Gemini => r#"{"candidates":[{"content":{"role":"model","parts":[]},"finishReason":"IMAGE_SAFETY","index":0}]}"#.to_owned(),
+    }
+}
+
+fn success_body(wire: Wire, ask: &Ask, png: &[u8]) -> String {
+    let b64 = base64::engine::general_purpose::STANDARD.encode(png);
+    let text = "Here is your image (media-gen emulator test pattern).";
+    match wire {
+        Wire::OpenAi => format!(
+            r#"{{"id":"emu-{n}","object":"chat.completion","created":0,"model":{model},"choices":[{{"index":0,"message":{{"role":"assistant","content":"{text}","reasoning_content":null,"tool_calls":null,"images":[{{"type":"image_url","image_url":{{"url":"data:image/png;base64,{b64}"}},"index":0}}]}},"finish_reason":"stop","native_finish_reason":"stop"}}],"usage":{{"prompt_tokens":{pt},"completion_tokens":1290,"total_tokens":{tt}}}}}"#,
+            n = png.len(),
+            model = Value::from(ask.model.as_str()),
+            pt = ask.prompt.len() / 4 + 1,
+            tt = ask.prompt.len() / 4 + 1291,
+        ),
+        Wire::Gemini => format!(
+            r#"{{"candidates":[{{"content":{{"role":"model","parts":[{{"text":"{text}"}},{{"inlineData":{{"mimeType":"image/png","data":"{b64}"}}}}]}},"finishReason":"STOP","index":0}}],"usageMetadata":{{"promptTokenCount":{pt},"candidatesTokenCount":1290,"totalTokenCount":{tt}}},"modelVersion":{model},"responseId":"emu-{n}"}}"#,
+            n = png.len(),
+            model = Value::from(ask.model.as_str()),
+            pt = ask.prompt.len() / 4 + 1,
+            tt = ask.prompt.len() / 4 + 1291,
+        ),
+    }
+}
+
+/// The PNG for a request, from the cache or rendered on a blocking thread.
+async fn image_for(s: &State, ask: &Ask) -> std::sync::Arc<Vec<u8>> {
+    let mut key = Vec::with_capacity(ask.prompt.len() + 64);
+    key.extend_from_slice(ask.model.as_bytes());
+    key.push(0);
+    key.extend_from_slice(ask.prompt.as_bytes());
+    key.push(0);
+    key.extend_from_slice(ask.ratio.as_str().as_bytes());
+    key.push(0);
+    key.extend_from_slice(ask.size.as_str().as_bytes());
+    for img in &ask.images {
+        key.push(0);
+        key.extend_from_slice(&sha2::Sha256::digest_bytes(img));
+    }
+    if let Ok(cache) = s.cache.lock() {
+        if let Some((_, png)) = cache.iter().find(|(k, _)| *k == key) {
+            return png.clone();
+        }
+    }
+    let source = ask.images.first().and_then(|b| image::load_from_memory(b).ok()).map(|i| i.into_rgb8());
+    // An edit without an explicit size keeps the source's size.
+    let (w, h) = match (&source, ask.sized_explicitly) {
+        (Some(src), false) => (src.width(), src.height()),
+        _ => domain::output_dimensions(ask.ratio, ask.size),
+    };
+    let seed = key.clone();
+    let png = tokio::task::spawn_blocking(move || render_png(&seed, w, h, source.as_ref()))
+        .await
+        .unwrap_or_default();
+    let png = std::sync::Arc::new(png);
+    if let Ok(mut cache) = s.cache.lock() {
+        cache.push_front((key, png.clone()));
+        cache.truncate(8);
+    }
+    png
+}
+
+trait DigestBytes {
+    fn digest_bytes(data: &[u8]) -> Vec<u8>;
+}
+
+impl DigestBytes for sha2::Sha256 {
+    fn digest_bytes(data: &[u8]) -> Vec<u8> {
+        use sha2::Digest;
+        sha2::Sha256::digest(data).to_vec()
+    }
+}

@@ -1,0 +1,203 @@
+//! Every backend failure, over real HTTP against the emulator, maps to the
+//! contract's error code.
+
+use std::time::Duration;
+
+use media_gen::backend::{
+    BackendConfig, BackendError, BackendKind, GeneratedImage, ImageBackend, ImageRequest,
+    RetryPolicy,
+};
+use media_gen::domain::{AspectRatio, ImageSize};
+use media_gen::emulator::{self, EmulatorHandle, EmulatorOptions};
+use media_gen::service::{ErrorCode, ServiceError};
+use serde_json::json;
+
+const KEY: &str = "test-key";
+
+async fn emulator() -> EmulatorHandle {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    emulator::start(
+        listener,
+        EmulatorOptions {
+            api_key: Some(KEY.into()),
+            latency: Duration::ZERO,
+        },
+    )
+    .await
+    .unwrap()
+}
+
+fn backend(kind: BackendKind, url: &str, key: Option<&str>, timeout: Duration) -> ImageBackend {
+    ImageBackend::new(
+        BackendConfig {
+            kind,
+            base_url: reqwest::Url::parse(url).unwrap(),
+            api_key: key.map(str::to_owned),
+            timeout,
+            retry: RetryPolicy {
+                max_attempts: 4,
+                base_delay: Duration::from_millis(20),
+                max_delay: Duration::from_millis(200),
+            },
+        },
+        reqwest::Client::new(),
+    )
+}
+
+async fn generate(b: &ImageBackend, prompt: &str) -> Result<GeneratedImage, BackendError> {
+    b.generate(&ImageRequest {
+        model: "gemini-3-pro-image-preview",
+        prompt,
+        aspect_ratio: AspectRatio::R16x9,
+        image_size: ImageSize::S1K,
+        images: &[],
+    })
+    .await
+}
+
+fn code(e: BackendError) -> ErrorCode {
+    ServiceError::from(e).code()
+}
+
+async fn control(emu: &EmulatorHandle, body: serde_json::Value) {
+    let r = reqwest::Client::new()
+        .post(format!("{}/emulator/control", emu.base_url()))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+}
+
+async fn stats(emu: &EmulatorHandle) -> serde_json::Value {
+    reqwest::get(format!("{}/emulator/stats", emu.base_url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn both_wire_formats_return_the_real_gemini_size() {
+    let emu = emulator().await;
+    for kind in [BackendKind::CliProxy, BackendKind::Gemini] {
+        let b = backend(kind, &emu.base_url(), Some(KEY), Duration::from_secs(30));
+        let img = generate(&b, "a lighthouse").await.unwrap();
+        assert_eq!(img.mime_type, "image/png");
+        assert_eq!(crate::support::png_size(&img.data), (1376, 768));
+        assert_eq!(img.attempts, 1);
+    }
+}
+
+#[tokio::test]
+async fn each_failure_maps_to_its_code() {
+    let emu = emulator().await;
+    let b = backend(BackendKind::CliProxy, &emu.base_url(), Some(KEY), Duration::from_secs(10));
+    let cases = [
+        ("blocked", ErrorCode::ContentBlocked),
+        ("empty_choices", ErrorCode::ContentBlocked),
+        ("no_image", ErrorCode::GenerationFailed),
+        ("truncated", ErrorCode::GenerationFailed),
+        ("malformed", ErrorCode::GenerationFailed),
+        ("auth", ErrorCode::AuthFailed),
+        ("forbidden", ErrorCode::AuthFailed),
+        ("unknown_model", ErrorCode::InvalidModel),
+    ];
+    for (mode, want) in cases {
+        let err = generate(&b, &format!("x [emulator:{mode}]")).await.unwrap_err();
+        assert_eq!(code(err), want, "{mode}");
+    }
+    // The Gemini-native format classifies the same way.
+    let g = backend(BackendKind::Gemini, &emu.base_url(), Some(KEY), Duration::from_secs(10));
+    for (mode, want) in [
+        ("blocked", ErrorCode::ContentBlocked),
+        ("malformed", ErrorCode::GenerationFailed),
+        ("auth", ErrorCode::AuthFailed),
+    ] {
+        let err = generate(&g, &format!("x [emulator:{mode}]")).await.unwrap_err();
+        assert_eq!(code(err), want, "gemini {mode}");
+    }
+}
+
+#[tokio::test]
+async fn wrong_key_is_auth_failed_and_not_retried() {
+    let emu = emulator().await;
+    let b = backend(BackendKind::CliProxy, &emu.base_url(), Some("wrong"), Duration::from_secs(10));
+    let err = generate(&b, "x").await.unwrap_err();
+    assert_eq!(code(err), ErrorCode::AuthFailed);
+    assert_eq!(stats(&emu).await["generate_requests"], 1);
+}
+
+#[tokio::test]
+async fn unknown_model_from_the_backend_is_invalid_model() {
+    let emu = emulator().await;
+    let b = backend(BackendKind::CliProxy, &emu.base_url(), Some(KEY), Duration::from_secs(10));
+    let err = b
+        .generate(&ImageRequest {
+            model: "gemini-9-imaginary",
+            prompt: "x",
+            aspect_ratio: AspectRatio::Square,
+            image_size: ImageSize::S1K,
+            images: &[],
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(code(err), ErrorCode::InvalidModel);
+}
+
+#[tokio::test]
+async fn rate_limit_is_retried_then_succeeds() {
+    let emu = emulator().await;
+    control(&emu, json!({"fail": "rate_limit", "times": 2, "retry_after": 0})).await;
+    let b = backend(BackendKind::CliProxy, &emu.base_url(), Some(KEY), Duration::from_secs(10));
+    let img = generate(&b, "persistent").await.unwrap();
+    assert_eq!(img.attempts, 3);
+    assert_eq!(stats(&emu).await["generate_requests"], 3);
+}
+
+#[tokio::test]
+async fn rate_limit_after_retries_is_rate_limited() {
+    let emu = emulator().await;
+    control(&emu, json!({"fail": "rate_limit", "times": 100, "retry_after": 0})).await;
+    let b = backend(BackendKind::CliProxy, &emu.base_url(), Some(KEY), Duration::from_secs(10));
+    let err = generate(&b, "x").await.unwrap_err();
+    assert_eq!(code(err), ErrorCode::RateLimited);
+    assert_eq!(stats(&emu).await["generate_requests"], 4);
+}
+
+#[tokio::test]
+async fn server_errors_are_retried() {
+    let emu = emulator().await;
+    control(&emu, json!({"fail": "server_error", "times": 1})).await;
+    let b = backend(BackendKind::CliProxy, &emu.base_url(), Some(KEY), Duration::from_secs(10));
+    let img = generate(&b, "x").await.unwrap();
+    assert_eq!(img.attempts, 2);
+    control(&emu, json!({"fail": "server_error", "times": 100})).await;
+    let err = generate(&b, "x").await.unwrap_err();
+    assert_eq!(code(err), ErrorCode::GenerationFailed);
+}
+
+#[tokio::test]
+async fn slow_backend_times_out() {
+    let emu = emulator().await;
+    let b = backend(BackendKind::CliProxy, &emu.base_url(), Some(KEY), Duration::from_millis(500));
+    let err = generate(&b, "x [emulator:slow]").await.unwrap_err();
+    assert_eq!(code(err), ErrorCode::GenerationTimeout);
+}
+
+#[tokio::test]
+async fn refused_connection_is_cliproxy_unavailable_naming_the_url() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let url = format!("http://127.0.0.1:{port}");
+    let b = backend(BackendKind::CliProxy, &url, Some(KEY), Duration::from_secs(5));
+    let err = generate(&b, "x").await.unwrap_err();
+    let e = ServiceError::from(err);
+    assert_eq!(e.code(), ErrorCode::CliproxyUnavailable);
+    let msg = e.message();
+    assert!(msg.contains(&format!("127.0.0.1:{port}")), "{msg}");
+    assert!(msg.contains("--emulator"), "{msg}");
+    assert!(!msg.contains(KEY), "{msg}");
+}

@@ -1,0 +1,53 @@
+//! Helpers shared by the integration tests.
+
+use std::path::Path;
+use std::process::Command;
+
+/// The built `media-gen` binary.
+pub fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_media-gen"))
+}
+
+/// A command with a clean, test-local environment: output in `dir`, no config
+/// file from the real home, logs quiet.
+pub fn bin_in(dir: &Path) -> Command {
+    let mut cmd = bin();
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", dir)
+        .env("XDG_CONFIG_HOME", dir.join("config"))
+        .env("MCP_OUTPUT_DIR", dir.join("out"))
+        .env("MEDIA_GEN_LOG", "warn")
+        .current_dir(dir);
+    cmd
+}
+
+/// Names of the media files in an output directory (not sidecars, catalog or temp).
+pub fn media_files(out: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(out)
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .filter(|e| e.file_type().map(|t| t.is_file()).unwrap_or(false))
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| !n.starts_with("catalog.sqlite3"))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// Rows in the catalog.
+pub fn catalog_rows(out: &Path) -> i64 {
+    let conn = rusqlite::Connection::open(out.join("catalog.sqlite3")).unwrap();
+    conn.query_row("SELECT count(*) FROM media", [], |r| r.get(0))
+        .unwrap()
+}
+
+/// PNG width and height from the IHDR chunk.
+pub fn png_size(bytes: &[u8]) -> (u32, u32) {
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "not a PNG");
+    let w = u32::from_be_bytes(bytes[16..20].try_into().unwrap());
+    let h = u32::from_be_bytes(bytes[20..24].try_into().unwrap());
+    (w, h)
+}
