@@ -56,7 +56,10 @@ fn main() {
     let mut batch = Vec::new();
     for i in 0..if quick { 1 } else { 3 } {
         let out = work.path().join(format!("batch{i}"));
-        let mut s = Server::spawn(&out, &[("MCP_CLIPROXY_URL", &emu.url), ("MCP_PREVIEW", "none")]);
+        let mut s = Server::spawn(
+            &out,
+            &[("MCP_CLIPROXY_URL", &emu.url), ("MCP_PREVIEW", "none")],
+        );
         s.initialize();
         let prompts: Vec<String> = (0..16).map(|n| format!("batch prompt {n}")).collect();
         let t = Instant::now();
@@ -74,7 +77,10 @@ fn main() {
 
     // 3. Per-image overhead at zero backend latency vs the floor, 1K and 4K.
     let emu = Emulator::spawn(0);
-    for (size, n) in [("1K", if quick { 5 } else { 15 }), ("4K", if quick { 3 } else { 7 })] {
+    for (size, n) in [
+        ("1K", if quick { 5 } else { 15 }),
+        ("4K", if quick { 3 } else { 7 }),
+    ] {
         let prompt = format!("overhead {size}");
         let body = emu.raw_body(&prompt, size);
         let png = decode_body(&body);
@@ -85,7 +91,10 @@ fn main() {
         let mut calls_preview = Vec::new();
         for preview in ["none", "preview"] {
             let out = work.path().join(format!("over{size}{preview}"));
-            let mut s = Server::spawn(&out, &[("MCP_CLIPROXY_URL", &emu.url), ("MCP_PREVIEW", preview)]);
+            let mut s = Server::spawn(
+                &out,
+                &[("MCP_CLIPROXY_URL", &emu.url), ("MCP_PREVIEW", preview)],
+            );
             s.initialize();
             let args = json!({"prompt": prompt, "image_size": size});
             s.call("generate_image", args.clone()); // warm the emulator's cache
@@ -107,34 +116,62 @@ fn main() {
         let c = median_d(&mut calls);
         let cp = median_d(&mut calls_preview);
         rows.push(row(
-            &format!("{size} image: floor (b64 decode + write + fsync, {:.1} MB body)", body.len() as f64 / 1e6),
+            &format!(
+                "{size} image: floor (b64 decode + write + fsync, {:.1} MB body)",
+                body.len() as f64 / 1e6
+            ),
             format!("{:.1} ms", ms(f)),
             "",
         ));
         rows.push(row(
             &format!("{size} image: generate_image, no preview"),
-            format!("{:.1} ms ({:.2}× floor)", ms(c), c.as_secs_f64() / f.as_secs_f64()),
+            format!(
+                "{:.1} ms ({:.2}× floor)",
+                ms(c),
+                c.as_secs_f64() / f.as_secs_f64()
+            ),
             "≤ 2× floor",
         ));
         rows.push(row(
             &format!("{size} image: generate_image, with preview"),
-            format!("{:.1} ms ({:.2}× floor)", ms(cp), cp.as_secs_f64() / f.as_secs_f64()),
+            format!(
+                "{:.1} ms ({:.2}× floor)",
+                ms(cp),
+                cp.as_secs_f64() / f.as_secs_f64()
+            ),
             "",
         ));
         if size == "4K" {
             for preview in ["none", "preview"] {
                 let out = work.path().join(format!("peak{preview}"));
-                let mut s = Server::spawn(&out, &[("MCP_CLIPROXY_URL", &emu.url), ("MCP_PREVIEW", preview)]);
+                let mut s = Server::spawn(
+                    &out,
+                    &[("MCP_CLIPROXY_URL", &emu.url), ("MCP_PREVIEW", preview)],
+                );
                 s.initialize();
                 std::thread::sleep(Duration::from_millis(200));
                 let before = s.status_kib("VmRSS");
-                s.call("generate_image", json!({"prompt": prompt, "image_size": size}));
+                s.call(
+                    "generate_image",
+                    json!({"prompt": prompt, "image_size": size}),
+                );
                 let peak = s.status_kib("VmHWM");
                 let grew = peak.saturating_sub(before) as f64 * 1024.0;
                 rows.push(row(
-                    &format!("4K peak memory growth, preview={preview} (PNG {:.1} MB)", png.len() as f64 / 1e6),
-                    format!("{:.1} MB ({:.2}× body)", grew / 1e6, grew / body.len() as f64),
-                    if preview == "none" { "≤ 4× body" } else { "" },
+                    &format!(
+                        "4K peak memory growth, preview={preview} (PNG {:.1} MB)",
+                        png.len() as f64 / 1e6
+                    ),
+                    format!(
+                        "{:.1} MB ({:.2}× body)",
+                        grew / 1e6,
+                        grew / body.len() as f64
+                    ),
+                    if preview == "none" {
+                        "≤ 4× body"
+                    } else {
+                        ""
+                    },
                 ));
                 s.close();
             }
@@ -153,7 +190,12 @@ fn print_table(rows: &[(String, String, String)]) {
     let w1 = rows.iter().map(|r| r.1.chars().count()).max().unwrap_or(0);
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "\n| {:w0$} | {:w1$} | target |", "measure", "median");
-    let _ = writeln!(out, "|{}|{}|--------|", "-".repeat(w0 + 2), "-".repeat(w1 + 2));
+    let _ = writeln!(
+        out,
+        "|{}|{}|--------|",
+        "-".repeat(w0 + 2),
+        "-".repeat(w1 + 2)
+    );
     for (a, b, c) in rows {
         let _ = writeln!(out, "| {a:w0$} | {b:w1$} | {c} |");
     }
@@ -202,7 +244,13 @@ struct Emulator {
 impl Emulator {
     fn spawn(latency_ms: u64) -> Self {
         let mut child = Command::new(BIN)
-            .args(["emulator", "--port", "0", "--latency-ms", &latency_ms.to_string()])
+            .args([
+                "emulator",
+                "--port",
+                "0",
+                "--latency-ms",
+                &latency_ms.to_string(),
+            ])
             .env("MEDIA_GEN_LOG", "error")
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -248,7 +296,11 @@ fn http_post(base: &str, path: &str, body: &[u8]) -> Vec<u8> {
     s.write_all(body).expect("write");
     let mut resp = Vec::new();
     s.read_to_end(&mut resp).expect("read");
-    let split = resp.windows(4).position(|w| w == b"\r\n\r\n").expect("headers") + 4;
+    let split = resp
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("headers")
+        + 4;
     let headers = String::from_utf8_lossy(&resp[..split]).to_ascii_lowercase();
     let payload = resp[split..].to_vec();
     if headers.contains("transfer-encoding: chunked") {
@@ -260,9 +312,10 @@ fn http_post(base: &str, path: &str, body: &[u8]) -> Vec<u8> {
 
 fn dechunk(mut data: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
-    loop {
-        let Some(eol) = data.windows(2).position(|w| w == b"\r\n") else { break };
-        let size = usize::from_str_radix(std::str::from_utf8(&data[..eol]).unwrap_or("0").trim(), 16).unwrap_or(0);
+    while let Some(eol) = data.windows(2).position(|w| w == b"\r\n") {
+        let size =
+            usize::from_str_radix(std::str::from_utf8(&data[..eol]).unwrap_or("0").trim(), 16)
+                .unwrap_or(0);
         if size == 0 {
             break;
         }
@@ -345,7 +398,8 @@ impl Server {
     }
 
     fn status_kib(&self, field: &str) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
         status
             .lines()
             .find(|l| l.starts_with(field))

@@ -153,7 +153,11 @@ pub async fn generate(service: Arc<Service>, cmd: GenerateCommand) -> Result<(),
             )
         })
         .collect();
-    let specs: Vec<_> = checked.iter().filter_map(|c| c.as_ref().ok()).cloned().collect();
+    let specs: Vec<_> = checked
+        .iter()
+        .filter_map(|c| c.as_ref().ok())
+        .cloned()
+        .collect();
     let mut generated = service
         .generate_batch(&specs, &cancel, |done, total| {
             if total > 1 {

@@ -378,7 +378,10 @@ fn parse_url(setting: &'static str, raw: &Sourced<String>) -> Result<Url, Config
     }
 }
 
-#[expect(clippy::expect_used, reason = "only called with the URL constants above")]
+#[expect(
+    clippy::expect_used,
+    reason = "only called with the URL constants above"
+)]
 fn constant_url(url: &'static str) -> Url {
     Url::parse(url).expect("constant URL parses")
 }
@@ -438,7 +441,10 @@ fn ensure_writable_dir(dir: &Path, origin: Option<&Origin>) -> Result<(), Config
             "cannot create the directory ({e}); set `MCP_OUTPUT_DIR` to a writable directory"
         ));
     }
-    match tempfile::Builder::new().prefix(".tmp-probe-").tempfile_in(dir) {
+    match tempfile::Builder::new()
+        .prefix(".tmp-probe-")
+        .tempfile_in(dir)
+    {
         Ok(_) => Ok(()),
         Err(e) => fail(format!(
             "directory is not writable ({e}); set `MCP_OUTPUT_DIR` to a writable directory"
@@ -542,7 +548,12 @@ impl Settings {
             Some(s) => match s.value.parse() {
                 Ok(p) => p,
                 Err(()) => {
-                    return invalid("preview", &s.value, &s.origin, "use `full`, `preview` or `none`");
+                    return invalid(
+                        "preview",
+                        &s.value,
+                        &s.origin,
+                        "use `full`, `preview` or `none`",
+                    );
                 }
             },
         };

@@ -117,7 +117,9 @@ pub enum ServiceError {
     Backend(#[from] BackendError),
     #[error("the backend returned data that is not a supported image: {0}")]
     NotAnImage(#[source] MediaError),
-    #[error("could not save the image: {0}; check that the output directory has space and is writable")]
+    #[error(
+        "could not save the image: {0}; check that the output directory has space and is writable"
+    )]
     Save(#[source] StoreError),
     #[error("the request was cancelled; nothing was saved")]
     Cancelled,
@@ -141,7 +143,9 @@ impl ServiceError {
                 BackendError::InvalidModel { .. } => ErrorCode::InvalidModel,
                 BackendError::Failed { .. } => ErrorCode::GenerationFailed,
             },
-            Self::NotAnImage(_) | Self::Internal(_) | Self::Cancelled => ErrorCode::GenerationFailed,
+            Self::NotAnImage(_) | Self::Internal(_) | Self::Cancelled => {
+                ErrorCode::GenerationFailed
+            }
             Self::Save(_) => ErrorCode::SaveFailed,
         }
     }
@@ -285,7 +289,10 @@ pub enum Inline {
     None,
     Preview(Preview),
     /// The whole file, when `preview = full`.
-    Full { data: Vec<u8>, mime_type: String },
+    Full {
+        data: Vec<u8>,
+        mime_type: String,
+    },
 }
 
 /// A saved image and what to show of it.
@@ -334,7 +341,8 @@ impl Service {
         spec: &GenerateSpec,
         cancel: &CancellationToken,
     ) -> Result<Generated, ServiceError> {
-        self.generate_with(spec, cancel, PreviewBudget::SINGLE).await
+        self.generate_with(spec, cancel, PreviewBudget::SINGLE)
+            .await
     }
 
     async fn generate_with(
@@ -364,7 +372,14 @@ impl Service {
         let text = image.text.clone();
         let data = image.data;
         let (record, inline) = tokio::task::spawn_blocking(move || {
-            save_image(&store, data, &spec_owned, text.as_deref(), preview_mode, budget)
+            save_image(
+                &store,
+                data,
+                &spec_owned,
+                text.as_deref(),
+                preview_mode,
+                budget,
+            )
         })
         .await
         .map_err(|e| ServiceError::Internal(format!("save task failed: {e}")))??;

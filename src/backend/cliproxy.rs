@@ -14,7 +14,12 @@ use super::{
 /// base64-encoded once, straight into place.
 pub(super) fn request_body(req: &ImageRequest<'_>) -> Vec<u8> {
     let mut content = String::with_capacity(
-        128 + req.prompt.len() + req.images.iter().map(|i| i.data.len() * 4 / 3 + 64).sum::<usize>(),
+        128 + req.prompt.len()
+            + req
+                .images
+                .iter()
+                .map(|i| i.data.len() * 4 / 3 + 64)
+                .sum::<usize>(),
     );
     content.push_str(r#"[{"type":"text","text":"#);
     content.push_str(&serde_json::Value::from(req.prompt).to_string());
@@ -107,7 +112,10 @@ pub(super) fn parse_response(body: &[u8]) -> Result<GeneratedImage, BackendError
     let mut reasons = Vec::new();
     let mut texts = Vec::new();
     for choice in &choices {
-        let text = choice.message.as_ref().and_then(|m| text_of(m.content.as_ref()));
+        let text = choice
+            .message
+            .as_ref()
+            .and_then(|m| text_of(m.content.as_ref()));
         if let Some(t) = &text {
             texts.push(t.clone());
         }
@@ -130,7 +138,10 @@ pub(super) fn parse_response(body: &[u8]) -> Result<GeneratedImage, BackendError
                 attempts: 1,
             });
         }
-        for r in [&choice.native_finish_reason, &choice.finish_reason].into_iter().flatten() {
+        for r in [&choice.native_finish_reason, &choice.finish_reason]
+            .into_iter()
+            .flatten()
+        {
             reasons.push(r.clone());
         }
     }
@@ -139,7 +150,10 @@ pub(super) fn parse_response(body: &[u8]) -> Result<GeneratedImage, BackendError
             reason: r.to_ascii_lowercase(),
         });
     }
-    let said = texts.first().map(|t| format!("; the model said: {}", excerpt(t))).unwrap_or_default();
+    let said = texts
+        .first()
+        .map(|t| format!("; the model said: {}", excerpt(t)))
+        .unwrap_or_default();
     Err(BackendError::Failed {
         status: None,
         message: format!("the response contains no image{said}"),
@@ -219,37 +233,70 @@ mod tests {
 
     #[test]
     fn safety_stops_are_blocked() {
-        for (fin, native) in [("stop", "image_safety"), ("image_safety", "image_safety"), ("STOP", "PROHIBITED_CONTENT"), ("stop", "no_image"), ("content_filter", "SAFETY")] {
+        for (fin, native) in [
+            ("stop", "image_safety"),
+            ("image_safety", "image_safety"),
+            ("STOP", "PROHIBITED_CONTENT"),
+            ("stop", "no_image"),
+            ("content_filter", "SAFETY"),
+        ] {
             let body = format!(
                 r#"{{"choices":[{{"message":{{"role":"assistant","content":null}},"finish_reason":"{fin}","native_finish_reason":"{native}"}}]}}"#
             );
-            assert!(matches!(parse_response(body.as_bytes()), Err(BackendError::ContentBlocked { .. })), "{native}");
+            assert!(
+                matches!(
+                    parse_response(body.as_bytes()),
+                    Err(BackendError::ContentBlocked { .. })
+                ),
+                "{native}"
+            );
         }
-        assert!(matches!(parse_response(br#"{"choices":[]}"#), Err(BackendError::ContentBlocked { .. })));
-        assert!(matches!(parse_response(br#"{"id":"x"}"#), Err(BackendError::ContentBlocked { .. })));
+        assert!(matches!(
+            parse_response(br#"{"choices":[]}"#),
+            Err(BackendError::ContentBlocked { .. })
+        ));
+        assert!(matches!(
+            parse_response(br#"{"id":"x"}"#),
+            Err(BackendError::ContentBlocked { .. })
+        ));
     }
 
     #[test]
     fn text_only_is_failed_with_the_text() {
         let e = parse_response(br#"{"choices":[{"message":{"content":"I can only describe it"},"finish_reason":"stop"}]}"#).unwrap_err();
         match e {
-            BackendError::Failed { message, .. } => assert!(message.contains("I can only describe it"), "{message}"),
+            BackendError::Failed { message, .. } => {
+                assert!(message.contains("I can only describe it"), "{message}")
+            }
             other => panic!("{other:?}"),
         }
     }
 
     #[test]
     fn malformed_truncated_and_bad_base64() {
-        assert!(matches!(parse_response(b"<html>502</html>"), Err(BackendError::Failed { .. })));
-        let full = format!(r#"{{"choices":[{{"message":{{"images":[{{"image_url":{{"url":"data:image/png;base64,{B64}"}}}}]}}}}]}}"#);
+        assert!(matches!(
+            parse_response(b"<html>502</html>"),
+            Err(BackendError::Failed { .. })
+        ));
+        let full = format!(
+            r#"{{"choices":[{{"message":{{"images":[{{"image_url":{{"url":"data:image/png;base64,{B64}"}}}}]}}}}]}}"#
+        );
         let cut = &full.as_bytes()[..full.len() / 2];
         match parse_response(cut) {
-            Err(BackendError::Failed { message, .. }) => assert!(message.contains("truncated"), "{message}"),
+            Err(BackendError::Failed { message, .. }) => {
+                assert!(message.contains("truncated"), "{message}")
+            }
             other => panic!("{other:?}"),
         }
         let bad = r#"{"choices":[{"message":{"images":[{"image_url":{"url":"data:image/png;base64,@@@@"}}]}}]}"#;
-        assert!(matches!(parse_response(bad.as_bytes()), Err(BackendError::Failed { .. })));
+        assert!(matches!(
+            parse_response(bad.as_bytes()),
+            Err(BackendError::Failed { .. })
+        ));
         let remote = r#"{"choices":[{"message":{"images":[{"image_url":{"url":"https://example.com/x.png"}}]}}]}"#;
-        assert!(matches!(parse_response(remote.as_bytes()), Err(BackendError::Failed { .. })));
+        assert!(matches!(
+            parse_response(remote.as_bytes()),
+            Err(BackendError::Failed { .. })
+        ));
     }
 }

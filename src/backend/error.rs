@@ -30,7 +30,10 @@ pub enum BackendError {
     #[error("the backend does not know model `{model}`: {message}")]
     InvalidModel { model: String, message: String },
     #[error("image generation failed{}: {message}", status.map(|s| format!(" (HTTP {s})")).unwrap_or_default())]
-    Failed { status: Option<u16>, message: String },
+    Failed {
+        status: Option<u16>,
+        message: String,
+    },
 }
 
 impl BackendError {
@@ -228,7 +231,9 @@ mod tests {
     #[test]
     fn string_error_bodies() {
         let e = classify_status(401, None, br#"{"error":"Invalid API key"}"#);
-        assert!(matches!(e, BackendError::AuthFailed { status: 401, ref message } if message == "Invalid API key"));
+        assert!(
+            matches!(e, BackendError::AuthFailed { status: 401, ref message } if message == "Invalid API key")
+        );
         assert!(!e.is_retryable());
     }
 
@@ -243,17 +248,29 @@ mod tests {
             }
         }
         let google = br#"{"error":{"code":404,"message":"models/gemini-9 is not found for API version v1beta","status":"NOT_FOUND"}}"#;
-        assert!(matches!(classify_status(404, None, google), BackendError::InvalidModel { .. }));
+        assert!(matches!(
+            classify_status(404, None, google),
+            BackendError::InvalidModel { .. }
+        ));
         // A plain 400 is a failed request, not an unknown model.
         let bad = br#"{"error":{"code":400,"message":"Invalid JSON payload","status":"INVALID_ARGUMENT"}}"#;
-        assert!(matches!(classify_status(400, None, bad), BackendError::Failed { status: Some(400), .. }));
+        assert!(matches!(
+            classify_status(400, None, bad),
+            BackendError::Failed {
+                status: Some(400),
+                ..
+            }
+        ));
     }
 
     #[test]
     fn rate_limit_bodies_and_delays() {
         let cooldown = br#"{"error":{"code":"model_cooldown","message":"All credentials for model X are cooling down via provider gemini","model":"X","provider":"gemini","reset_seconds":60,"reset_time":"1m0s"}}"#;
         match classify_status(429, Some(Duration::from_secs(60)), cooldown) {
-            BackendError::RateLimited { retry_after, message } => {
+            BackendError::RateLimited {
+                retry_after,
+                message,
+            } => {
                 assert_eq!(retry_after, Some(Duration::from_secs(60)));
                 assert!(message.contains("cooling down"));
             }
@@ -271,18 +288,33 @@ mod tests {
     #[test]
     fn server_errors_and_non_json() {
         let e = classify_status(503, None, b"auth_not_found: no auth available");
-        assert!(matches!(e, BackendError::Failed { status: Some(503), ref message } if message.contains("no auth available")));
+        assert!(
+            matches!(e, BackendError::Failed { status: Some(503), ref message } if message.contains("no auth available"))
+        );
         assert!(e.is_retryable());
         let wrapped = br#"{"error":{"message":"upstream failed","type":"server_error","code":"internal_server_error"}}"#;
         assert!(classify_status(500, None, wrapped).is_retryable());
-        assert!(matches!(classify_status(403, None, br#"{"error":{"code":403,"message":"denied","status":"PERMISSION_DENIED"}}"#), BackendError::AuthFailed { status: 403, .. }));
+        assert!(matches!(
+            classify_status(
+                403,
+                None,
+                br#"{"error":{"code":403,"message":"denied","status":"PERMISSION_DENIED"}}"#
+            ),
+            BackendError::AuthFailed { status: 403, .. }
+        ));
     }
 
     #[test]
     fn model_lists() {
         let openai = br#"{"object":"list","data":[{"id":"gemini-3-pro-image-preview","object":"model","created":0,"owned_by":"google"}]}"#;
-        assert_eq!(parse_model_list(openai).unwrap(), ["gemini-3-pro-image-preview"]);
+        assert_eq!(
+            parse_model_list(openai).unwrap(),
+            ["gemini-3-pro-image-preview"]
+        );
         let google = br#"{"models":[{"name":"models/gemini-2.5-flash-image","displayName":"x"}]}"#;
-        assert_eq!(parse_model_list(google).unwrap(), ["gemini-2.5-flash-image"]);
+        assert_eq!(
+            parse_model_list(google).unwrap(),
+            ["gemini-2.5-flash-image"]
+        );
     }
 }

@@ -6,14 +6,17 @@ use std::borrow::Cow;
 
 use serde::Deserialize;
 
-use super::{
-    BackendError, GeneratedImage, ImageRequest, decode_base64, excerpt, is_block_reason,
-};
+use super::{BackendError, GeneratedImage, ImageRequest, decode_base64, excerpt, is_block_reason};
 
 pub(super) fn request_body(req: &ImageRequest<'_>) -> Vec<u8> {
     use base64::Engine;
     let mut parts = String::with_capacity(
-        64 + req.prompt.len() + req.images.iter().map(|i| i.data.len() * 4 / 3 + 64).sum::<usize>(),
+        64 + req.prompt.len()
+            + req
+                .images
+                .iter()
+                .map(|i| i.data.len() * 4 / 3 + 64)
+                .sum::<usize>(),
     );
     parts.push_str(r#"[{"text":"#);
     parts.push_str(&serde_json::Value::from(req.prompt).to_string());
@@ -104,7 +107,11 @@ pub(super) fn parse_response(body: &[u8]) -> Result<GeneratedImage, BackendError
     let mut texts = Vec::new();
     let mut reasons = Vec::new();
     for cand in &candidates {
-        let parts = cand.content.as_ref().map(|c| c.parts.as_slice()).unwrap_or_default();
+        let parts = cand
+            .content
+            .as_ref()
+            .map(|c| c.parts.as_slice())
+            .unwrap_or_default();
         let text: Vec<&str> = parts
             .iter()
             .filter(|p| p.thought != Some(true))
@@ -119,7 +126,10 @@ pub(super) fn parse_response(body: &[u8]) -> Result<GeneratedImage, BackendError
         if let Some(inline) = pick.and_then(|p| p.inline_data.as_ref()) {
             return Ok(GeneratedImage {
                 data: decode_base64(&inline.data)?,
-                mime_type: inline.mime_type.clone().unwrap_or_else(|| "image/png".into()),
+                mime_type: inline
+                    .mime_type
+                    .clone()
+                    .unwrap_or_else(|| "image/png".into()),
                 text,
                 attempts: 1,
             });
@@ -131,12 +141,18 @@ pub(super) fn parse_response(body: &[u8]) -> Result<GeneratedImage, BackendError
             reasons.push(r.clone());
         }
     }
-    if let Some(r) = reasons.iter().find(|r| is_block_reason(r) || r.starts_with("IMAGE_")) {
+    if let Some(r) = reasons
+        .iter()
+        .find(|r| is_block_reason(r) || r.starts_with("IMAGE_"))
+    {
         return Err(BackendError::ContentBlocked {
             reason: r.to_ascii_lowercase(),
         });
     }
-    let said = texts.first().map(|t| format!("; the model said: {}", excerpt(t))).unwrap_or_default();
+    let said = texts
+        .first()
+        .map(|t| format!("; the model said: {}", excerpt(t)))
+        .unwrap_or_default();
     Err(BackendError::Failed {
         status: None,
         message: format!("the response contains no image{said}"),
@@ -166,10 +182,16 @@ mod tests {
         });
         let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(v["contents"][0]["parts"][0]["text"], "A cat");
-        assert_eq!(v["contents"][0]["parts"][1]["inlineData"]["mimeType"], "image/jpeg");
+        assert_eq!(
+            v["contents"][0]["parts"][1]["inlineData"]["mimeType"],
+            "image/jpeg"
+        );
         assert_eq!(v["contents"][0]["parts"][1]["inlineData"]["data"], "AQID");
         let cfg = &v["generationConfig"];
-        assert_eq!(cfg["responseModalities"], serde_json::json!(["TEXT", "IMAGE"]));
+        assert_eq!(
+            cfg["responseModalities"],
+            serde_json::json!(["TEXT", "IMAGE"])
+        );
         assert_eq!(cfg["imageConfig"]["aspectRatio"], "21:9");
         assert_eq!(cfg["imageConfig"]["imageSize"], "4K");
     }
@@ -187,24 +209,51 @@ mod tests {
 
     #[test]
     fn snake_case_inline_data() {
-        let body = format!(r#"{{"candidates":[{{"content":{{"parts":[{{"inline_data":{{"mime_type":"image/png","data":"{B64}"}}}}]}}}}]}}"#);
-        assert_eq!(parse_response(body.as_bytes()).unwrap().mime_type, "image/png");
+        let body = format!(
+            r#"{{"candidates":[{{"content":{{"parts":[{{"inline_data":{{"mime_type":"image/png","data":"{B64}"}}}}]}}}}]}}"#
+        );
+        assert_eq!(
+            parse_response(body.as_bytes()).unwrap().mime_type,
+            "image/png"
+        );
     }
 
     #[test]
     fn blocks() {
         let prompt = br#"{"promptFeedback":{"blockReason":"SAFETY"}}"#;
-        assert!(matches!(parse_response(prompt), Err(BackendError::ContentBlocked { ref reason }) if reason == "safety"));
-        for r in ["SAFETY", "IMAGE_SAFETY", "PROHIBITED_CONTENT", "IMAGE_PROHIBITED_CONTENT", "NO_IMAGE", "IMAGE_RECITATION", "IMAGE_OTHER"] {
-            let body = format!(r#"{{"candidates":[{{"content":{{"parts":[]}},"finishReason":"{r}"}}]}}"#);
-            assert!(matches!(parse_response(body.as_bytes()), Err(BackendError::ContentBlocked { .. })), "{r}");
+        assert!(
+            matches!(parse_response(prompt), Err(BackendError::ContentBlocked { ref reason }) if reason == "safety")
+        );
+        for r in [
+            "SAFETY",
+            "IMAGE_SAFETY",
+            "PROHIBITED_CONTENT",
+            "IMAGE_PROHIBITED_CONTENT",
+            "NO_IMAGE",
+            "IMAGE_RECITATION",
+            "IMAGE_OTHER",
+        ] {
+            let body =
+                format!(r#"{{"candidates":[{{"content":{{"parts":[]}},"finishReason":"{r}"}}]}}"#);
+            assert!(
+                matches!(
+                    parse_response(body.as_bytes()),
+                    Err(BackendError::ContentBlocked { .. })
+                ),
+                "{r}"
+            );
         }
     }
 
     #[test]
     fn text_only_and_malformed() {
         let body = br#"{"candidates":[{"content":{"parts":[{"text":"no picture today"}]},"finishReason":"STOP"}]}"#;
-        assert!(matches!(parse_response(body), Err(BackendError::Failed { ref message, .. }) if message.contains("no picture today")));
-        assert!(matches!(parse_response(b"{\"candidates\":[{\"content\""), Err(BackendError::Failed { .. })));
+        assert!(
+            matches!(parse_response(body), Err(BackendError::Failed { ref message, .. }) if message.contains("no picture today"))
+        );
+        assert!(matches!(
+            parse_response(b"{\"candidates\":[{\"content\""),
+            Err(BackendError::Failed { .. })
+        ));
     }
 }

@@ -121,7 +121,10 @@ impl ImageBackend {
     pub async fn generate(&self, req: &ImageRequest<'_>) -> Result<GeneratedImage, BackendError> {
         let cfg = &self.inner.cfg;
         let (url, body) = match cfg.kind {
-            BackendKind::CliProxy => (self.url("v1/chat/completions")?, cliproxy::request_body(req)),
+            BackendKind::CliProxy => (
+                self.url("v1/chat/completions")?,
+                cliproxy::request_body(req),
+            ),
             BackendKind::Gemini => (
                 self.url(&format!("v1beta/models/{}:generateContent", req.model))?,
                 gemini::request_body(req),
@@ -137,10 +140,7 @@ impl ImageBackend {
             BackendKind::Gemini => gemini::parse_response(&bytes),
         }?;
         drop(bytes);
-        Ok(GeneratedImage {
-            attempts,
-            ..parsed
-        })
+        Ok(GeneratedImage { attempts, ..parsed })
     }
 
     /// Model ids the provider offers (`GET /v1/models` or `/v1beta/models`).
@@ -151,8 +151,7 @@ impl ImageBackend {
             BackendKind::Gemini => self.url("v1beta/models")?,
         };
         let timeout = cfg.timeout.min(Duration::from_secs(10));
-        let (bytes, _) =
-            retry::run(&cfg.retry, timeout, &cfg.base_url, || self.get(&url)).await?;
+        let (bytes, _) = retry::run(&cfg.retry, timeout, &cfg.base_url, || self.get(&url)).await?;
         error::parse_model_list(&bytes)
     }
 
@@ -222,7 +221,9 @@ fn decode_base64(s: &str) -> Result<Vec<u8>, BackendError> {
             );
             engine.decode(cleaned).map_err(|e| BackendError::Failed {
                 status: None,
-                message: format!("the image data is not valid base64 ({e}); the response was corrupted"),
+                message: format!(
+                    "the image data is not valid base64 ({e}); the response was corrupted"
+                ),
             })
         }
     }

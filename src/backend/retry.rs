@@ -64,7 +64,10 @@ pub(super) enum Attempt {
 
 /// Sends a request and reads the whole body.
 pub(super) async fn send(rb: reqwest::RequestBuilder) -> Result<bytes::Bytes, Attempt> {
-    let resp = rb.send().await.map_err(|e| Attempt::Connect(describe(&e)))?;
+    let resp = rb
+        .send()
+        .await
+        .map_err(|e| Attempt::Connect(describe(&e)))?;
     let status = resp.status();
     let retry_after = resp
         .headers()
@@ -72,10 +75,12 @@ pub(super) async fn send(rb: reqwest::RequestBuilder) -> Result<bytes::Bytes, At
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok())
         .map(Duration::from_secs);
-    let body = resp
-        .bytes()
-        .await
-        .map_err(|e| Attempt::Connect(format!("the connection broke while reading the response: {}", describe(&e))))?;
+    let body = resp.bytes().await.map_err(|e| {
+        Attempt::Connect(format!(
+            "the connection broke while reading the response: {}",
+            describe(&e)
+        ))
+    })?;
     if status.is_success() {
         Ok(body)
     } else {
@@ -198,7 +203,11 @@ mod tests {
         let policy = RetryPolicy::default();
         let (body, tries) = run(&policy, Duration::from_secs(60), &url(), || {
             n += 1;
-            let r = if n < 3 { Err(status(503, None)) } else { Ok(bytes::Bytes::from_static(b"ok")) };
+            let r = if n < 3 {
+                Err(status(503, None))
+            } else {
+                Ok(bytes::Bytes::from_static(b"ok"))
+            };
             async move { r }
         })
         .await
@@ -209,10 +218,15 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn does_not_retry_client_errors() {
         let mut n = 0;
-        let err = run(&RetryPolicy::default(), Duration::from_secs(60), &url(), || {
-            n += 1;
-            async { Err::<bytes::Bytes, _>(status(401, None)) }
-        })
+        let err = run(
+            &RetryPolicy::default(),
+            Duration::from_secs(60),
+            &url(),
+            || {
+                n += 1;
+                async { Err::<bytes::Bytes, _>(status(401, None)) }
+            },
+        )
         .await
         .unwrap_err();
         assert!(matches!(err, BackendError::AuthFailed { .. }));
@@ -223,10 +237,15 @@ mod tests {
     async fn honours_retry_after_and_gives_up_when_it_exceeds_the_deadline() {
         let start = Instant::now();
         let mut n = 0;
-        let err = run(&RetryPolicy::default(), Duration::from_secs(30), &url(), || {
-            n += 1;
-            async { Err::<bytes::Bytes, _>(status(429, Some(60))) }
-        })
+        let err = run(
+            &RetryPolicy::default(),
+            Duration::from_secs(30),
+            &url(),
+            || {
+                n += 1;
+                async { Err::<bytes::Bytes, _>(status(429, Some(60))) }
+            },
+        )
         .await
         .unwrap_err();
         assert!(matches!(err, BackendError::RateLimited { .. }));
@@ -235,22 +254,39 @@ mod tests {
 
         let mut n = 0;
         let start = Instant::now();
-        let r = run(&RetryPolicy::default(), Duration::from_secs(30), &url(), || {
-            n += 1;
-            let r = if n == 1 { Err(status(429, Some(5))) } else { Ok(bytes::Bytes::new()) };
-            async move { r }
-        })
+        let r = run(
+            &RetryPolicy::default(),
+            Duration::from_secs(30),
+            &url(),
+            || {
+                n += 1;
+                let r = if n == 1 {
+                    Err(status(429, Some(5)))
+                } else {
+                    Ok(bytes::Bytes::new())
+                };
+                async move { r }
+            },
+        )
         .await;
         assert!(r.is_ok());
-        assert!(start.elapsed() >= Duration::from_secs(5), "waited for Retry-After");
+        assert!(
+            start.elapsed() >= Duration::from_secs(5),
+            "waited for Retry-After"
+        );
     }
 
     #[tokio::test(start_paused = true)]
     async fn deadline_bounds_a_hanging_attempt() {
-        let err = run(&RetryPolicy::default(), Duration::from_secs(2), &url(), || async {
-            tokio::time::sleep(Duration::from_secs(3600)).await;
-            Ok(bytes::Bytes::new())
-        })
+        let err = run(
+            &RetryPolicy::default(),
+            Duration::from_secs(2),
+            &url(),
+            || async {
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+                Ok(bytes::Bytes::new())
+            },
+        )
         .await
         .unwrap_err();
         assert!(matches!(err, BackendError::Timeout { .. }));
@@ -259,10 +295,15 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn connection_errors_are_retried_then_unavailable() {
         let mut n = 0;
-        let err = run(&RetryPolicy::default(), Duration::from_secs(60), &url(), || {
-            n += 1;
-            async { Err::<bytes::Bytes, _>(Attempt::Connect("Connection refused".into())) }
-        })
+        let err = run(
+            &RetryPolicy::default(),
+            Duration::from_secs(60),
+            &url(),
+            || {
+                n += 1;
+                async { Err::<bytes::Bytes, _>(Attempt::Connect("Connection refused".into())) }
+            },
+        )
         .await
         .unwrap_err();
         assert_eq!(n, 4);

@@ -41,7 +41,11 @@ pub fn render_png(seed: &[u8], width: u32, height: u32, source: Option<&RgbImage
     }
     let band_y = u64::from(h[30]) * hgt / 256;
     let band_h = (hgt / 24).max(1);
-    let tint = if source.is_some() { [255, 40, 40] } else { [h[31], 255 - h[31], 128] };
+    let tint = if source.is_some() {
+        [255, 40, 40]
+    } else {
+        [h[31], 255 - h[31], 128]
+    };
     for y in band_y..(band_y + band_h).min(hgt) {
         let row = &mut buf[(y * w * 3) as usize..((y + 1) * w * 3) as usize];
         for px in row.chunks_exact_mut(3) {
@@ -52,12 +56,8 @@ pub fn render_png(seed: &[u8], width: u32, height: u32, source: Option<&RgbImage
     }
     let mut out = Vec::with_capacity(buf.len() / 8);
     // Fast compression: the emulator must not dominate benchmarks.
-    let _ = PngEncoder::new_with_quality(&mut out, CompressionType::Fast, FilterType::Sub).write_image(
-        &buf,
-        width,
-        height,
-        image::ExtendedColorType::Rgb8,
-    );
+    let _ = PngEncoder::new_with_quality(&mut out, CompressionType::Fast, FilterType::Sub)
+        .write_image(&buf, width, height, image::ExtendedColorType::Rgb8);
     out
 }
 
@@ -83,7 +83,10 @@ fn disc(buf: &mut [u8], width: u32, height: u32, cx: u64, cy: u64, r: u64, colou
 
 /// Nearest-neighbour copy of `src` over the whole canvas.
 fn blit_scaled(buf: &mut [u8], width: u32, height: u32, src: &RgbImage) {
-    let (sw, sh) = (u64::from(src.width().max(1)), u64::from(src.height().max(1)));
+    let (sw, sh) = (
+        u64::from(src.width().max(1)),
+        u64::from(src.height().max(1)),
+    );
     let (w, h) = (u64::from(width), u64::from(height));
     let raw = src.as_raw();
     for y in 0..h {

@@ -63,6 +63,9 @@ struct Control {
     retry_after: Option<u64>,
 }
 
+/// Recently rendered images, newest first: (request key, PNG).
+type ImageCache = Mutex<VecDeque<(Vec<u8>, std::sync::Arc<Vec<u8>>)>>;
+
 pub struct State {
     opts: EmulatorOptions,
     control: Mutex<Control>,
@@ -70,7 +73,7 @@ pub struct State {
     generate_requests: AtomicU64,
     models_requests: AtomicU64,
     /// Recently rendered images: (key, png).
-    cache: Mutex<VecDeque<(Vec<u8>, std::sync::Arc<Vec<u8>>)>>,
+    cache: ImageCache,
 }
 
 /// The emulator's routes, for embedding or for [`super::start`].
@@ -114,7 +117,10 @@ async fn control(AxState(s): AxState<Shared>, Json(body): Json<ControlBody>) -> 
         Some(m) => match FailMode::parse(m) {
             Some(f) => Some(f),
             None => {
-                return (StatusCode::BAD_REQUEST, Json(json!({"error": format!("unknown fail mode `{m}`")})))
+                return (
+                    StatusCode::BAD_REQUEST,
+                    Json(json!({"error": format!("unknown fail mode `{m}`")})),
+                )
                     .into_response();
             }
         },
@@ -152,9 +158,9 @@ struct KeyQuery {
     key: Option<String>,
 }
 
-/// `Err(response)` when the key is missing or wrong (CLIProxyAPI's answers).
-fn check_key(s: &State, headers: &HeaderMap, query: &KeyQuery) -> Result<(), Response> {
-    let Some(want) = &s.opts.api_key else { return Ok(()) };
+/// The rejection when the key is missing or wrong (CLIProxyAPI's answers).
+fn check_key(s: &State, headers: &HeaderMap, query: &KeyQuery) -> Option<Response> {
+    let want = s.opts.api_key.as_ref()?;
     let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -162,11 +168,12 @@ fn check_key(s: &State, headers: &HeaderMap, query: &KeyQuery) -> Result<(), Res
     let other = ["x-goog-api-key", "x-api-key"]
         .iter()
         .find_map(|h| headers.get(*h).and_then(|v| v.to_str().ok()));
-    match bearer.or(other).or(query.key.as_deref()) {
-        None => Err((StatusCode::UNAUTHORIZED, Json(json!({"error": "Missing API key"}))).into_response()),
-        Some(k) if k == want => Ok(()),
-        Some(_) => Err((StatusCode::UNAUTHORIZED, Json(json!({"error": "Invalid API key"}))).into_response()),
-    }
+    let error = match bearer.or(other).or(query.key.as_deref()) {
+        Some(k) if k == want => return None,
+        None => "Missing API key",
+        Some(_) => "Invalid API key",
+    };
+    Some((StatusCode::UNAUTHORIZED, Json(json!({ "error": error }))).into_response())
 }
 
 async fn openai_models(
@@ -176,7 +183,7 @@ async fn openai_models(
 ) -> Response {
     s.requests.fetch_add(1, Ordering::SeqCst);
     s.models_requests.fetch_add(1, Ordering::SeqCst);
-    if let Err(r) = check_key(&s, &headers, &q) {
+    if let Some(r) = check_key(&s, &headers, &q) {
         return r;
     }
     let data: Vec<Value> = domain::IMAGE_MODELS
@@ -193,13 +200,15 @@ async fn gemini_models(
 ) -> Response {
     s.requests.fetch_add(1, Ordering::SeqCst);
     s.models_requests.fetch_add(1, Ordering::SeqCst);
-    if let Err(r) = check_key(&s, &headers, &q) {
+    if let Some(r) = check_key(&s, &headers, &q) {
         return r;
     }
     let models: Vec<Value> = domain::IMAGE_MODELS
         .iter()
-        .map(|m| json!({"name": format!("models/{}", m.id), "displayName": m.id,
-            "supportedGenerationMethods": ["generateContent"]}))
+        .map(|m| {
+            json!({"name": format!("models/{}", m.id), "displayName": m.id,
+            "supportedGenerationMethods": ["generateContent"]})
+        })
         .collect();
     Json(json!({"models": models})).into_response()
 }
@@ -231,10 +240,10 @@ fn parse_openai(body: &Value) -> Ask {
                     if let Some(t) = p["text"].as_str() {
                         prompt.push(t.to_owned());
                     }
-                    if let Some(url) = p["image_url"]["url"].as_str() {
-                        if let Some(bytes) = decode_data_url(url) {
-                            images.push(bytes);
-                        }
+                    if let Some(url) = p["image_url"]["url"].as_str()
+                        && let Some(bytes) = decode_data_url(url)
+                    {
+                        images.push(bytes);
                     }
                 }
             }
@@ -262,11 +271,15 @@ fn parse_gemini(model: &str, body: &Value) -> Ask {
             if let Some(t) = p["text"].as_str() {
                 prompt.push(t.to_owned());
             }
-            let inline = if p["inlineData"].is_object() { &p["inlineData"] } else { &p["inline_data"] };
-            if let Some(data) = inline["data"].as_str() {
-                if let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(data) {
-                    images.push(bytes);
-                }
+            let inline = if p["inlineData"].is_object() {
+                &p["inlineData"]
+            } else {
+                &p["inline_data"]
+            };
+            if let Some(data) = inline["data"].as_str()
+                && let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(data)
+            {
+                images.push(bytes);
             }
         }
     }
@@ -285,7 +298,9 @@ fn parse_gemini(model: &str, body: &Value) -> Ask {
 
 fn decode_data_url(url: &str) -> Option<Vec<u8>> {
     let (_, payload) = url.strip_prefix("data:")?.split_once(";base64,")?;
-    base64::engine::general_purpose::STANDARD.decode(payload).ok()
+    base64::engine::general_purpose::STANDARD
+        .decode(payload)
+        .ok()
 }
 
 async fn chat_completions(
@@ -296,7 +311,7 @@ async fn chat_completions(
 ) -> Response {
     s.requests.fetch_add(1, Ordering::SeqCst);
     s.generate_requests.fetch_add(1, Ordering::SeqCst);
-    if let Err(r) = check_key(&s, &headers, &q) {
+    if let Some(r) = check_key(&s, &headers, &q) {
         return r;
     }
     let Ok(json) = serde_json::from_slice::<Value>(&body) else {
@@ -321,7 +336,7 @@ async fn generate_content(
             .into_response();
     };
     s.generate_requests.fetch_add(1, Ordering::SeqCst);
-    if let Err(r) = check_key(&s, &headers, &q) {
+    if let Some(r) = check_key(&s, &headers, &q) {
         return r;
     }
     let Ok(json) = serde_json::from_slice::<Value>(&body) else {
@@ -376,7 +391,12 @@ async fn generate(s: &State, headers: &HeaderMap, wire: Wire, ask: Ask) -> Respo
     let (latency, retry_after) = s
         .control
         .lock()
-        .map(|c| (c.latency.unwrap_or(s.opts.latency), c.retry_after.unwrap_or(1)))
+        .map(|c| {
+            (
+                c.latency.unwrap_or(s.opts.latency),
+                c.retry_after.unwrap_or(1),
+            )
+        })
         .unwrap_or((s.opts.latency, 1));
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
@@ -411,7 +431,11 @@ async fn generate(s: &State, headers: &HeaderMap, wire: Wire, ask: Ask) -> Respo
                 .into_response();
         }
         Some(FailMode::Auth) => {
-            return (StatusCode::UNAUTHORIZED, Json(json!({"error": "Invalid API key"}))).into_response();
+            return (
+                StatusCode::UNAUTHORIZED,
+                Json(json!({"error": "Invalid API key"})),
+            )
+                .into_response();
         }
         Some(FailMode::Forbidden) => {
             return (
@@ -436,7 +460,9 @@ async fn generate(s: &State, headers: &HeaderMap, wire: Wire, ask: Ask) -> Respo
         Some(FailMode::Blocked) => return json_ok(blocked_body(wire)),
         Some(FailMode::EmptyChoices) => {
             return json_ok(match wire {
-                Wire::OpenAi => r#"{"id":"emu","object":"chat.completion","created":0,"choices":[]}"#.to_owned(),
+                Wire::OpenAi => {
+                    r#"{"id":"emu","object":"chat.completion","created":0,"choices":[]}"#.to_owned()
+                }
                 Wire::Gemini => r#"{"promptFeedback":{"blockReason":"SAFETY"}}"#.to_owned(),
             });
         }
@@ -522,12 +548,16 @@ async fn image_for(s: &State, ask: &Ask) -> std::sync::Arc<Vec<u8>> {
         key.push(0);
         key.extend_from_slice(&sha2::Sha256::digest_bytes(img));
     }
-    if let Ok(cache) = s.cache.lock() {
-        if let Some((_, png)) = cache.iter().find(|(k, _)| *k == key) {
-            return png.clone();
-        }
+    if let Ok(cache) = s.cache.lock()
+        && let Some((_, png)) = cache.iter().find(|(k, _)| *k == key)
+    {
+        return png.clone();
     }
-    let source = ask.images.first().and_then(|b| image::load_from_memory(b).ok()).map(|i| i.into_rgb8());
+    let source = ask
+        .images
+        .first()
+        .and_then(|b| image::load_from_memory(b).ok())
+        .map(|i| i.into_rgb8());
     // An edit without an explicit size keeps the source's size.
     let (w, h) = match (&source, ask.sized_explicitly) {
         (Some(src), false) => (src.width(), src.height()),

@@ -55,7 +55,10 @@ fn format_info(format: ImageFormat) -> Option<(&'static str, &'static str)> {
     }
 }
 
-fn reader(bytes: &[u8]) -> Result<(ImageReader<Cursor<&[u8]>>, ImageFormat), MediaError> {
+/// A reader over in-memory bytes, with its guessed format.
+type Reader<'a> = (ImageReader<Cursor<&'a [u8]>>, ImageFormat);
+
+fn reader(bytes: &[u8]) -> Result<Reader<'_>, MediaError> {
     let reader = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|_| MediaError::Unsupported)?;
@@ -238,9 +241,15 @@ mod tests {
             (ImageFormat::WebP, "image/webp", "webp"),
         ] {
             let info = probe(&encode(&img, format)).unwrap();
-            assert_eq!((info.width, info.height, info.mime_type, info.extension), (300, 200, mime, ext));
+            assert_eq!(
+                (info.width, info.height, info.mime_type, info.extension),
+                (300, 200, mime, ext)
+            );
         }
-        assert!(matches!(probe(b"hello world, not an image"), Err(MediaError::Unsupported)));
+        assert!(matches!(
+            probe(b"hello world, not an image"),
+            Err(MediaError::Unsupported)
+        ));
         assert!(matches!(probe(b""), Err(MediaError::Unsupported)));
     }
 
@@ -274,8 +283,14 @@ mod tests {
         assert_eq!(p.mime_type, "image/png");
         assert_eq!((p.width, p.height), (512, 256));
         // Opaque RGBA is treated as RGB (JPEG).
-        let opaque = DynamicImage::ImageRgba8(ImageBuffer::from_pixel(64, 64, Rgba([1, 2, 3, 255])));
-        assert_eq!(preview(&encode(&opaque, ImageFormat::Png), 512, 100 * 1024).unwrap().mime_type, "image/jpeg");
+        let opaque =
+            DynamicImage::ImageRgba8(ImageBuffer::from_pixel(64, 64, Rgba([1, 2, 3, 255])));
+        assert_eq!(
+            preview(&encode(&opaque, ImageFormat::Png), 512, 100 * 1024)
+                .unwrap()
+                .mime_type,
+            "image/jpeg"
+        );
     }
 
     /// A PNG whose header claims 100000×100000 pixels is refused before any
@@ -289,7 +304,10 @@ mod tests {
         png[29..33].copy_from_slice(&crc.to_be_bytes());
         assert_eq!(probe(&png).unwrap().width, 100_000);
         assert!(matches!(decode(&png), Err(MediaError::TooLarge { .. })));
-        assert!(matches!(preview(&png, 512, 1000), Err(MediaError::TooLarge { .. })));
+        assert!(matches!(
+            preview(&png, 512, 1000),
+            Err(MediaError::TooLarge { .. })
+        ));
     }
 
     fn crc32(data: &[u8]) -> u32 {
@@ -297,7 +315,11 @@ mod tests {
         for &b in data {
             crc ^= u32::from(b);
             for _ in 0..8 {
-                crc = if crc & 1 != 0 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+                crc = if crc & 1 != 0 {
+                    (crc >> 1) ^ 0xEDB8_8320
+                } else {
+                    crc >> 1
+                };
             }
         }
         !crc

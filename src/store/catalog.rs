@@ -100,7 +100,10 @@ impl SqliteCatalog {
         Ok(conn)
     }
 
-    fn with<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T, rusqlite::Error>) -> Result<T, StoreError> {
+    fn with<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, rusqlite::Error>,
+    ) -> Result<T, StoreError> {
         let mut conn = self.conn.lock().map_err(|_| StoreError::Poisoned)?;
         f(&mut conn).map_err(|source| StoreError::Catalog {
             path: self.path.clone(),
@@ -134,7 +137,9 @@ fn insert_row(conn: &Connection, r: &MediaRecord) -> Result<(), rusqlite::Error>
 
 fn row_to_record(row: &rusqlite::Row<'_>) -> Result<Option<MediaRecord>, rusqlite::Error> {
     let filename: String = row.get(0)?;
-    let Ok(id) = filename.parse::<MediaId>() else { return Ok(None) };
+    let Ok(id) = filename.parse::<MediaId>() else {
+        return Ok(None);
+    };
     let kind: String = row.get(1)?;
     let created_ms: i64 = row.get(7)?;
     let metadata: String = row.get(11)?;
@@ -182,7 +187,10 @@ impl Catalog for SqliteCatalog {
     }
 
     fn remove(&self, id: &MediaId) -> Result<(), StoreError> {
-        self.with(|c| c.execute("DELETE FROM media WHERE filename = ?1", [id.as_str()]).map(|_| ()))
+        self.with(|c| {
+            c.execute("DELETE FROM media WHERE filename = ?1", [id.as_str()])
+                .map(|_| ())
+        })
     }
 
     fn all_ids(&self) -> Result<Vec<MediaId>, StoreError> {

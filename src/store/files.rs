@@ -22,7 +22,11 @@ pub struct FileEntry {
 pub trait MediaFiles: Send + Sync {
     /// Stores `bytes` under a new name from `name`, never overwriting an
     /// existing file (asks for another name on collision).
-    fn put_new(&self, bytes: &[u8], name: &mut dyn FnMut() -> MediaId) -> Result<MediaId, StoreError>;
+    fn put_new(
+        &self,
+        bytes: &[u8],
+        name: &mut dyn FnMut() -> MediaId,
+    ) -> Result<MediaId, StoreError>;
     /// Writes (or replaces) the sidecar of `id`.
     fn put_sidecar(&self, id: &MediaId, json: &[u8]) -> Result<(), StoreError>;
     fn read_sidecar(&self, id: &MediaId) -> Result<Option<Vec<u8>>, StoreError>;
@@ -102,7 +106,11 @@ fn is_temp(name: &str) -> bool {
 
 /// PID encoded in a temp name, `.tmp-PID-random`.
 fn temp_pid(name: &str) -> Option<u32> {
-    name.strip_prefix(TEMP_PREFIX)?.split('-').next()?.parse().ok()
+    name.strip_prefix(TEMP_PREFIX)?
+        .split('-')
+        .next()?
+        .parse()
+        .ok()
 }
 
 fn pid_alive(pid: u32) -> bool {
@@ -113,7 +121,11 @@ fn pid_alive(pid: u32) -> bool {
 }
 
 impl MediaFiles for LocalFiles {
-    fn put_new(&self, bytes: &[u8], name: &mut dyn FnMut() -> MediaId) -> Result<MediaId, StoreError> {
+    fn put_new(
+        &self,
+        bytes: &[u8],
+        name: &mut dyn FnMut() -> MediaId,
+    ) -> Result<MediaId, StoreError> {
         let mut tmp = Self::write_synced(&self.root, bytes)?;
         for _ in 0..8 {
             let id = name();
@@ -190,9 +202,13 @@ impl MediaFiles for LocalFiles {
             if is_temp(name) || name.starts_with(super::CATALOG_FILE) {
                 continue;
             }
-            let Ok(id) = name.parse::<MediaId>() else { continue };
+            let Ok(id) = name.parse::<MediaId>() else {
+                continue;
+            };
             // symlink_metadata: a link is not followed, and not catalogued.
-            let Ok(meta) = entry.path().symlink_metadata() else { continue };
+            let Ok(meta) = entry.path().symlink_metadata() else {
+                continue;
+            };
             if !meta.file_type().is_file() {
                 continue;
             }
@@ -242,7 +258,8 @@ impl MediaFiles for LocalFiles {
                     .and_then(|t| t.elapsed().ok())
                     .unwrap_or(Duration::MAX);
                 let writer_gone = temp_pid(name).is_none_or(|pid| !pid_alive(pid));
-                if (writer_gone || age >= stale_after) && std::fs::remove_file(entry.path()).is_ok() {
+                if (writer_gone || age >= stale_after) && std::fs::remove_file(entry.path()).is_ok()
+                {
                     removed += 1;
                 }
             }

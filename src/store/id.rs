@@ -12,7 +12,9 @@ use chrono::{DateTime, Utc};
 pub struct MediaId(String);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("`{name}` is not a valid file name: {reason}; use a bare name such as `image_20260101_120000_000_abcdef.png` as returned by the tools")]
+#[error(
+    "`{name}` is not a valid file name: {reason}; use a bare name such as `image_20260101_120000_000_abcdef.png` as returned by the tools"
+)]
 pub struct InvalidMediaId {
     pub name: String,
     pub reason: &'static str,
@@ -77,7 +79,11 @@ pub fn new_name(prefix: &str, at: DateTime<Utc>, extension: &str) -> MediaId {
         .take(8)
         .collect::<String>()
         .to_ascii_lowercase();
-    let ext = if ext.is_empty() { "bin".to_owned() } else { ext };
+    let ext = if ext.is_empty() {
+        "bin".to_owned()
+    } else {
+        ext
+    };
     let prefix: String = prefix.chars().filter(char::is_ascii_alphanumeric).collect();
     MediaId(format!(
         "{prefix}_{}_{suffix}.{ext}",

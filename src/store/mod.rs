@@ -102,7 +102,11 @@ impl MediaRecord {
     /// Builds a record from a sidecar object; `None` if it lacks the essentials.
     fn from_sidecar(id: &MediaId, size_bytes: u64, v: Map<String, Value>) -> Option<Self> {
         let s = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
-        let n = |k: &str| v.get(k).and_then(Value::as_u64).and_then(|x| u32::try_from(x).ok());
+        let n = |k: &str| {
+            v.get(k)
+                .and_then(Value::as_u64)
+                .and_then(|x| u32::try_from(x).ok())
+        };
         let mime_type = s("mime_type")?;
         let created = s("created")
             .and_then(|c| DateTime::parse_from_rfc3339(&c).ok())?
@@ -205,7 +209,9 @@ impl Store {
         let created = DateTime::from_timestamp_millis(now.timestamp_millis()).unwrap_or(now);
         let prefix = m.kind.as_str();
         let mut sidecar = Map::new();
-        let id = self.files.put_new(m.bytes, &mut || new_name(prefix, created, m.extension))?;
+        let id = self
+            .files
+            .put_new(m.bytes, &mut || new_name(prefix, created, m.extension))?;
         sidecar.insert("filename".into(), json!(id.as_str()));
         sidecar.insert("type".into(), json!(m.kind.as_str()));
         sidecar.insert("mime_type".into(), json!(m.mime_type));
@@ -294,19 +300,25 @@ impl Store {
 
     /// A record for a file that has no row: from its sidecar if it has a good
     /// one, else from what the file itself says (and a new sidecar).
-    fn record_for_unknown(&self, entry: &files::FileEntry) -> Result<Option<MediaRecord>, StoreError> {
+    fn record_for_unknown(
+        &self,
+        entry: &files::FileEntry,
+    ) -> Result<Option<MediaRecord>, StoreError> {
         if let Some(Value::Object(map)) = self
             .files
             .read_sidecar(&entry.id)?
             .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+            && let Some(r) = MediaRecord::from_sidecar(&entry.id, entry.size, map)
         {
-            if let Some(r) = MediaRecord::from_sidecar(&entry.id, entry.size, map) {
-                return Ok(Some(r));
-            }
+            return Ok(Some(r));
         }
         let head = self.files.read_head(&entry.id, 64 * 1024)?;
         let (mime, w, h) = match crate::media::probe(&head) {
-            Ok(info) => (info.mime_type.to_owned(), Some(info.width), Some(info.height)),
+            Ok(info) => (
+                info.mime_type.to_owned(),
+                Some(info.width),
+                Some(info.height),
+            ),
             Err(_) => match mime_from_extension(entry.id.as_str()) {
                 Some(m) => (m.to_owned(), None, None),
                 None => return Ok(None), // not media: leave it alone

@@ -6,7 +6,8 @@ use serde_json::{Map, json};
 use super::*;
 
 fn png(w: u32, h: u32) -> Vec<u8> {
-    let img = image::DynamicImage::ImageRgb8(image::RgbImage::from_pixel(w, h, image::Rgb([9, 8, 7])));
+    let img =
+        image::DynamicImage::ImageRgb8(image::RgbImage::from_pixel(w, h, image::Rgb([9, 8, 7])));
     let mut out = Cursor::new(Vec::new());
     img.write_to(&mut out, image::ImageFormat::Png).unwrap();
     out.into_inner()
@@ -40,13 +41,30 @@ fn temps(dir: &Path) -> Vec<String> {
 
 #[test]
 fn media_id_accepts_names_and_refuses_tricks() {
-    for ok in ["image_20260101_120000_000_abcdef.png", "a.png", "x-y_z.1.webp", "A"] {
+    for ok in [
+        "image_20260101_120000_000_abcdef.png",
+        "a.png",
+        "x-y_z.1.webp",
+        "A",
+    ] {
         assert!(ok.parse::<MediaId>().is_ok(), "{ok}");
     }
     let long = "a".repeat(256);
     for bad in [
-        "", "..", "../x.png", "a/b.png", "a\\b", "/etc/passwd", ".hidden", "%2e%2e%2fx", "a\0b", "a b.png",
-        "x..png", "é.png", "a\nb", long.as_str(),
+        "",
+        "..",
+        "../x.png",
+        "a/b.png",
+        "a\\b",
+        "/etc/passwd",
+        ".hidden",
+        "%2e%2e%2fx",
+        "a\0b",
+        "a b.png",
+        "x..png",
+        "é.png",
+        "a\nb",
+        long.as_str(),
     ] {
         assert!(bad.parse::<MediaId>().is_err(), "{bad:?} accepted");
     }
@@ -57,7 +75,8 @@ fn media_id_accepts_names_and_refuses_tricks() {
 #[test]
 fn names_are_unique_and_time_sortable() {
     let t0 = chrono::Utc::now();
-    let names: std::collections::HashSet<_> = (0..10_000).map(|_| new_name("image", t0, "png")).collect();
+    let names: std::collections::HashSet<_> =
+        (0..10_000).map(|_| new_name("image", t0, "png")).collect();
     assert_eq!(names.len(), 10_000);
     let later = new_name("image", t0 + chrono::Duration::milliseconds(1), "png");
     let earlier = new_name("image", t0, "png");
@@ -73,8 +92,10 @@ fn save_writes_exact_bytes_sidecar_and_row() {
     let bytes = png(4, 3);
     let r = store.save(new_media(&bytes, "a cat")).unwrap();
     assert_eq!(std::fs::read(store.path_of(&r.id)).unwrap(), bytes);
-    let sidecar: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join("metadata").join(format!("{}.json", r.id))).unwrap()).unwrap();
+    let sidecar: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join("metadata").join(format!("{}.json", r.id))).unwrap(),
+    )
+    .unwrap();
     assert_eq!(sidecar["prompt"], "a cat");
     assert_eq!(sidecar["filename"], r.id.as_str());
     assert_eq!(sidecar["file_size_bytes"], bytes.len());
@@ -126,19 +147,35 @@ fn reconcile_adds_drops_and_cleans() {
     let report = store.reconcile(Duration::from_secs(3600)).unwrap();
     assert_eq!(
         report,
-        ReconcileReport { added: 1, removed: 1, temp_removed: 1, sidecars_removed: 1 }
+        ReconcileReport {
+            added: 1,
+            removed: 1,
+            temp_removed: 1,
+            sidecars_removed: 1
+        }
     );
-    assert!(!dir.path().join(format!("metadata/{}.json", gone.id)).exists(), "the vanished file's sidecar goes with its row");
+    assert!(
+        !dir.path()
+            .join(format!("metadata/{}.json", gone.id))
+            .exists(),
+        "the vanished file's sidecar goes with its row"
+    );
     assert!(!dir.path().join("metadata/orphan.png.json").exists());
     assert!(store.get(&gone.id).unwrap().is_none());
     assert!(store.get(&kept.id).unwrap().is_some());
     let holiday = store.get(&"holiday.png".parse().unwrap()).unwrap().unwrap();
-    assert_eq!((holiday.width, holiday.height, holiday.mime_type.as_str()), (Some(40), Some(30), "image/png"));
+    assert_eq!(
+        (holiday.width, holiday.height, holiday.mime_type.as_str()),
+        (Some(40), Some(30), "image/png")
+    );
     assert!(dir.path().join("metadata/holiday.png.json").is_file());
     assert_eq!(temps(dir.path()), vec![own.clone()]);
     assert!(dir.path().join("notes.txt").is_file());
     // A second run changes nothing.
-    assert_eq!(store.reconcile(Duration::from_secs(3600)).unwrap(), ReconcileReport::default());
+    assert_eq!(
+        store.reconcile(Duration::from_secs(3600)).unwrap(),
+        ReconcileReport::default()
+    );
 }
 
 #[test]
@@ -149,7 +186,11 @@ fn catalog_is_rebuilt_from_files_and_sidecars() {
         let store = Store::open(dir.path()).unwrap();
         store.save(new_media(&bytes, "remember me")).unwrap()
     };
-    for f in ["catalog.sqlite3", "catalog.sqlite3-wal", "catalog.sqlite3-shm"] {
+    for f in [
+        "catalog.sqlite3",
+        "catalog.sqlite3-wal",
+        "catalog.sqlite3-shm",
+    ] {
         let _ = std::fs::remove_file(dir.path().join(f));
     }
     let store = Store::open(dir.path()).unwrap();
@@ -158,7 +199,10 @@ fn catalog_is_rebuilt_from_files_and_sidecars() {
     let back = store.get(&r.id).unwrap().unwrap();
     assert_eq!(back.prompt.as_deref(), Some("remember me"));
     assert_eq!(back.model.as_deref(), Some("gemini-3-pro-image-preview"));
-    assert_eq!(back.created.timestamp_millis(), r.created.timestamp_millis());
+    assert_eq!(
+        back.created.timestamp_millis(),
+        r.created.timestamp_millis()
+    );
     assert_eq!(back.metadata["aspect_ratio"], "16:9");
 }
 

@@ -12,7 +12,9 @@ use tokio::sync::mpsc;
 
 use super::{ErrorOutput, MediaServer, error_result, structured_result};
 use crate::domain::{self, AspectRatio, ImageSize};
-use crate::service::{GenerateInput, GenerateSpec, Generated, Inline, MAX_BATCH, validate_generate};
+use crate::service::{
+    GenerateInput, GenerateSpec, Generated, Inline, MAX_BATCH, validate_generate,
+};
 
 fn model_schema(_: &mut SchemaGenerator) -> Schema {
     json_schema!({
@@ -20,8 +22,8 @@ fn model_schema(_: &mut SchemaGenerator) -> Schema {
         "enum": domain::image_model_ids(),
         "default": domain::DEFAULT_IMAGE_MODEL,
         "description": "Gemini image model. `gemini-3-pro-image-preview` (default) gives the best \
-quality and follows long prompts; `gemini-2.5-flash-image` is fastest (1K only); \
-`gemini-3.1-flash-image-preview` is fast and adds extreme ratios (1:4, 4:1, 1:8, 8:1) and size `512`."
+    quality and follows long prompts; `gemini-2.5-flash-image` is fastest (1K only); \
+    `gemini-3.1-flash-image-preview` is fast and adds extreme ratios (1:4, 4:1, 1:8, 8:1) and size `512`."
     })
 }
 
@@ -31,7 +33,7 @@ fn aspect_ratio_schema(_: &mut SchemaGenerator) -> Schema {
         "enum": AspectRatio::ALL.map(AspectRatio::as_str),
         "default": "1:1",
         "description": "Aspect ratio, width:height. 16:9 for landscape/banners, 9:16 for phone \
-screens, 1:1 for icons. 1:4, 4:1, 1:8, 8:1 need `gemini-3.1-flash-image-preview`."
+    screens, 1:1 for icons. 1:4, 4:1, 1:8, 8:1 need `gemini-3.1-flash-image-preview`."
     })
 }
 
@@ -41,7 +43,7 @@ fn image_size_schema(_: &mut SchemaGenerator) -> Schema {
         "enum": ImageSize::ALL.map(ImageSize::as_str),
         "default": "1K",
         "description": "Resolution class: 1K ≈ 1 megapixel (e.g. 1376×768 at 16:9), 2K doubles \
-and 4K quadruples both sides. Larger is slower. `512` only on 3.1 Flash; 2.5 Flash is 1K only."
+    and 4K quadruples both sides. Larger is slower. `512` only on 3.1 Flash; 2.5 Flash is 1K only."
     })
 }
 
@@ -52,13 +54,13 @@ pub struct GenerateImageParams {
     /// specific prompts give better images.
     pub prompt: String,
     #[serde(default)]
-    #[schemars(schema_with = "model_schema")]
+    #[schemars(schema_with = "model_schema", extend("default" = domain::DEFAULT_IMAGE_MODEL))]
     pub model: Option<String>,
     #[serde(default)]
-    #[schemars(schema_with = "aspect_ratio_schema")]
+    #[schemars(schema_with = "aspect_ratio_schema", extend("default" = "1:1"))]
     pub aspect_ratio: Option<String>,
     #[serde(default)]
-    #[schemars(schema_with = "image_size_schema")]
+    #[schemars(schema_with = "image_size_schema", extend("default" = "1K"))]
     pub image_size: Option<String>,
 }
 
@@ -69,15 +71,15 @@ pub struct GenerateImageBatchParams {
     pub prompts: Vec<String>,
     /// Applies to every prompt.
     #[serde(default)]
-    #[schemars(schema_with = "model_schema")]
+    #[schemars(schema_with = "model_schema", extend("default" = domain::DEFAULT_IMAGE_MODEL))]
     pub model: Option<String>,
     /// Applies to every prompt.
     #[serde(default)]
-    #[schemars(schema_with = "aspect_ratio_schema")]
+    #[schemars(schema_with = "aspect_ratio_schema", extend("default" = "1:1"))]
     pub aspect_ratio: Option<String>,
     /// Applies to every prompt.
     #[serde(default)]
-    #[schemars(schema_with = "image_size_schema")]
+    #[schemars(schema_with = "image_size_schema", extend("default" = "1K"))]
     pub image_size: Option<String>,
 }
 
@@ -195,7 +197,9 @@ impl From<&Generated> for ImageOutput {
                 height: r.height.unwrap_or(0),
                 mime_type: r.mime_type.clone(),
                 file_size_bytes: r.size_bytes,
-                timestamp: r.created.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                timestamp: r
+                    .created
+                    .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
                 model_text: g.text.clone().filter(|t| !t.trim().is_empty()),
             },
         }
@@ -359,7 +363,11 @@ notifications (one step per finished image) when the client asks for them.",
                 )
             })
             .collect();
-        let specs: Vec<GenerateSpec> = checked.iter().filter_map(|c| c.as_ref().ok()).cloned().collect();
+        let specs: Vec<GenerateSpec> = checked
+            .iter()
+            .filter_map(|c| c.as_ref().ok())
+            .cloned()
+            .collect();
         let progress = Progress::start(&ctx);
         let invalid = checked.len() - specs.len();
         let mut generated = self
@@ -373,9 +381,9 @@ notifications (one step per finished image) when the client asks for them.",
             .into_iter()
             .map(|check| match check {
                 Err(e) => Err(e),
-                Ok(_) => generated.next().unwrap_or_else(|| {
-                    Err(ServiceError::Internal("batch result missing".into()))
-                }),
+                Ok(_) => generated
+                    .next()
+                    .unwrap_or_else(|| Err(ServiceError::Internal("batch result missing".into()))),
             })
             .collect();
         let extra = outcomes.iter().flatten().flat_map(media_content).collect();

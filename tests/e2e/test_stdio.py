@@ -32,6 +32,9 @@ def structured(result) -> dict:
 @pytest.mark.parametrize("mode", ["legacy", "2026-07-28"])
 async def test_generate_image_both_protocols(bin_path, out_dir, mode):
     async with Client(params(bin_path, out_dir, "--emulator"), mode=mode) as client:
+        # legacy = the initialize handshake; a version pin = stateless 2026-07-28.
+        expected = "2025-11-25" if mode == "legacy" else mode
+        assert client.session.protocol_version == expected
         tools = await client.list_tools()
         by_name = {t.name: t for t in tools.tools}
         assert {"generate_image", "generate_image_batch"} <= set(by_name)

@@ -93,7 +93,12 @@ async fn both_wire_formats_return_the_real_gemini_size() {
 #[tokio::test]
 async fn each_failure_maps_to_its_code() {
     let emu = emulator().await;
-    let b = backend(BackendKind::CliProxy, &emu.base_url(), Some(KEY), Duration::from_secs(10));
+    let b = backend(
+        BackendKind::CliProxy,
+        &emu.base_url(),
+        Some(KEY),
+        Duration::from_secs(10),
+    );
     let cases = [
         ("blocked", ErrorCode::ContentBlocked),
         ("empty_choices", ErrorCode::ContentBlocked),
@@ -105,17 +110,26 @@ async fn each_failure_maps_to_its_code() {
         ("unknown_model", ErrorCode::InvalidModel),
     ];
     for (mode, want) in cases {
-        let err = generate(&b, &format!("x [emulator:{mode}]")).await.unwrap_err();
+        let err = generate(&b, &format!("x [emulator:{mode}]"))
+            .await
+            .unwrap_err();
         assert_eq!(code(err), want, "{mode}");
     }
     // The Gemini-native format classifies the same way.
-    let g = backend(BackendKind::Gemini, &emu.base_url(), Some(KEY), Duration::from_secs(10));
+    let g = backend(
+        BackendKind::Gemini,
+        &emu.base_url(),
+        Some(KEY),
+        Duration::from_secs(10),
+    );
     for (mode, want) in [
         ("blocked", ErrorCode::ContentBlocked),
         ("malformed", ErrorCode::GenerationFailed),
         ("auth", ErrorCode::AuthFailed),
     ] {
-        let err = generate(&g, &format!("x [emulator:{mode}]")).await.unwrap_err();
+        let err = generate(&g, &format!("x [emulator:{mode}]"))
+            .await
+            .unwrap_err();
         assert_eq!(code(err), want, "gemini {mode}");
     }
 }
@@ -123,7 +137,12 @@ async fn each_failure_maps_to_its_code() {
 #[tokio::test]
 async fn wrong_key_is_auth_failed_and_not_retried() {
     let emu = emulator().await;
-    let b = backend(BackendKind::CliProxy, &emu.base_url(), Some("wrong"), Duration::from_secs(10));
+    let b = backend(
+        BackendKind::CliProxy,
+        &emu.base_url(),
+        Some("wrong"),
+        Duration::from_secs(10),
+    );
     let err = generate(&b, "x").await.unwrap_err();
     assert_eq!(code(err), ErrorCode::AuthFailed);
     assert_eq!(stats(&emu).await["generate_requests"], 1);
@@ -132,7 +151,12 @@ async fn wrong_key_is_auth_failed_and_not_retried() {
 #[tokio::test]
 async fn unknown_model_from_the_backend_is_invalid_model() {
     let emu = emulator().await;
-    let b = backend(BackendKind::CliProxy, &emu.base_url(), Some(KEY), Duration::from_secs(10));
+    let b = backend(
+        BackendKind::CliProxy,
+        &emu.base_url(),
+        Some(KEY),
+        Duration::from_secs(10),
+    );
     let err = b
         .generate(&ImageRequest {
             model: "gemini-9-imaginary",
@@ -149,8 +173,17 @@ async fn unknown_model_from_the_backend_is_invalid_model() {
 #[tokio::test]
 async fn rate_limit_is_retried_then_succeeds() {
     let emu = emulator().await;
-    control(&emu, json!({"fail": "rate_limit", "times": 2, "retry_after": 0})).await;
-    let b = backend(BackendKind::CliProxy, &emu.base_url(), Some(KEY), Duration::from_secs(10));
+    control(
+        &emu,
+        json!({"fail": "rate_limit", "times": 2, "retry_after": 0}),
+    )
+    .await;
+    let b = backend(
+        BackendKind::CliProxy,
+        &emu.base_url(),
+        Some(KEY),
+        Duration::from_secs(10),
+    );
     let img = generate(&b, "persistent").await.unwrap();
     assert_eq!(img.attempts, 3);
     assert_eq!(stats(&emu).await["generate_requests"], 3);
@@ -159,8 +192,17 @@ async fn rate_limit_is_retried_then_succeeds() {
 #[tokio::test]
 async fn rate_limit_after_retries_is_rate_limited() {
     let emu = emulator().await;
-    control(&emu, json!({"fail": "rate_limit", "times": 100, "retry_after": 0})).await;
-    let b = backend(BackendKind::CliProxy, &emu.base_url(), Some(KEY), Duration::from_secs(10));
+    control(
+        &emu,
+        json!({"fail": "rate_limit", "times": 100, "retry_after": 0}),
+    )
+    .await;
+    let b = backend(
+        BackendKind::CliProxy,
+        &emu.base_url(),
+        Some(KEY),
+        Duration::from_secs(10),
+    );
     let err = generate(&b, "x").await.unwrap_err();
     assert_eq!(code(err), ErrorCode::RateLimited);
     assert_eq!(stats(&emu).await["generate_requests"], 4);
@@ -170,7 +212,12 @@ async fn rate_limit_after_retries_is_rate_limited() {
 async fn server_errors_are_retried() {
     let emu = emulator().await;
     control(&emu, json!({"fail": "server_error", "times": 1})).await;
-    let b = backend(BackendKind::CliProxy, &emu.base_url(), Some(KEY), Duration::from_secs(10));
+    let b = backend(
+        BackendKind::CliProxy,
+        &emu.base_url(),
+        Some(KEY),
+        Duration::from_secs(10),
+    );
     let img = generate(&b, "x").await.unwrap();
     assert_eq!(img.attempts, 2);
     control(&emu, json!({"fail": "server_error", "times": 100})).await;
@@ -181,7 +228,12 @@ async fn server_errors_are_retried() {
 #[tokio::test]
 async fn slow_backend_times_out() {
     let emu = emulator().await;
-    let b = backend(BackendKind::CliProxy, &emu.base_url(), Some(KEY), Duration::from_millis(500));
+    let b = backend(
+        BackendKind::CliProxy,
+        &emu.base_url(),
+        Some(KEY),
+        Duration::from_millis(500),
+    );
     let err = generate(&b, "x [emulator:slow]").await.unwrap_err();
     assert_eq!(code(err), ErrorCode::GenerationTimeout);
 }
@@ -192,7 +244,12 @@ async fn refused_connection_is_cliproxy_unavailable_naming_the_url() {
     let port = listener.local_addr().unwrap().port();
     drop(listener);
     let url = format!("http://127.0.0.1:{port}");
-    let b = backend(BackendKind::CliProxy, &url, Some(KEY), Duration::from_secs(5));
+    let b = backend(
+        BackendKind::CliProxy,
+        &url,
+        Some(KEY),
+        Duration::from_secs(5),
+    );
     let err = generate(&b, "x").await.unwrap_err();
     let e = ServiceError::from(err);
     assert_eq!(e.code(), ErrorCode::CliproxyUnavailable);

@@ -9,17 +9,31 @@ fn generate_with_emulator_writes_the_gemini_size_and_a_sidecar() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     let output = bin_in(dir.path())
-        .args(["generate", "a lighthouse at dusk", "--aspect-ratio", "16:9", "--emulator"])
+        .args([
+            "generate",
+            "a lighthouse at dusk",
+            "--aspect-ratio",
+            "16:9",
+            "--emulator",
+        ])
         .output()
         .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let stdout = String::from_utf8(output.stdout).unwrap();
     let path = stdout.split('\t').next().unwrap();
     assert!(path.starts_with(out.to_str().unwrap()), "{stdout}");
     assert!(stdout.contains("1376x768"), "{stdout}");
     let bytes = std::fs::read(path).unwrap();
     assert_eq!(png_size(&bytes), (1376, 768));
-    let name = std::path::Path::new(path).file_name().unwrap().to_str().unwrap();
+    let name = std::path::Path::new(path)
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap();
     let sidecar: serde_json::Value = serde_json::from_slice(
         &std::fs::read(out.join("metadata").join(format!("{name}.json"))).unwrap(),
     )
@@ -33,7 +47,13 @@ fn generate_with_emulator_writes_the_gemini_size_and_a_sidecar() {
 fn generate_json_batch_reports_each_prompt() {
     let dir = tempfile::tempdir().unwrap();
     let output = bin_in(dir.path())
-        .args(["generate", "one", "two [emulator:blocked]", "--json", "--emulator"])
+        .args([
+            "generate",
+            "one",
+            "two [emulator:blocked]",
+            "--json",
+            "--emulator",
+        ])
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(1), "one prompt failed");
@@ -62,7 +82,10 @@ fn bad_config_exits_2_with_one_line_naming_setting_and_value() {
         let stderr = String::from_utf8(output.stderr).unwrap();
         let lines: Vec<&str> = stderr.lines().collect();
         assert_eq!(lines.len(), 1, "{stderr}");
-        assert!(lines[0].contains(setting) && lines[0].contains(value) && lines[0].contains(var), "{stderr}");
+        assert!(
+            lines[0].contains(setting) && lines[0].contains(value) && lines[0].contains(var),
+            "{stderr}"
+        );
     }
     // An output directory that cannot be created.
     let blocker = dir.path().join("file");
@@ -87,7 +110,14 @@ fn default_output_dir_is_under_xdg_data_home_not_cwd() {
         .args(["generate", "where am I", "--emulator"])
         .output()
         .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let stdout = String::from_utf8(output.stdout).unwrap();
-    assert!(stdout.starts_with(data.join("media-gen/generated").to_str().unwrap()), "{stdout}");
+    assert!(
+        stdout.starts_with(data.join("media-gen/generated").to_str().unwrap()),
+        "{stdout}"
+    );
 }

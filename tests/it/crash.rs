@@ -25,7 +25,11 @@ fn killed_during_slow_generation_leaves_nothing_and_next_start_is_clean() {
     let mut line = String::new();
     stdout.read_line(&mut line).unwrap();
     assert!(line.contains("\"id\":1"), "{line}");
-    writeln!(stdin, r#"{{"jsonrpc":"2.0","method":"notifications/initialized"}}"#).unwrap();
+    writeln!(
+        stdin,
+        r#"{{"jsonrpc":"2.0","method":"notifications/initialized"}}"#
+    )
+    .unwrap();
     let call = r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"generate_image","arguments":{"prompt":"a slow one [emulator:slow]"}}}"#;
     writeln!(stdin, "{call}").unwrap();
     stdin.flush().unwrap();
@@ -47,6 +51,10 @@ fn killed_during_slow_generation_leaves_nothing_and_next_start_is_clean() {
     assert!(status.success());
     let files = media_files(&out);
     assert_eq!(files.len(), 1, "{files:?}");
-    assert!(out.join("metadata").join(format!("{}.json", files[0])).is_file());
+    assert!(
+        out.join("metadata")
+            .join(format!("{}.json", files[0]))
+            .is_file()
+    );
     assert_eq!(catalog_rows(&out), 1);
 }

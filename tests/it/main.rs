@@ -1,3 +1,9 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test helpers fail loudly"
+)]
 //! Integration tests: one binary, linked once. Real HTTP against the emulator,
 //! the MCP surface through an in-memory client, and the built binary as a
 //! real process.

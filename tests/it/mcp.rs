@@ -26,7 +26,11 @@ async fn start(extra_env: &[(&str, &str)]) -> Harness {
         ("MCP_OUTPUT_DIR".into(), out.display().to_string()),
         ("HOME".into(), dir.path().display().to_string()),
     ];
-    env.extend(extra_env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+    env.extend(
+        extra_env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
     let get = move |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
     let mut settings = Settings::from_raw(RawConfig::from_env(&get), &get).unwrap();
     let emulator = app::attach_emulator(&mut settings).await.unwrap();
@@ -48,7 +52,9 @@ async fn start(extra_env: &[(&str, &str)]) -> Harness {
 }
 
 async fn call(h: &Harness, name: &'static str, args: Value) -> CallToolResult {
-    let Value::Object(map) = args else { panic!("args must be an object") };
+    let Value::Object(map) = args else {
+        panic!("args must be an object")
+    };
     h.client
         .call_tool(CallToolRequestParams::new(name).with_arguments(map))
         .await
@@ -69,9 +75,16 @@ async fn tools_list_is_the_contract() {
     let tools = h.client.list_all_tools().await.unwrap();
     let mut value = serde_json::to_value(&tools).unwrap();
     // Sort for a stable snapshot.
-    value.as_array_mut().unwrap().sort_by_key(|t| t["name"].as_str().unwrap().to_owned());
+    value
+        .as_array_mut()
+        .unwrap()
+        .sort_by_key(|t| t["name"].as_str().unwrap().to_owned());
     for t in value.as_array().unwrap() {
-        assert!(t["outputSchema"].is_object(), "{} lacks outputSchema", t["name"]);
+        assert!(
+            t["outputSchema"].is_object(),
+            "{} lacks outputSchema",
+            t["name"]
+        );
         assert_eq!(t["annotations"]["openWorldHint"], true);
         assert_eq!(t["annotations"]["destructiveHint"], false);
     }
@@ -81,7 +94,12 @@ async fn tools_list_is_the_contract() {
 #[tokio::test]
 async fn generate_image_success_shape() {
     let h = start(&[]).await;
-    let r = call(&h, "generate_image", json!({"prompt": "a lighthouse at dusk", "aspect_ratio": "16:9", "image_size": "2K"})).await;
+    let r = call(
+        &h,
+        "generate_image",
+        json!({"prompt": "a lighthouse at dusk", "aspect_ratio": "16:9", "image_size": "2K"}),
+    )
+    .await;
     assert_eq!(r.is_error, Some(false));
     let v = structured(&r);
     assert_eq!(v["success"], true);
@@ -89,7 +107,10 @@ async fn generate_image_success_shape() {
     assert_eq!(v["uri"], format!("media://files/{name}"));
     assert_eq!(v["image_path"], h.out.join(name).display().to_string());
     let m = &v["metadata"];
-    assert_eq!((m["width"].as_u64(), m["height"].as_u64()), (Some(2752), Some(1536)));
+    assert_eq!(
+        (m["width"].as_u64(), m["height"].as_u64()),
+        (Some(2752), Some(1536))
+    );
     assert_eq!(m["model"], "gemini-3-pro-image-preview");
     assert_eq!(m["aspect_ratio"], "16:9");
     assert_eq!(m["image_size"], "2K");
@@ -102,11 +123,18 @@ async fn generate_image_success_shape() {
     assert_eq!(link.size, Some(bytes.len() as u64));
     let img = r.content[2].as_image().expect("preview");
     use base64::Engine;
-    let raw = base64::engine::general_purpose::STANDARD.decode(&img.data).unwrap();
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(&img.data)
+        .unwrap();
     assert!(raw.len() <= 100 * 1024, "{} bytes", raw.len());
-    let (w, h2) = image::load_from_memory(&raw).map(|i| (i.width(), i.height())).unwrap();
+    let (w, h2) = image::load_from_memory(&raw)
+        .map(|i| (i.width(), i.height()))
+        .unwrap();
     assert_eq!(w.max(h2), 512);
-    assert!(!v.to_string().contains(&img.data[..64]), "base64 leaked into structured content");
+    assert!(
+        !v.to_string().contains(&img.data[..64]),
+        "base64 leaked into structured content"
+    );
 }
 
 #[tokio::test]
@@ -119,8 +147,13 @@ async fn preview_none_and_full() {
     let v = structured(&r);
     let img = r.content[2].as_image().unwrap();
     use base64::Engine;
-    let raw = base64::engine::general_purpose::STANDARD.decode(&img.data).unwrap();
-    assert_eq!(raw, std::fs::read(v["image_path"].as_str().unwrap()).unwrap());
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(&img.data)
+        .unwrap();
+    assert_eq!(
+        raw,
+        std::fs::read(v["image_path"].as_str().unwrap()).unwrap()
+    );
 }
 
 #[tokio::test]
@@ -129,12 +162,24 @@ async fn generate_image_failures_are_tool_errors_with_codes() {
     for (args, code) in [
         (json!({"prompt": ""}), "INVALID_PROMPT"),
         (json!({"prompt": " \n "}), "INVALID_PROMPT"),
-        (json!({"prompt": "x", "aspect_ratio": "5:7"}), "INVALID_PARAMETER"),
-        (json!({"prompt": "x", "image_size": "8K"}), "INVALID_PARAMETER"),
-        (json!({"prompt": "x", "model": "gemini-2.5-flash-image", "image_size": "4K"}), "INVALID_PARAMETER"),
+        (
+            json!({"prompt": "x", "aspect_ratio": "5:7"}),
+            "INVALID_PARAMETER",
+        ),
+        (
+            json!({"prompt": "x", "image_size": "8K"}),
+            "INVALID_PARAMETER",
+        ),
+        (
+            json!({"prompt": "x", "model": "gemini-2.5-flash-image", "image_size": "4K"}),
+            "INVALID_PARAMETER",
+        ),
         (json!({"prompt": "x", "model": "imagen-2"}), "INVALID_MODEL"),
         (json!({"prompt": "x [emulator:blocked]"}), "CONTENT_BLOCKED"),
-        (json!({"prompt": "x [emulator:malformed]"}), "GENERATION_FAILED"),
+        (
+            json!({"prompt": "x [emulator:malformed]"}),
+            "GENERATION_FAILED",
+        ),
     ] {
         let r = call(&h, "generate_image", args.clone()).await;
         assert_eq!(r.is_error, Some(true), "{args}");
@@ -143,33 +188,75 @@ async fn generate_image_failures_are_tool_errors_with_codes() {
         assert_eq!(v["error"]["code"], code, "{args}: {v}");
         assert!(!v["error"]["message"].as_str().unwrap().is_empty());
     }
-    let r = call(&h, "generate_image", json!({"prompt": "x", "aspect_ratio": "5:7"})).await;
+    let r = call(
+        &h,
+        "generate_image",
+        json!({"prompt": "x", "aspect_ratio": "5:7"}),
+    )
+    .await;
     let v = structured(&r);
     assert_eq!(v["error"]["details"]["parameter"], "aspect_ratio");
-    assert!(v["error"]["details"]["allowed"].as_array().unwrap().contains(&json!("21:9")));
+    assert!(
+        v["error"]["details"]["allowed"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("21:9"))
+    );
     assert!(crate::support::media_files(&h.out).is_empty());
 }
 
 #[tokio::test]
 async fn batch_success_and_partial_failure() {
     let h = start(&[]).await;
-    let r = call(&h, "generate_image_batch", json!({"prompts": ["a", "b", "c"], "aspect_ratio": "9:16"})).await;
+    let r = call(
+        &h,
+        "generate_image_batch",
+        json!({"prompts": ["a", "b", "c"], "aspect_ratio": "9:16"}),
+    )
+    .await;
     let v = structured(&r);
-    assert_eq!((v["success"].as_bool(), v["succeeded"].as_u64(), v["failed"].as_u64()), (Some(true), Some(3), Some(0)));
-    let prompts: Vec<&str> = v["results"].as_array().unwrap().iter().map(|x| x["metadata"]["prompt"].as_str().unwrap()).collect();
+    assert_eq!(
+        (
+            v["success"].as_bool(),
+            v["succeeded"].as_u64(),
+            v["failed"].as_u64()
+        ),
+        (Some(true), Some(3), Some(0))
+    );
+    let prompts: Vec<&str> = v["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["metadata"]["prompt"].as_str().unwrap())
+        .collect();
     assert_eq!(prompts, ["a", "b", "c"]);
     // text + (link + preview) per image
     assert_eq!(r.content.len(), 1 + 3 * 2);
 
-    let r = call(&h, "generate_image_batch", json!({"prompts": ["ok", "no [emulator:blocked]"]})).await;
+    let r = call(
+        &h,
+        "generate_image_batch",
+        json!({"prompts": ["ok", "no [emulator:blocked]"]}),
+    )
+    .await;
     assert_eq!(r.is_error, Some(false));
     let v = structured(&r);
-    assert_eq!((v["succeeded"].as_u64(), v["failed"].as_u64(), v["success"].as_bool()), (Some(1), Some(1), Some(false)));
+    assert_eq!(
+        (
+            v["succeeded"].as_u64(),
+            v["failed"].as_u64(),
+            v["success"].as_bool()
+        ),
+        (Some(1), Some(1), Some(false))
+    );
     assert_eq!(v["results"][1]["error"]["code"], "CONTENT_BLOCKED");
 
     for (args, code) in [
         (json!({"prompts": []}), "INVALID_PARAMETER"),
-        (json!({"prompts": ["a"], "aspect_ratio": "2:1"}), "INVALID_PARAMETER"),
+        (
+            json!({"prompts": ["a"], "aspect_ratio": "2:1"}),
+            "INVALID_PARAMETER",
+        ),
     ] {
         let r = call(&h, "generate_image_batch", args).await;
         assert_eq!(r.is_error, Some(true));
@@ -177,5 +264,8 @@ async fn batch_success_and_partial_failure() {
     }
     let r = call(&h, "generate_image_batch", json!({"prompts": ["", " "]})).await;
     assert_eq!(r.is_error, Some(true), "nothing was made");
-    assert_eq!(structured(&r)["results"][0]["error"]["code"], "INVALID_PROMPT");
+    assert_eq!(
+        structured(&r)["results"][0]["error"]["code"],
+        "INVALID_PROMPT"
+    );
 }
