@@ -87,6 +87,7 @@ fn main() {
         let floor_dir = work.path().join(format!("floor{size}"));
         std::fs::create_dir_all(&floor_dir).expect("floor dir");
         let mut floor = Vec::new();
+        let mut fetch = Vec::new();
         let mut calls = Vec::new();
         let mut calls_preview = Vec::new();
         for preview in ["none", "preview"] {
@@ -106,6 +107,10 @@ fn main() {
                 if preview == "none" {
                     calls.push(d);
                     floor.push(floor_once(&body, &floor_dir.join(format!("f{i}"))));
+                    // The backend's own share (emulator at zero latency, loopback).
+                    let t = Instant::now();
+                    let _ = emu.raw_body(&prompt, size);
+                    fetch.push(t.elapsed());
                 } else {
                     calls_preview.push(d);
                 }
@@ -113,6 +118,7 @@ fn main() {
             s.close();
         }
         let f = median_d(&mut floor);
+        let b = median_d(&mut fetch);
         let c = median_d(&mut calls);
         let cp = median_d(&mut calls_preview);
         rows.push(row(

@@ -63,8 +63,8 @@ struct Control {
     retry_after: Option<u64>,
 }
 
-/// Recently rendered images, newest first: (request key, PNG).
-type ImageCache = Mutex<VecDeque<(Vec<u8>, std::sync::Arc<Vec<u8>>)>>;
+/// Recently rendered images, newest first: (request key, PNG as base64).
+type ImageCache = Mutex<VecDeque<(Vec<u8>, std::sync::Arc<String>)>>;
 
 pub struct State {
     opts: EmulatorOptions,
@@ -72,6 +72,9 @@ pub struct State {
     requests: AtomicU64,
     generate_requests: AtomicU64,
     models_requests: AtomicU64,
+    /// Generation requests being handled right now (a client that goes
+    /// away cancels its request, and this drops).
+    in_flight: AtomicU64,
     /// Recently rendered images: (key, png).
     cache: ImageCache,
 }
@@ -84,6 +87,7 @@ pub fn router(opts: EmulatorOptions) -> axum::Router {
         requests: AtomicU64::new(0),
         generate_requests: AtomicU64::new(0),
         models_requests: AtomicU64::new(0),
+        in_flight: AtomicU64::new(0),
         cache: Mutex::new(VecDeque::new()),
     });
     axum::Router::new()
@@ -139,6 +143,7 @@ async fn stats(AxState(s): AxState<Shared>) -> Json<Value> {
         "requests": s.requests.load(Ordering::SeqCst),
         "generate_requests": s.generate_requests.load(Ordering::SeqCst),
         "models_requests": s.models_requests.load(Ordering::SeqCst),
+        "in_flight": s.in_flight.load(Ordering::SeqCst),
     }))
 }
 
@@ -386,7 +391,24 @@ fn pick_failure(s: &State, headers: &HeaderMap, prompt: &str) -> Option<FailMode
     }
 }
 
+/// Counts a request as in flight until dropped (also when cancelled).
+struct InFlight<'a>(&'a AtomicU64);
+
+impl<'a> InFlight<'a> {
+    fn enter(n: &'a AtomicU64) -> Self {
+        n.fetch_add(1, Ordering::SeqCst);
+        Self(n)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 async fn generate(s: &State, headers: &HeaderMap, wire: Wire, ask: Ask) -> Response {
+    let _in_flight = InFlight::enter(&s.in_flight);
     let failure = pick_failure(s, headers, &ask.prompt);
     let (latency, retry_after) = s
         .control
@@ -513,20 +535,19 @@ fn blocked_body(wire: Wire) -> String {
     }
 }
 
-fn success_body(wire: Wire, ask: &Ask, png: &[u8]) -> String {
-    let b64 = base64::engine::general_purpose::STANDARD.encode(png);
+fn success_body(wire: Wire, ask: &Ask, b64: &str) -> String {
     let text = "Here is your image (media-gen emulator test pattern).";
     match wire {
         Wire::OpenAi => format!(
             r#"{{"id":"emu-{n}","object":"chat.completion","created":0,"model":{model},"choices":[{{"index":0,"message":{{"role":"assistant","content":"{text}","reasoning_content":null,"tool_calls":null,"images":[{{"type":"image_url","image_url":{{"url":"data:image/png;base64,{b64}"}},"index":0}}]}},"finish_reason":"stop","native_finish_reason":"stop"}}],"usage":{{"prompt_tokens":{pt},"completion_tokens":1290,"total_tokens":{tt}}}}}"#,
-            n = png.len(),
+            n = b64.len(),
             model = Value::from(ask.model.as_str()),
             pt = ask.prompt.len() / 4 + 1,
             tt = ask.prompt.len() / 4 + 1291,
         ),
         Wire::Gemini => format!(
             r#"{{"candidates":[{{"content":{{"role":"model","parts":[{{"text":"{text}"}},{{"inlineData":{{"mimeType":"image/png","data":"{b64}"}}}}]}},"finishReason":"STOP","index":0}}],"usageMetadata":{{"promptTokenCount":{pt},"candidatesTokenCount":1290,"totalTokenCount":{tt}}},"modelVersion":{model},"responseId":"emu-{n}"}}"#,
-            n = png.len(),
+            n = b64.len(),
             model = Value::from(ask.model.as_str()),
             pt = ask.prompt.len() / 4 + 1,
             tt = ask.prompt.len() / 4 + 1291,
@@ -534,8 +555,9 @@ fn success_body(wire: Wire, ask: &Ask, png: &[u8]) -> String {
     }
 }
 
-/// The PNG for a request, from the cache or rendered on a blocking thread.
-async fn image_for(s: &State, ask: &Ask) -> std::sync::Arc<Vec<u8>> {
+/// The image for a request as base64 (how every response carries it), from
+/// the cache or rendered on a blocking thread.
+async fn image_for(s: &State, ask: &Ask) -> std::sync::Arc<String> {
     let mut key = Vec::with_capacity(ask.prompt.len() + 64);
     key.extend_from_slice(ask.model.as_bytes());
     key.push(0);
@@ -564,9 +586,11 @@ async fn image_for(s: &State, ask: &Ask) -> std::sync::Arc<Vec<u8>> {
         _ => domain::output_dimensions(ask.ratio, ask.size),
     };
     let seed = key.clone();
-    let png = tokio::task::spawn_blocking(move || render_png(&seed, w, h, source.as_ref()))
-        .await
-        .unwrap_or_default();
+    let png = tokio::task::spawn_blocking(move || {
+        base64::engine::general_purpose::STANDARD.encode(render_png(&seed, w, h, source.as_ref()))
+    })
+    .await
+    .unwrap_or_default();
     let png = std::sync::Arc::new(png);
     if let Ok(mut cache) = s.cache.lock() {
         cache.push_front((key, png.clone()));

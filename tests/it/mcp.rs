@@ -269,3 +269,55 @@ async fn batch_success_and_partial_failure() {
         "INVALID_PROMPT"
     );
 }
+
+#[tokio::test]
+async fn cancelled_call_aborts_the_backend_request_and_writes_nothing() {
+    use rmcp::model::{ClientRequest, Request};
+    use rmcp::service::PeerRequestOptions;
+    let h = start(&[]).await;
+    let stats_url = format!("{}/emulator/stats", h._emulator.base_url());
+    let in_flight = || async {
+        reqwest::get(&stats_url)
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap()["in_flight"]
+            .as_u64()
+            .unwrap()
+    };
+    let Value::Object(args) = json!({"prompt": "never finishes [emulator:slow]"}) else {
+        unreachable!()
+    };
+    let handle = h
+        .client
+        .send_cancellable_request(
+            ClientRequest::CallToolRequest(Request::new(
+                CallToolRequestParams::new("generate_image").with_arguments(args),
+            )),
+            PeerRequestOptions::no_options(),
+        )
+        .await
+        .unwrap();
+    // Wait until the backend call is really under way.
+    let mut waited = 0;
+    while in_flight().await == 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        waited += 1;
+        assert!(waited < 250, "the backend never saw the request");
+    }
+    handle
+        .cancel(Some("user pressed stop".into()))
+        .await
+        .unwrap();
+    let mut waited = 0;
+    while in_flight().await != 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        waited += 1;
+        assert!(waited < 250, "the backend request was not aborted");
+    }
+    // The server still answers, and nothing was written.
+    let r = call(&h, "generate_image", json!({"prompt": ""})).await;
+    assert_eq!(structured(&r)["error"]["code"], "INVALID_PROMPT");
+    assert!(crate::support::media_files(&h.out).is_empty());
+}
