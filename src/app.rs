@@ -39,6 +39,8 @@ pub enum AppError {
     Serve(String),
     #[error("cannot write to stdout: {0}")]
     Stdout(#[source] std::io::Error),
+    #[error("{0}")]
+    Library(String),
     #[error("{failed} of {total} images failed")]
     GenerateFailed { failed: usize, total: usize },
 }
@@ -214,4 +216,243 @@ pub async fn generate(service: Arc<Service>, cmd: GenerateCommand) -> Result<(),
         return Err(AppError::GenerateFailed { failed, total });
     }
     Ok(())
+}
+
+/// Renders rows as an aligned text table for people.
+fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let line = |cells: &mut dyn Iterator<Item = &str>, out: &mut String| {
+        let parts: Vec<String> = cells
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        out.push_str(parts.join("  ").trim_end());
+        out.push('\n');
+    };
+    line(&mut header.iter().copied(), &mut out);
+    for row in rows {
+        line(&mut row.iter().map(String::as_str), &mut out);
+    }
+    out
+}
+
+fn print(text: &str) -> Result<(), AppError> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes()).map_err(AppError::Stdout)
+}
+
+fn print_json(value: &serde_json::Value) -> Result<(), AppError> {
+    print(&format!("{value:#}\n"))
+}
+
+/// A library command failed with a contract error.
+fn library_error(e: &ServiceError) -> AppError {
+    AppError::Library(format!("{}: {}", e.code().as_str(), e.message()))
+}
+
+fn shorten(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_owned()
+    } else {
+        format!("{}…", s.chars().take(max - 1).collect::<String>())
+    }
+}
+
+/// `media-gen models`.
+pub async fn models(service: Arc<Service>, json: bool) -> Result<(), AppError> {
+    let report = service.list_models(None).await;
+    if json {
+        let models: Vec<serde_json::Value> = report
+            .models
+            .iter()
+            .map(|m| {
+                serde_json::json!({"id": m.id, "type": m.kind.as_str(), "aspect_ratios": m.aspect_ratios,
+                    "image_sizes": m.image_sizes, "durations": m.durations, "resolutions": m.resolutions,
+                    "default": m.default, "available": m.available})
+            })
+            .collect();
+        return print_json(
+            &serde_json::json!({"success": true, "models": models, "note": report.note}),
+        );
+    }
+    let rows: Vec<Vec<String>> = report
+        .models
+        .iter()
+        .map(|m| {
+            let options = if m.kind == crate::store::MediaKind::Image {
+                m.image_sizes.join(",")
+            } else {
+                let d: Vec<String> = m.durations.iter().map(|d| format!("{d}s")).collect();
+                format!("{} {}", d.join(","), m.resolutions.join(","))
+            };
+            vec![
+                format!("{}{}", m.id, if m.default { " *" } else { "" }),
+                m.kind.as_str().to_owned(),
+                match m.available {
+                    Some(true) => "yes".into(),
+                    Some(false) => "no".into(),
+                    None => "?".into(),
+                },
+                options,
+                m.aspect_ratios.join(" "),
+            ]
+        })
+        .collect();
+    let mut text = table(
+        &[
+            "MODEL (* default)",
+            "TYPE",
+            "AVAILABLE",
+            "SIZES / DURATIONS",
+            "ASPECT RATIOS",
+        ],
+        &rows,
+    );
+    if let Some(note) = report.note {
+        text.push_str(&format!("\n{note}\n"));
+    }
+    print(&text)
+}
+
+/// Options of `media-gen list`.
+#[derive(Debug, Clone, Default)]
+pub struct ListCommand {
+    pub kind: Option<crate::store::MediaKind>,
+    pub sort: crate::store::SortBy,
+    pub ascending: Option<bool>,
+    pub limit: u32,
+    pub offset: u64,
+    pub query: Option<String>,
+    pub json: bool,
+}
+
+/// `media-gen list`.
+pub async fn list(service: Arc<Service>, cmd: ListCommand) -> Result<(), AppError> {
+    let q = crate::store::ListQuery {
+        kind: cmd.kind,
+        sort: cmd.sort,
+        descending: cmd
+            .ascending
+            .map_or(cmd.sort != crate::store::SortBy::Name, |a| !a),
+        limit: cmd.limit,
+        offset: cmd.offset,
+        text: cmd.query,
+    };
+    let (records, total) = service.list_files(q).await.map_err(|e| library_error(&e))?;
+    if cmd.json {
+        let files: Vec<serde_json::Value> = records
+            .iter()
+            .map(|r| {
+                serde_json::json!({"filename": r.id.as_str(), "path": service.store().path_of(&r.id),
+                    "type": r.kind.as_str(), "size_bytes": r.size_bytes,
+                    "created": r.created.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                    "prompt": r.prompt, "model": r.model, "mime_type": r.mime_type,
+                    "width": r.width, "height": r.height})
+            })
+            .collect();
+        return print_json(&serde_json::json!({"success": true, "files": files, "total": total}));
+    }
+    let rows: Vec<Vec<String>> = records
+        .iter()
+        .map(|r| {
+            vec![
+                r.id.to_string(),
+                r.created.format("%Y-%m-%d %H:%M").to_string(),
+                format!("{:.1} MB", r.size_bytes as f64 / 1e6),
+                match (r.width, r.height) {
+                    (Some(w), Some(h)) => format!("{w}x{h}"),
+                    _ => "-".into(),
+                },
+                shorten(r.prompt.as_deref().unwrap_or("-"), 48),
+            ]
+        })
+        .collect();
+    let mut text = table(&["FILE", "CREATED", "SIZE", "PIXELS", "PROMPT"], &rows);
+    text.push_str(&format!("{} of {total} shown\n", records.len()));
+    print(&text)
+}
+
+/// `media-gen info FILE`.
+pub async fn info(service: Arc<Service>, file: &str, json: bool) -> Result<(), AppError> {
+    let info = service
+        .file_info(file)
+        .await
+        .map_err(|e| library_error(&e))?;
+    let r = &info.record;
+    let value = serde_json::json!({
+        "success": true, "filename": r.id.as_str(), "path": info.path, "type": r.kind.as_str(),
+        "size_bytes": info.size_on_disk,
+        "mime_type": info.header.map_or(r.mime_type.as_str(), |h| h.mime_type),
+        "width": info.header.map(|h| h.width).or(r.width),
+        "height": info.header.map(|h| h.height).or(r.height),
+        "created": r.created.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        "uri": crate::tools::media_uri(r.id.as_str()),
+        "metadata": r.metadata,
+        "lineage": {"source": r.source.as_ref().map(|s| s.as_str()),
+            "derived": info.derived.iter().map(|d| d.as_str()).collect::<Vec<_>>()},
+    });
+    if json {
+        return print_json(&value);
+    }
+    let mut text = String::new();
+    for key in [
+        "filename",
+        "path",
+        "type",
+        "mime_type",
+        "width",
+        "height",
+        "size_bytes",
+        "created",
+        "uri",
+    ] {
+        let v = &value[key];
+        let shown = v.as_str().map_or_else(|| v.to_string(), str::to_owned);
+        text.push_str(&format!("{key:<13} {shown}\n"));
+    }
+    for key in ["prompt", "model", "aspect_ratio", "image_size"] {
+        if let Some(v) = r.metadata.get(key).filter(|v| !v.is_null()) {
+            let shown = v.as_str().map_or_else(|| v.to_string(), str::to_owned);
+            text.push_str(&format!("{key:<13} {shown}\n"));
+        }
+    }
+    print(&text)
+}
+
+/// `media-gen rm FILE`: asks on a terminal unless `--yes`.
+pub async fn rm(service: Arc<Service>, file: &str, yes: bool) -> Result<(), AppError> {
+    use std::io::IsTerminal;
+    let mut confirm = yes;
+    if !confirm {
+        if !std::io::stdin().is_terminal() {
+            return Err(AppError::Library(format!(
+                "CONFIRMATION_REQUIRED: not deleting `{file}` without `--yes` (stdin is not a terminal)"
+            )));
+        }
+        // Show what would go, then ask.
+        service
+            .file_info(file)
+            .await
+            .map_err(|e| library_error(&e))?;
+        eprint!("delete `{file}`, its sidecar and its catalog entry? [y/N] ");
+        let mut answer = String::new();
+        std::io::stdin()
+            .read_line(&mut answer)
+            .map_err(AppError::Stdout)?;
+        confirm = matches!(answer.trim(), "y" | "Y" | "yes");
+        if !confirm {
+            return Err(AppError::Library("nothing deleted".into()));
+        }
+    }
+    let id = service
+        .delete_file(file, confirm)
+        .await
+        .map_err(|e| library_error(&e))?;
+    print(&format!("deleted {id}\n"))
 }

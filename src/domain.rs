@@ -234,6 +234,79 @@ pub fn image_model_ids() -> Vec<&'static str> {
     IMAGE_MODELS.iter().map(|m| m.id).collect()
 }
 
+/// Who serves a video model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VideoProvider {
+    /// Veo through the Gemini API (`:predictLongRunning`).
+    Gemini,
+    /// CLIProxyAPI's OpenAI-style `/v1/videos`.
+    CliProxy,
+}
+
+/// What one video model accepts.
+#[derive(Debug, Clone, Copy)]
+pub struct VideoModelInfo {
+    pub id: &'static str,
+    pub provider: VideoProvider,
+    pub aspect_ratios: &'static [&'static str],
+    /// Whole seconds the model can produce.
+    pub durations: &'static [u32],
+    pub resolutions: &'static [&'static str],
+}
+
+const VEO3_DURATIONS: [u32; 3] = [4, 6, 8];
+const WIDE_TALL: [&str; 2] = ["16:9", "9:16"];
+
+/// The video models media-gen knows, default first.
+pub const VIDEO_MODELS: [VideoModelInfo; 6] = [
+    VideoModelInfo {
+        id: "veo-3.1-generate-preview",
+        provider: VideoProvider::Gemini,
+        aspect_ratios: &WIDE_TALL,
+        durations: &VEO3_DURATIONS,
+        resolutions: &["720p", "1080p"],
+    },
+    VideoModelInfo {
+        id: "veo-3.1-fast-generate-preview",
+        provider: VideoProvider::Gemini,
+        aspect_ratios: &WIDE_TALL,
+        durations: &VEO3_DURATIONS,
+        resolutions: &["720p", "1080p"],
+    },
+    VideoModelInfo {
+        id: "veo-3.0-generate-001",
+        provider: VideoProvider::Gemini,
+        aspect_ratios: &WIDE_TALL,
+        durations: &VEO3_DURATIONS,
+        resolutions: &["720p", "1080p"],
+    },
+    VideoModelInfo {
+        id: "veo-3.0-fast-generate-001",
+        provider: VideoProvider::Gemini,
+        aspect_ratios: &WIDE_TALL,
+        durations: &VEO3_DURATIONS,
+        resolutions: &["720p", "1080p"],
+    },
+    VideoModelInfo {
+        id: "veo-2.0-generate-001",
+        provider: VideoProvider::Gemini,
+        aspect_ratios: &WIDE_TALL,
+        durations: &[5, 6, 7, 8],
+        resolutions: &["720p"],
+    },
+    VideoModelInfo {
+        id: "grok-imagine-video",
+        provider: VideoProvider::CliProxy,
+        aspect_ratios: &["16:9", "9:16", "1:1"],
+        durations: &[6],
+        resolutions: &["720p"],
+    },
+];
+
+pub fn video_model(id: &str) -> Option<&'static VideoModelInfo> {
+    VIDEO_MODELS.iter().find(|m| m.id == id)
+}
+
 /// A value outside its allowed set; the message names the allowed values.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("`{field}` = `{value}` is not supported; use one of: {}", allowed.join(", "))]

@@ -34,6 +34,10 @@ struct Cli {
     /// Inline image in results: `preview` (default), `full` or `none` [env: MCP_PREVIEW].
     #[arg(long, global = true, value_name = "MODE")]
     preview: Option<String>,
+    /// Use the built-in offline emulator instead of CLIProxyAPI (synthetic test
+    /// images; for trying media-gen without credentials).
+    #[arg(long, global = true)]
+    emulator: bool,
     /// Log filter for stderr, e.g. `debug` or `media_gen=trace` [env: MEDIA_GEN_LOG].
     #[arg(long, global = true, value_name = "FILTER")]
     log: Option<String>,
@@ -49,6 +53,55 @@ enum Command {
     Generate(GenerateArgs),
     /// Run the offline backend emulator (a test and demo tool, not Gemini).
     Emulator(EmulatorArgs),
+    /// List the models, their options, and whether the backend offers them.
+    Models {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the files in the media library (newest first).
+    List(ListArgs),
+    /// Show everything known about one file.
+    Info {
+        /// File name (as `list` shows it).
+        file: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a file, its sidecar and its catalog entry.
+    Rm {
+        /// File name (as `list` shows it).
+        file: String,
+        /// Do not ask for confirmation.
+        #[arg(long, short)]
+        yes: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+struct ListArgs {
+    /// `image`, `video` or `all`.
+    #[arg(long = "type", default_value = "all", value_parser = ["image", "video", "all"])]
+    kind: String,
+    /// `date` (newest first), `size` (largest first) or `name` (A–Z).
+    #[arg(long, default_value = "date", value_parser = ["date", "size", "name"])]
+    sort: String,
+    /// `asc` or `desc` (default depends on --sort).
+    #[arg(long, value_parser = ["asc", "desc"])]
+    order: Option<String>,
+    /// How many files (1–1000).
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    limit: u32,
+    /// Skip this many.
+    #[arg(long, default_value_t = 0)]
+    offset: u64,
+    /// Only files whose prompt contains this text.
+    #[arg(long, short)]
+    query: Option<String>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, Args, Default)]
@@ -62,9 +115,6 @@ struct ServeArgs {
     /// HTTP port [env: MCP_SSE_PORT] [default: 8318].
     #[arg(long, value_name = "PORT")]
     port: Option<String>,
-    /// Use the built-in offline emulator instead of CLIProxyAPI (synthetic images).
-    #[arg(long)]
-    emulator: bool,
 }
 
 #[derive(Debug, Args)]
@@ -84,9 +134,6 @@ struct GenerateArgs {
     /// Print the JSON result instead of one line per file.
     #[arg(long)]
     json: bool,
-    /// Use the built-in offline emulator instead of CLIProxyAPI (synthetic images).
-    #[arg(long)]
-    emulator: bool,
 }
 
 #[derive(Debug, Args)]
@@ -171,12 +218,7 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let use_emulator = match command {
-        Some(Command::Serve(s)) => s.emulator,
-        Some(Command::Generate(g)) => g.emulator,
-        _ => false,
-    };
-    let _emulator = if use_emulator {
+    let _emulator = if cli.emulator {
         match app::attach_emulator(&mut settings).await {
             Ok(h) => Some(h),
             Err(e) => return fail(&e),
@@ -202,7 +244,27 @@ async fn main() -> ExitCode {
             )
             .await
         }
-        _ => {
+        Some(Command::Models { json }) => app::models(service, *json).await,
+        Some(Command::List(l)) => {
+            use media_gen::store::{MediaKind, SortBy};
+            let cmd = app::ListCommand {
+                kind: MediaKind::parse(&l.kind),
+                sort: match l.sort.as_str() {
+                    "size" => SortBy::Size,
+                    "name" => SortBy::Name,
+                    _ => SortBy::Date,
+                },
+                ascending: l.order.as_deref().map(|o| o == "asc"),
+                limit: l.limit,
+                offset: l.offset,
+                query: l.query.clone(),
+                json: l.json,
+            };
+            app::list(service, cmd).await
+        }
+        Some(Command::Info { file, json }) => app::info(service, file, *json).await,
+        Some(Command::Rm { file, yes }) => app::rm(service, file, *yes).await,
+        Some(Command::Serve(_)) | Some(Command::Emulator(_)) | None => {
             let shutdown = CancellationToken::new();
             spawn_signal_handler(shutdown.clone());
             app::serve(service, shutdown).await

@@ -16,7 +16,9 @@ use crate::backend::{BackendError, ImageBackend, ImageRequest};
 use crate::config::{PreviewMode, Settings};
 use crate::domain::{self, AspectRatio, ImageSize, InvalidValue};
 use crate::media::{self, MediaError, Preview};
-use crate::store::{MediaKind, MediaRecord, NewMedia, Store, StoreError};
+use crate::store::{
+    InvalidMediaId, ListQuery, MediaId, MediaKind, MediaRecord, NewMedia, Store, StoreError,
+};
 
 /// Long side of the inline preview, in pixels.
 pub const PREVIEW_MAX_SIDE: u32 = 512;
@@ -123,6 +125,14 @@ pub enum ServiceError {
     Save(#[source] StoreError),
     #[error("the request was cancelled; nothing was saved")]
     Cancelled,
+    #[error("{0}")]
+    InvalidFilename(#[source] InvalidMediaId),
+    #[error("no file named `{0}` in the media library; call `list_generated` to see what exists")]
+    FileNotFound(String),
+    #[error("deleting `{0}` needs `confirm: true`; nothing was deleted")]
+    ConfirmationRequired(String),
+    #[error("the media library failed: {0}")]
+    Storage(#[source] StoreError),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -146,7 +156,10 @@ impl ServiceError {
             Self::NotAnImage(_) | Self::Internal(_) | Self::Cancelled => {
                 ErrorCode::GenerationFailed
             }
-            Self::Save(_) => ErrorCode::SaveFailed,
+            Self::Save(_) | Self::Storage(_) => ErrorCode::SaveFailed,
+            Self::InvalidFilename(_) => ErrorCode::InvalidParameter,
+            Self::FileNotFound(_) => ErrorCode::FileNotFound,
+            Self::ConfirmationRequired(_) => ErrorCode::ConfirmationRequired,
         }
     }
 
@@ -184,6 +197,13 @@ impl ServiceError {
             }
             Self::BadParameter { field, .. } => {
                 d.insert("parameter".into(), json!(field));
+            }
+            Self::InvalidFilename(e) => {
+                d.insert("parameter".into(), json!("filename"));
+                d.insert("value".into(), json!(e.name));
+            }
+            Self::FileNotFound(name) | Self::ConfirmationRequired(name) => {
+                d.insert("filename".into(), json!(name));
             }
             Self::UnknownModel { model } => {
                 d.insert("model".into(), json!(model));
@@ -417,6 +437,194 @@ impl Service {
             .buffered(self.settings.batch_concurrency)
             .collect()
             .await
+    }
+}
+
+/// How a model shows in `list_models`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelEntry {
+    pub id: &'static str,
+    pub kind: MediaKind,
+    pub aspect_ratios: Vec<&'static str>,
+    pub image_sizes: Vec<&'static str>,
+    pub durations: Vec<u32>,
+    pub resolutions: Vec<&'static str>,
+    pub default: bool,
+    /// Whether the backend offers it; `None` when that could not be checked.
+    pub available: Option<bool>,
+}
+
+/// The model registry, with what the backend says it offers.
+#[derive(Debug, Clone)]
+pub struct ModelsReport {
+    pub models: Vec<ModelEntry>,
+    /// Why availability is unknown, if it is.
+    pub note: Option<String>,
+}
+
+/// A file and what is known about it, for `get_file_info`.
+#[derive(Debug, Clone)]
+pub struct FileInfo {
+    pub record: MediaRecord,
+    pub path: PathBuf,
+    /// Size on disk now.
+    pub size_on_disk: u64,
+    /// Read from the file's header now (images).
+    pub header: Option<media::ImageInfo>,
+    /// Files made from this one.
+    pub derived: Vec<MediaId>,
+}
+
+/// Parses a `filename` argument: a bare name, or a `media://files/NAME` URI.
+pub fn parse_filename(raw: &str) -> Result<MediaId, ServiceError> {
+    let name = raw.trim();
+    let name = name.strip_prefix("media://files/").unwrap_or(name);
+    name.parse().map_err(ServiceError::InvalidFilename)
+}
+
+impl Service {
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Store) -> Result<T, ServiceError> + Send + 'static,
+    ) -> Result<T, ServiceError> {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || f(&store))
+            .await
+            .map_err(|e| ServiceError::Internal(format!("library task failed: {e}")))?
+    }
+
+    /// The registry, marked with what the image backend's model list offers.
+    /// Never fails: an unreachable backend gives `available: None` and a note.
+    pub async fn list_models(&self, kind: Option<MediaKind>) -> ModelsReport {
+        let probe = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            self.backend.list_models(),
+        )
+        .await;
+        let (offered, note) = match probe {
+            Ok(Ok(list)) => (Some(list), None),
+            Ok(Err(e)) => (None, Some(format!("availability unknown: {e}"))),
+            Err(_) => (
+                None,
+                Some(format!(
+                    "availability unknown: `{}` did not list its models within 5 s",
+                    self.backend.base_url()
+                )),
+            ),
+        };
+        let offers = |id: &str| offered.as_ref().map(|l| l.iter().any(|m| m == id));
+        let mut models = Vec::new();
+        if kind != Some(MediaKind::Video) {
+            for m in &domain::IMAGE_MODELS {
+                models.push(ModelEntry {
+                    id: m.id,
+                    kind: MediaKind::Image,
+                    aspect_ratios: m.aspect_ratios.iter().map(|r| r.as_str()).collect(),
+                    image_sizes: m.image_sizes.iter().map(|s| s.as_str()).collect(),
+                    durations: Vec::new(),
+                    resolutions: Vec::new(),
+                    default: m.id == self.settings.default_model,
+                    available: offers(m.id),
+                });
+            }
+        }
+        if kind != Some(MediaKind::Image) {
+            for (i, m) in domain::VIDEO_MODELS.iter().enumerate() {
+                // Veo is served by the Gemini API, which is not probed here;
+                // CLIProxyAPI's video model shows in its model list.
+                let available = match m.provider {
+                    domain::VideoProvider::CliProxy => offers(m.id),
+                    domain::VideoProvider::Gemini => None,
+                };
+                models.push(ModelEntry {
+                    id: m.id,
+                    kind: MediaKind::Video,
+                    aspect_ratios: m.aspect_ratios.to_vec(),
+                    image_sizes: Vec::new(),
+                    durations: m.durations.to_vec(),
+                    resolutions: m.resolutions.to_vec(),
+                    default: i == 0,
+                    available,
+                });
+            }
+        }
+        ModelsReport { models, note }
+    }
+
+    /// One page of the library, from the catalog.
+    pub async fn list_files(&self, q: ListQuery) -> Result<(Vec<MediaRecord>, u64), ServiceError> {
+        self.blocking(move |s| s.list(&q).map_err(ServiceError::Storage))
+            .await
+    }
+
+    /// A catalogued file, or `FILE_NOT_FOUND`.
+    pub async fn file_info(&self, filename: &str) -> Result<FileInfo, ServiceError> {
+        let id = parse_filename(filename)?;
+        self.blocking(move |s| {
+            let record = s
+                .get(&id)
+                .map_err(ServiceError::Storage)?
+                .ok_or_else(|| ServiceError::FileNotFound(id.to_string()))?;
+            let head = s
+                .read_head(&id, 256 * 1024)
+                .map_err(|_| ServiceError::FileNotFound(id.to_string()))?;
+            let size_on_disk = std::fs::symlink_metadata(s.path_of(&id))
+                .map(|m| m.len())
+                .unwrap_or(record.size_bytes);
+            Ok(FileInfo {
+                header: media::probe(&head).ok(),
+                derived: s.derived_from(&id).map_err(ServiceError::Storage)?,
+                path: s.path_of(&id),
+                size_on_disk,
+                record,
+            })
+        })
+        .await
+    }
+
+    /// Deletes a file, its sidecar and its row. Needs `confirm`.
+    pub async fn delete_file(
+        &self,
+        filename: &str,
+        confirm: bool,
+    ) -> Result<MediaId, ServiceError> {
+        let id = parse_filename(filename)?;
+        if !confirm {
+            // Say whether the file exists first: a wrong name is the bigger mistake.
+            let known = self
+                .blocking({
+                    let id = id.clone();
+                    move |s| s.get(&id).map_err(ServiceError::Storage)
+                })
+                .await?;
+            if known.is_none() {
+                return Err(ServiceError::FileNotFound(id.to_string()));
+            }
+            return Err(ServiceError::ConfirmationRequired(id.to_string()));
+        }
+        self.blocking(
+            move |s| match s.delete(&id).map_err(ServiceError::Storage)? {
+                true => Ok(id),
+                false => Err(ServiceError::FileNotFound(id.to_string())),
+            },
+        )
+        .await
+    }
+
+    /// A file's bytes and MIME type (for `resources/read`).
+    pub async fn read_file(&self, filename: &str) -> Result<(MediaRecord, Vec<u8>), ServiceError> {
+        let id = parse_filename(filename)?;
+        self.blocking(move |s| {
+            let record = s
+                .get(&id)
+                .map_err(ServiceError::Storage)?
+                .ok_or_else(|| ServiceError::FileNotFound(id.to_string()))?;
+            let bytes = s
+                .read(&id)
+                .map_err(|_| ServiceError::FileNotFound(id.to_string()))?;
+            Ok((record, bytes))
+        })
+        .await
     }
 }
 

@@ -18,7 +18,52 @@ pub trait Catalog: Send + Sync {
     fn remove(&self, id: &MediaId) -> Result<(), StoreError>;
     fn all_ids(&self) -> Result<Vec<MediaId>, StoreError>;
     fn count(&self) -> Result<u64, StoreError>;
+    /// One page of records matching `q`, and how many match in all.
+    fn list(&self, q: &ListQuery) -> Result<(Vec<MediaRecord>, u64), StoreError>;
+    /// Files made from `id` (edits, upscales, videos from images).
+    fn derived_from(&self, id: &MediaId) -> Result<Vec<MediaId>, StoreError>;
+    /// First step of a delete: the row is hidden from reads but kept, so an
+    /// interrupted delete can be finished by reconcile.
+    fn mark_deleting(&self, id: &MediaId) -> Result<bool, StoreError>;
+    /// Rows whose delete was started but not finished.
+    fn deleting(&self) -> Result<Vec<MediaId>, StoreError>;
 }
+
+/// Sort keys for listings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SortBy {
+    #[default]
+    Date,
+    Size,
+    Name,
+}
+
+/// A listing request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListQuery {
+    pub kind: Option<MediaKind>,
+    pub sort: SortBy,
+    pub descending: bool,
+    pub limit: u32,
+    pub offset: u64,
+    /// Case-insensitive substring of the prompt.
+    pub text: Option<String>,
+}
+
+impl Default for ListQuery {
+    fn default() -> Self {
+        Self {
+            kind: None,
+            sort: SortBy::Date,
+            descending: true,
+            limit: 20,
+            offset: 0,
+            text: None,
+        }
+    }
+}
+
+const COLUMNS: &str = "filename, kind, mime_type, size_bytes, width, height, created, created_ms, prompt, model, source, metadata";
 
 const SCHEMA_VERSION: i32 = 1;
 
@@ -176,10 +221,9 @@ impl Catalog for SqliteCatalog {
 
     fn get(&self, id: &MediaId) -> Result<Option<MediaRecord>, StoreError> {
         self.with(|c| {
-            c.prepare_cached(
-                "SELECT filename, kind, mime_type, size_bytes, width, height, created, created_ms, prompt, model, source, metadata
-                 FROM media WHERE filename = ?1 AND state = 'ready'",
-            )?
+            c.prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM media WHERE filename = ?1 AND state = 'ready'"
+            ))?
             .query_row([id.as_str()], row_to_record)
             .optional()
             .map(Option::flatten)
@@ -210,5 +254,88 @@ impl Catalog for SqliteCatalog {
     fn count(&self) -> Result<u64, StoreError> {
         self.with(|c| c.query_row("SELECT count(*) FROM media", [], |r| r.get::<_, i64>(0)))
             .map(|n| n.max(0) as u64)
+    }
+
+    fn list(&self, q: &ListQuery) -> Result<(Vec<MediaRecord>, u64), StoreError> {
+        let mut filter = String::from("state = 'ready'");
+        let mut args: Vec<rusqlite::types::Value> = Vec::new();
+        if let Some(kind) = q.kind {
+            filter.push_str(" AND kind = ?");
+            args.push(kind.as_str().to_owned().into());
+        }
+        if let Some(text) = q.text.as_deref().filter(|t| !t.is_empty()) {
+            filter.push_str(" AND prompt LIKE ? ESCAPE '\\'");
+            let escaped = text
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
+            args.push(format!("%{escaped}%").into());
+        }
+        let dir = if q.descending { "DESC" } else { "ASC" };
+        // Every order ends on the primary key, so pages never overlap.
+        let order = match q.sort {
+            SortBy::Date => format!("created_ms {dir}, filename {dir}"),
+            SortBy::Size => format!("size_bytes {dir}, filename {dir}"),
+            SortBy::Name => format!("filename {dir}"),
+        };
+        let page_sql = format!(
+            "SELECT {COLUMNS} FROM media WHERE {filter} ORDER BY {order} LIMIT {} OFFSET {}",
+            q.limit, q.offset
+        );
+        let count_sql = format!("SELECT count(*) FROM media WHERE {filter}");
+        self.with(|c| {
+            let mut stmt = c.prepare_cached(&page_sql)?;
+            let rows = stmt.query_map(rusqlite::params_from_iter(args.iter()), row_to_record)?;
+            let mut out = Vec::new();
+            for r in rows {
+                if let Some(r) = r? {
+                    out.push(r);
+                }
+            }
+            let total: i64 = c
+                .prepare_cached(&count_sql)?
+                .query_row(rusqlite::params_from_iter(args.iter()), |r| r.get(0))?;
+            Ok((out, total.max(0) as u64))
+        })
+    }
+
+    fn derived_from(&self, id: &MediaId) -> Result<Vec<MediaId>, StoreError> {
+        self.with(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT filename FROM media WHERE source = ?1 AND state = 'ready' ORDER BY created_ms",
+            )?;
+            let names = stmt.query_map([id.as_str()], |r| r.get::<_, String>(0))?;
+            let mut out = Vec::new();
+            for n in names {
+                if let Ok(id) = n?.parse() {
+                    out.push(id);
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    fn mark_deleting(&self, id: &MediaId) -> Result<bool, StoreError> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE media SET state = 'deleting' WHERE filename = ?1 AND state = 'ready'",
+                [id.as_str()],
+            )
+            .map(|n| n > 0)
+        })
+    }
+
+    fn deleting(&self) -> Result<Vec<MediaId>, StoreError> {
+        self.with(|c| {
+            let mut stmt = c.prepare("SELECT filename FROM media WHERE state = 'deleting'")?;
+            let names = stmt.query_map([], |r| r.get::<_, String>(0))?;
+            let mut out = Vec::new();
+            for n in names {
+                if let Ok(id) = n?.parse() {
+                    out.push(id);
+                }
+            }
+            Ok(out)
+        })
     }
 }

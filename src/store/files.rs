@@ -30,6 +30,8 @@ pub trait MediaFiles: Send + Sync {
     /// Writes (or replaces) the sidecar of `id`.
     fn put_sidecar(&self, id: &MediaId, json: &[u8]) -> Result<(), StoreError>;
     fn read_sidecar(&self, id: &MediaId) -> Result<Option<Vec<u8>>, StoreError>;
+    /// The whole file.
+    fn read(&self, id: &MediaId) -> Result<Vec<u8>, StoreError>;
     /// The first `max` bytes of a file (enough for its header).
     fn read_head(&self, id: &MediaId, max: usize) -> Result<Vec<u8>, StoreError>;
     fn remove(&self, id: &MediaId) -> Result<(), StoreError>;
@@ -166,11 +168,30 @@ impl MediaFiles for LocalFiles {
         }
     }
 
+    fn read(&self, id: &MediaId) -> Result<Vec<u8>, StoreError> {
+        self.read_head(id, usize::MAX)
+    }
+
     fn read_head(&self, id: &MediaId, max: usize) -> Result<Vec<u8>, StoreError> {
+        use std::os::unix::fs::OpenOptionsExt;
         let path = self.root.join(id.as_str());
-        let mut buf = Vec::with_capacity(max.min(1 << 20));
-        std::fs::File::open(&path)
-            .and_then(|f| f.take(max as u64).read_to_end(&mut buf))
+        // O_NOFOLLOW: a file swapped for a link to somewhere else is refused,
+        // so nothing outside the library is ever read.
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&path)
+            .map_err(io(&path))?;
+        let meta = file.metadata().map_err(io(&path))?;
+        if !meta.is_file() {
+            return Err(StoreError::Io {
+                path,
+                source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a regular file"),
+            });
+        }
+        let mut buf = Vec::with_capacity((meta.len() as usize).min(max).min(1 << 30));
+        file.take(max as u64)
+            .read_to_end(&mut buf)
             .map_err(io(&path))?;
         Ok(buf)
     }

@@ -22,7 +22,7 @@ use std::time::Duration;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Map, Value, json};
 
-pub use catalog::{Catalog, SqliteCatalog};
+pub use catalog::{Catalog, ListQuery, SortBy, SqliteCatalog};
 pub use files::{LocalFiles, MediaFiles};
 pub use id::{InvalidMediaId, MediaId, new_name};
 
@@ -259,6 +259,42 @@ impl Store {
         self.catalog.get(id)
     }
 
+    pub fn list(&self, q: &ListQuery) -> Result<(Vec<MediaRecord>, u64), StoreError> {
+        self.catalog.list(q)
+    }
+
+    pub fn derived_from(&self, id: &MediaId) -> Result<Vec<MediaId>, StoreError> {
+        self.catalog.derived_from(id)
+    }
+
+    /// The whole file, read without following a symbolic link.
+    pub fn read(&self, id: &MediaId) -> Result<Vec<u8>, StoreError> {
+        self.files.read(id)
+    }
+
+    /// The first bytes of a file (its header), without following links.
+    pub fn read_head(&self, id: &MediaId, max: usize) -> Result<Vec<u8>, StoreError> {
+        self.files.read_head(id, max)
+    }
+
+    /// Deletes a catalogued file, its sidecar and its row. All or nothing
+    /// across crashes: the row is marked first, then the files go, then the
+    /// row; reconcile finishes a delete that was interrupted. `Ok(false)` if
+    /// the catalog does not know `id`.
+    pub fn delete(&self, id: &MediaId) -> Result<bool, StoreError> {
+        if !self.catalog.mark_deleting(id)? {
+            return Ok(false);
+        }
+        self.finish_delete(id)?;
+        Ok(true)
+    }
+
+    fn finish_delete(&self, id: &MediaId) -> Result<(), StoreError> {
+        self.files.remove(id)?;
+        self.files.remove_sidecar(id)?;
+        self.catalog.remove(id)
+    }
+
     /// Brings the catalog in line with the directory: catalogues files added by
     /// hand, drops rows whose files vanished, removes temporary files left by
     /// dead writers (or older than `stale_after`) and orphan sidecars.
@@ -267,6 +303,10 @@ impl Store {
             temp_removed: self.files.remove_stale_temp(stale_after)?,
             ..ReconcileReport::default()
         };
+        for id in self.catalog.deleting()? {
+            self.finish_delete(&id)?;
+            report.removed += 1;
+        }
         let on_disk = self.files.list()?;
         let names: std::collections::HashSet<&MediaId> = on_disk.iter().map(|e| &e.id).collect();
         let known = self.catalog.all_ids()?;

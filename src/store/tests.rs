@@ -233,3 +233,33 @@ fn symlinks_are_not_catalogued() {
     assert_eq!(store.reconcile(Duration::from_secs(3600)).unwrap().added, 0);
     assert!(canary.is_file());
 }
+
+#[test]
+fn interrupted_delete_is_finished_by_reconcile() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let bytes = png(4, 3);
+    let r = store.save(new_media(&bytes, "half deleted")).unwrap();
+    // The first step of a delete happened, then the process died.
+    assert!(store.catalog().mark_deleting(&r.id).unwrap());
+    assert!(store.get(&r.id).unwrap().is_none(), "hidden while deleting");
+    let (listed, total) = store.list(&ListQuery::default()).unwrap();
+    assert!(listed.is_empty() && total == 0);
+    let report = store.reconcile(Duration::from_secs(3600)).unwrap();
+    assert_eq!(report.removed, 1);
+    assert!(!store.path_of(&r.id).exists());
+    assert!(!dir.path().join(format!("metadata/{}.json", r.id)).exists());
+    assert_eq!(store.catalog().count().unwrap(), 0);
+}
+
+#[test]
+fn delete_removes_everything_and_reports_unknown() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let bytes = png(4, 3);
+    let r = store.save(new_media(&bytes, "bye")).unwrap();
+    assert!(store.delete(&r.id).unwrap());
+    assert!(!store.path_of(&r.id).exists());
+    assert!(!store.delete(&r.id).unwrap());
+    assert_eq!(store.catalog().count().unwrap(), 0);
+}

@@ -234,16 +234,20 @@ fn generated_result(g: &Generated) -> CallToolResult {
 /// from a sync callback.
 struct Progress {
     tx: Option<mpsc::UnboundedSender<(usize, usize)>>,
+    task: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Progress {
     fn start(ctx: &RequestContext<RoleServer>) -> Self {
         let Some(token) = ctx.meta.get_progress_token() else {
-            return Self { tx: None };
+            return Self {
+                tx: None,
+                task: None,
+            };
         };
         let (tx, mut rx) = mpsc::unbounded_channel::<(usize, usize)>();
         let peer = ctx.peer.clone();
-        tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             while let Some((done, total)) = rx.recv().await {
                 let param = ProgressNotificationParam::new(token.clone(), done as f64)
                     .with_total(total as f64)
@@ -254,7 +258,19 @@ impl Progress {
                 }
             }
         });
-        Self { tx: Some(tx) }
+        Self {
+            tx: Some(tx),
+            task: Some(task),
+        }
+    }
+
+    /// Waits until every step was sent: progress must reach the client
+    /// before the result does.
+    async fn finish(mut self) {
+        self.tx = None;
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
     }
 
     fn step(&self, done: usize, total: usize) {
@@ -301,6 +317,8 @@ prefer `generate_image_batch`.",
         match self.service().generate_image(&spec, &ctx.ct).await {
             Ok(g) => {
                 progress.step(1, 1);
+                progress.finish().await;
+                super::notify_resources_changed(&ctx);
                 generated_result(&g)
             }
             Err(e) => error_result(&e),
@@ -386,7 +404,11 @@ notifications (one step per finished image) when the client asks for them.",
                     .unwrap_or_else(|| Err(ServiceError::Internal("batch result missing".into()))),
             })
             .collect();
-        let extra = outcomes.iter().flatten().flat_map(media_content).collect();
+        progress.finish().await;
+        let extra: Vec<_> = outcomes.iter().flatten().flat_map(media_content).collect();
+        if !extra.is_empty() {
+            super::notify_resources_changed(&ctx);
+        }
         let out = BatchOutput::from_outcomes(&p.prompts, &outcomes);
         structured_result(&out, out.succeeded == 0, extra)
     }

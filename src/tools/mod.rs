@@ -6,12 +6,18 @@
 //! images — a `resource_link` to `media://files/NAME` plus an inline preview.
 
 mod image;
+mod library;
 
 use std::sync::Arc;
 
 use rmcp::handler::server::router::tool::ToolRouter;
-use rmcp::model::{CallToolResult, ContentBlock, Implementation, ServerCapabilities, ServerConfig};
-use rmcp::{ServerHandler, tool_handler};
+use rmcp::model::{
+    CallToolResult, ContentBlock, Implementation, ListResourceTemplatesResult, ListResourcesResult,
+    PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities,
+    ServerConfig,
+};
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData, RoleServer, ServerHandler, tool_handler};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -24,7 +30,9 @@ const INSTRUCTIONS: &str = "media-gen generates images with Gemini image models 
 them to a local library. Use `generate_image` for one image and `generate_image_batch` for \
 several prompts at once (they run in parallel). Results give the absolute `image_path`, the \
 `filename` and a `media://files/NAME` resource URI; a small preview is attached inline. \
-On failure, `error.code` says what went wrong and `error.message` what to do next.";
+Use `list_generated`, `get_file_info` and `delete_file` to manage the library, and \
+`list_models` to see models and their options. On failure, `error.code` says what went \
+wrong and `error.message` what to do next.";
 
 /// The MCP server: shared state is one [`Service`]; cloning is cheap.
 #[derive(Clone)]
@@ -37,7 +45,7 @@ impl MediaServer {
     pub fn new(service: Arc<Service>) -> Self {
         Self {
             service,
-            tool_router: Self::image_router(),
+            tool_router: Self::image_router() + Self::library_router(),
         }
     }
 
@@ -54,13 +62,54 @@ impl MediaServer {
 #[tool_handler(router = self.tool_router)]
 impl ServerHandler for MediaServer {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
-            .with_server_info(
-                Implementation::new("media-gen", env!("CARGO_PKG_VERSION"))
-                    .with_title("media-gen: Gemini image generation"),
-            )
-            .with_instructions(INSTRUCTIONS)
+        ServerConfig::new(
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_resources()
+                .enable_resources_list_changed()
+                .build(),
+        )
+        .with_server_info(
+            Implementation::new("media-gen", env!("CARGO_PKG_VERSION"))
+                .with_title("media-gen: Gemini image generation"),
+        )
+        .with_instructions(INSTRUCTIONS)
     }
+
+    async fn list_resources(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        self.list_resources_page(request).await
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, ErrorData> {
+        Ok(Self::resource_templates())
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        self.read_media_resource(&request.uri).await.map(Into::into)
+    }
+}
+
+/// Tells the client the resource list changed (a file was added or deleted).
+/// Sent in the background: a client that does not listen must not slow the call.
+fn notify_resources_changed(ctx: &RequestContext<RoleServer>) {
+    let peer = ctx.peer.clone();
+    tokio::spawn(async move {
+        if let Err(e) = peer.notify_resource_list_changed().await {
+            tracing::debug!(error = %e, "resources/list_changed not delivered");
+        }
+    });
 }
 
 /// The error envelope of the contract: `{"success":false,"error":{code,message,details}}`.

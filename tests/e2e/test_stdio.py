@@ -129,3 +129,42 @@ async def test_unreachable_backend_names_the_url(bin_path, out_dir):
     assert r.is_error and err["code"] == "CLIPROXY_UNAVAILABLE"
     assert f"127.0.0.1:{port}" in err["message"]
     assert "--emulator" in err["message"]
+
+
+async def test_library_tools_and_resources(bin_path, out_dir):
+    async with Client(params(bin_path, out_dir, "--emulator"), mode="legacy") as client:
+        made = []
+        for prompt in ["first cat", "second dog", "third cat"]:
+            r = await client.call_tool("generate_image", {"prompt": prompt})
+            made.append(structured(r)["filename"])
+
+        listed = structured(await client.call_tool("list_generated", {"query": "cat"}))
+        assert listed["total"] == 2
+        assert [f["filename"] for f in listed["files"]] == [made[2], made[0]]
+
+        info = structured(await client.call_tool("get_file_info", {"filename": made[1]}))
+        assert info["metadata"]["prompt"] == "second dog"
+        assert (info["width"], info["height"]) == (1024, 1024)
+
+        models = structured(await client.call_tool("list_models", {"type": "image"}))
+        assert all(m["available"] is True for m in models["models"])
+
+        resources = await client.list_resources()
+        assert sorted(r.name for r in resources.resources) == sorted(made)
+        templates = await client.list_resource_templates()
+        assert templates.resource_templates[0].uri_template == "media://files/{filename}"
+        read = await client.read_resource(f"media://files/{made[0]}")
+        import base64
+
+        assert base64.b64decode(read.contents[0].blob) == (out_dir / made[0]).read_bytes()
+
+        r = await client.call_tool("delete_file", {"filename": made[1]})
+        assert r.is_error and structured(r)["error"]["code"] == "CONFIRMATION_REQUIRED"
+        r = await client.call_tool("delete_file", {"filename": made[1], "confirm": True})
+        assert structured(r) == {"success": True, "deleted": made[1]}
+        assert not (out_dir / made[1]).exists()
+
+        r = await client.call_tool("get_file_info", {"filename": "../../etc/passwd"})
+        assert structured(r)["error"]["code"] in ("INVALID_PARAMETER", "FILE_NOT_FOUND")
+        total = structured(await client.call_tool("list_generated", {}))["total"]
+        assert total == 2

@@ -11,5 +11,6 @@
 mod backend_errors;
 mod cli;
 mod crash;
+mod library;
 mod mcp;
 mod support;

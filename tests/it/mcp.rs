@@ -12,14 +12,24 @@ use rmcp::service::RunningService;
 use rmcp::{RoleClient, ServiceExt};
 use serde_json::{Value, json};
 
-struct Harness {
-    client: RunningService<RoleClient, ()>,
-    out: std::path::PathBuf,
-    _emulator: EmulatorHandle,
-    _dir: tempfile::TempDir,
+pub struct Harness {
+    pub client: RunningService<RoleClient, ()>,
+    pub out: std::path::PathBuf,
+    pub service: Arc<media_gen::service::Service>,
+    pub _emulator: EmulatorHandle,
+    pub _dir: tempfile::TempDir,
 }
 
-async fn start(extra_env: &[(&str, &str)]) -> Harness {
+pub async fn start(extra_env: &[(&str, &str)]) -> Harness {
+    start_inner(extra_env, None).await
+}
+
+/// A server whose backend is `url` (no emulator traffic), e.g. a dead port.
+pub async fn start_with_backend_url(url: &str) -> Harness {
+    start_inner(&[], Some(url)).await
+}
+
+async fn start_inner(extra_env: &[(&str, &str)], backend_url: Option<&str>) -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     let mut env: Vec<(String, String)> = vec![
@@ -34,8 +44,12 @@ async fn start(extra_env: &[(&str, &str)]) -> Harness {
     let get = move |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
     let mut settings = Settings::from_raw(RawConfig::from_env(&get), &get).unwrap();
     let emulator = app::attach_emulator(&mut settings).await.unwrap();
+    if let Some(url) = backend_url {
+        settings.cliproxy_url = reqwest::Url::parse(url).unwrap();
+    }
     let service = app::build_service(settings).unwrap();
     let server = MediaServer::new(Arc::clone(&service));
+    let service_for_test = Arc::clone(&service);
     let (server_io, client_io) = tokio::io::duplex(1 << 20);
     tokio::spawn(async move {
         if let Ok(running) = server.serve(server_io).await {
@@ -46,12 +60,13 @@ async fn start(extra_env: &[(&str, &str)]) -> Harness {
     Harness {
         client,
         out,
+        service: service_for_test,
         _emulator: emulator,
         _dir: dir,
     }
 }
 
-async fn call(h: &Harness, name: &'static str, args: Value) -> CallToolResult {
+pub async fn call(h: &Harness, name: &'static str, args: Value) -> CallToolResult {
     let Value::Object(map) = args else {
         panic!("args must be an object")
     };
@@ -62,7 +77,7 @@ async fn call(h: &Harness, name: &'static str, args: Value) -> CallToolResult {
 }
 
 /// Structured content, checked to be mirrored as the first text block.
-fn structured(r: &CallToolResult) -> Value {
+pub fn structured(r: &CallToolResult) -> Value {
     let v = r.structured_content.clone().expect("structured content");
     let text = r.content[0].as_text().expect("first block is text");
     assert_eq!(serde_json::from_str::<Value>(&text.text).unwrap(), v);
@@ -79,14 +94,35 @@ async fn tools_list_is_the_contract() {
         .as_array_mut()
         .unwrap()
         .sort_by_key(|t| t["name"].as_str().unwrap().to_owned());
+    let names: Vec<&str> = value
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "delete_file",
+            "generate_image",
+            "generate_image_batch",
+            "get_file_info",
+            "list_generated",
+            "list_models"
+        ]
+    );
     for t in value.as_array().unwrap() {
-        assert!(
-            t["outputSchema"].is_object(),
-            "{} lacks outputSchema",
-            t["name"]
+        let name = t["name"].as_str().unwrap();
+        let a = &t["annotations"];
+        assert!(t["outputSchema"].is_object(), "{name} lacks outputSchema");
+        assert_eq!(a["destructiveHint"], name == "delete_file", "{name}");
+        let read_only = matches!(name, "list_models" | "list_generated" | "get_file_info");
+        assert_eq!(a["readOnlyHint"], read_only, "{name}");
+        let calls_backend = matches!(
+            name,
+            "generate_image" | "generate_image_batch" | "list_models"
         );
-        assert_eq!(t["annotations"]["openWorldHint"], true);
-        assert_eq!(t["annotations"]["destructiveHint"], false);
+        assert_eq!(a["openWorldHint"], calls_backend, "{name}");
     }
     insta::assert_json_snapshot!("tools_list", value);
 }
