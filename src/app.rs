@@ -97,14 +97,46 @@ pub fn build_service(settings: Settings) -> Result<Arc<Service>, AppError> {
     Ok(Arc::new(Service::new(Arc::new(settings), backend, store)))
 }
 
-/// Reconciles the catalog with the directory, off the request path.
-pub fn spawn_reconcile(service: &Arc<Service>) {
+/// Reconciles the catalog with the directory, off the request path, then
+/// runs the automatic clean-up (if configured) now and every hour.
+pub fn spawn_maintenance(service: &Arc<Service>, shutdown: CancellationToken) {
     let store = service.store().clone();
-    tokio::task::spawn_blocking(move || match store.reconcile(STALE_TEMP_AGE) {
-        Ok(report) => tracing::info!(?report, "catalog reconciled"),
-        Err(e) => tracing::error!(error = %e, "catalog reconcile failed"),
+    let max_age = service.settings().cleanup_max_age;
+    let max_bytes = service.settings().cleanup_max_total_bytes;
+    tokio::spawn(async move {
+        let s = store.clone();
+        match tokio::task::spawn_blocking(move || s.reconcile(STALE_TEMP_AGE)).await {
+            Ok(Ok(report)) => tracing::info!(?report, "catalog reconciled"),
+            Ok(Err(e)) => tracing::error!(error = %e, "catalog reconcile failed"),
+            Err(e) => tracing::error!(error = %e, "catalog reconcile task failed"),
+        }
+        if max_age.is_none() && max_bytes.is_none() {
+            return;
+        }
+        let mut hourly = tokio::time::interval(CLEANUP_EVERY);
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                _ = hourly.tick() => {}
+            }
+            let s = store.clone();
+            let run = tokio::task::spawn_blocking(move || {
+                s.cleanup(max_age, max_bytes, chrono::Utc::now())
+            });
+            match run.await {
+                Ok(Ok(gone)) if gone.is_empty() => tracing::debug!("clean-up: nothing to delete"),
+                Ok(Ok(gone)) => {
+                    tracing::info!(count = gone.len(), files = ?gone, "clean-up deleted old files")
+                }
+                Ok(Err(e)) => tracing::error!(error = %e, "clean-up failed"),
+                Err(e) => tracing::error!(error = %e, "clean-up task failed"),
+            }
+        }
     });
 }
+
+/// How often the automatic clean-up runs (it also runs at start).
+const CLEANUP_EVERY: Duration = Duration::from_secs(3600);
 
 /// Runs the MCP server until the client disconnects or `shutdown` fires.
 pub async fn serve(service: Arc<Service>, shutdown: CancellationToken) -> Result<(), AppError> {
@@ -115,8 +147,8 @@ pub async fn serve(service: Arc<Service>, shutdown: CancellationToken) -> Result
         Transport::Dual => return Err(AppError::TransportUnavailable("dual")),
     }
     let server = MediaServer::new(service.clone());
-    let serving = crate::transport::serve_stdio(server, shutdown);
-    spawn_reconcile(&service);
+    let serving = crate::transport::serve_stdio(server, shutdown.clone());
+    spawn_maintenance(&service, shutdown);
     serving.await
 }
 

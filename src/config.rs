@@ -110,6 +110,8 @@ pub struct RawConfig {
     pub batch_concurrency: Option<Sourced<String>>,
     pub preview: Option<Sourced<String>>,
     pub transport: Option<Sourced<String>>,
+    pub cleanup_max_age_days: Option<Sourced<String>>,
+    pub cleanup_max_total_bytes: Option<Sourced<String>>,
 }
 
 macro_rules! merge_fields {
@@ -140,7 +142,9 @@ impl RawConfig {
             input_roots,
             batch_concurrency,
             preview,
-            transport
+            transport,
+            cleanup_max_age_days,
+            cleanup_max_total_bytes
         )
     }
 
@@ -178,6 +182,8 @@ impl RawConfig {
             batch_concurrency: var("MCP_BATCH_CONCURRENCY"),
             preview: var("MCP_PREVIEW"),
             transport: var("MCP_TRANSPORT"),
+            cleanup_max_age_days: var("MCP_CLEANUP_MAX_AGE_DAYS"),
+            cleanup_max_total_bytes: var("MCP_CLEANUP_MAX_TOTAL_BYTES"),
         }
     }
 
@@ -215,6 +221,9 @@ pub struct FileConfig {
     batch_concurrency: Option<u64>,
     preview: Option<String>,
     transport: Option<String>,
+    cleanup_max_age_days: Option<u64>,
+    /// Bytes, or with a unit: `500M`, `10G`.
+    cleanup_max_total_bytes: Option<toml::Value>,
 }
 
 impl FileConfig {
@@ -257,6 +266,14 @@ impl FileConfig {
             batch_concurrency: n(self.batch_concurrency),
             preview: s(self.preview),
             transport: s(self.transport),
+            cleanup_max_age_days: n(self.cleanup_max_age_days),
+            cleanup_max_total_bytes: self.cleanup_max_total_bytes.map(|v| Sourced {
+                value: match v {
+                    toml::Value::String(s) => s,
+                    other => other.to_string(),
+                },
+                origin: origin(),
+            }),
         }
     }
 }
@@ -294,6 +311,10 @@ pub struct Settings {
     pub batch_concurrency: usize,
     pub preview: PreviewMode,
     pub transport: Transport,
+    /// Automatic clean-up: delete files older than this (off when `None`).
+    pub cleanup_max_age: Option<Duration>,
+    /// Automatic clean-up: keep the library under this many bytes, oldest first.
+    pub cleanup_max_total_bytes: Option<u64>,
 }
 
 impl fmt::Debug for Settings {
@@ -317,6 +338,8 @@ impl fmt::Debug for Settings {
             .field("batch_concurrency", &self.batch_concurrency)
             .field("preview", &self.preview)
             .field("transport", &self.transport)
+            .field("cleanup_max_age", &self.cleanup_max_age)
+            .field("cleanup_max_total_bytes", &self.cleanup_max_total_bytes)
             .finish()
     }
 }
@@ -571,6 +594,32 @@ impl Settings {
                 }
             },
         };
+        let cleanup_max_age = match &raw.cleanup_max_age_days {
+            None => None,
+            Some(s) => Some(Duration::from_secs(
+                86_400
+                    * parse_num::<u64>(
+                        "cleanup_max_age_days",
+                        s,
+                        |n| (1..=36_500).contains(n),
+                        "expected whole days, 1 or more",
+                    )?,
+            )),
+        };
+        let cleanup_max_total_bytes = match &raw.cleanup_max_total_bytes {
+            None => None,
+            Some(s) => match parse_bytes(&s.value) {
+                Some(n) if n > 0 => Some(n),
+                _ => {
+                    return invalid(
+                        "cleanup_max_total_bytes",
+                        &s.value,
+                        &s.origin,
+                        "expected a size such as `5000000000`, `500M` or `10G`",
+                    );
+                }
+            },
+        };
         let (output_dir, dir_origin) = match &raw.output_dir {
             Some(s) if s.value.as_os_str().is_empty() => {
                 return invalid("output_dir", "", &s.origin, "must not be empty");
@@ -609,8 +658,24 @@ impl Settings {
             batch_concurrency,
             preview,
             transport,
+            cleanup_max_age,
+            cleanup_max_total_bytes,
         })
     }
+}
+
+/// `1234`, `500K`, `500M`, `10G`, `1T` (powers of 1024; a trailing `B`/`iB` is fine).
+fn parse_bytes(s: &str) -> Option<u64> {
+    let t = s.trim().to_ascii_uppercase();
+    let t = t.trim_end_matches("IB").trim_end_matches('B');
+    let (num, mult) = match t.chars().last()? {
+        'K' => (&t[..t.len() - 1], 1u64 << 10),
+        'M' => (&t[..t.len() - 1], 1 << 20),
+        'G' => (&t[..t.len() - 1], 1 << 30),
+        'T' => (&t[..t.len() - 1], 1 << 40),
+        _ => (t, 1),
+    };
+    num.trim().parse::<u64>().ok()?.checked_mul(mult)
 }
 
 #[cfg(test)]
@@ -715,6 +780,30 @@ mod tests {
             assert!(msg.contains(var), "{msg}");
             assert!(!msg.contains('\n'), "{msg}");
         }
+    }
+
+    #[test]
+    fn cleanup_settings() {
+        assert_eq!(parse_bytes("10G"), Some(10 << 30));
+        assert_eq!(parse_bytes("500MB"), Some(500 << 20));
+        assert_eq!(parse_bytes("1234"), Some(1234));
+        assert_eq!(parse_bytes("lots"), None);
+        let dir = tempfile::tempdir().unwrap();
+        let get = env(&[
+            ("MCP_OUTPUT_DIR", dir.path().to_str().unwrap()),
+            ("MCP_CLEANUP_MAX_AGE_DAYS", "30"),
+            ("MCP_CLEANUP_MAX_TOTAL_BYTES", "2G"),
+        ]);
+        let s = Settings::from_raw(RawConfig::from_env(&get), &get).unwrap();
+        assert_eq!(s.cleanup_max_age, Some(Duration::from_secs(30 * 86_400)));
+        assert_eq!(s.cleanup_max_total_bytes, Some(2 << 30));
+        let get = env(&[("MCP_OUTPUT_DIR", dir.path().to_str().unwrap())]);
+        let s = Settings::from_raw(RawConfig::from_env(&get), &get).unwrap();
+        assert_eq!(
+            (s.cleanup_max_age, s.cleanup_max_total_bytes),
+            (None, None),
+            "off by default"
+        );
     }
 
     #[test]

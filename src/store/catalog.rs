@@ -27,6 +27,8 @@ pub trait Catalog: Send + Sync {
     fn mark_deleting(&self, id: &MediaId) -> Result<bool, StoreError>;
     /// Rows whose delete was started but not finished.
     fn deleting(&self) -> Result<Vec<MediaId>, StoreError>;
+    /// Every ready file, oldest first, with its size and creation time (ms).
+    fn oldest_first(&self) -> Result<Vec<(MediaId, u64, i64)>, StoreError>;
 }
 
 /// Sort keys for listings.
@@ -65,7 +67,7 @@ impl Default for ListQuery {
 
 const COLUMNS: &str = "filename, kind, mime_type, size_bytes, width, height, created, created_ms, prompt, model, source, metadata";
 
-const SCHEMA_VERSION: i32 = 1;
+const SCHEMA_VERSION: i32 = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS media (
@@ -87,6 +89,7 @@ CREATE INDEX IF NOT EXISTS media_created ON media(created_ms);
 CREATE INDEX IF NOT EXISTS media_kind_created ON media(kind, created_ms);
 CREATE INDEX IF NOT EXISTS media_size ON media(size_bytes);
 CREATE INDEX IF NOT EXISTS media_source ON media(source);
+CREATE INDEX IF NOT EXISTS media_state_kind ON media(state, kind);
 ";
 
 /// SQLite implementation. One connection behind a mutex: catalog operations
@@ -322,6 +325,25 @@ impl Catalog for SqliteCatalog {
                 [id.as_str()],
             )
             .map(|n| n > 0)
+        })
+    }
+
+    fn oldest_first(&self) -> Result<Vec<(MediaId, u64, i64)>, StoreError> {
+        self.with(|c| {
+            let mut stmt = c.prepare(
+                "SELECT filename, size_bytes, created_ms FROM media WHERE state = 'ready' ORDER BY created_ms, filename",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+            })?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (name, size, created) = row?;
+                if let Ok(id) = name.parse() {
+                    out.push((id, size.max(0) as u64, created));
+                }
+            }
+            Ok(out)
         })
     }
 

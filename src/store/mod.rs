@@ -295,6 +295,40 @@ impl Store {
         self.catalog.remove(id)
     }
 
+    /// Automatic clean-up: deletes files older than `max_age`, then the
+    /// oldest files until the library is at most `max_total_bytes`. Returns
+    /// what was deleted. Each delete is the crash-safe [`Store::delete`].
+    pub fn cleanup(
+        &self,
+        max_age: Option<Duration>,
+        max_total_bytes: Option<u64>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<MediaId>, StoreError> {
+        if max_age.is_none() && max_total_bytes.is_none() {
+            return Ok(Vec::new());
+        }
+        let files = self.catalog.oldest_first()?;
+        let mut total: u64 = files.iter().map(|(_, size, _)| size).sum();
+        let cutoff = max_age.map(|age| {
+            now.timestamp_millis()
+                .saturating_sub(i64::try_from(age.as_millis()).unwrap_or(i64::MAX))
+        });
+        let mut deleted = Vec::new();
+        for (id, size, created_ms) in files {
+            let too_old = cutoff.is_some_and(|c| created_ms < c);
+            let too_big = max_total_bytes.is_some_and(|max| total > max);
+            if !too_old && !too_big {
+                // Oldest first: once neither limit applies, none will further on.
+                break;
+            }
+            if self.delete(&id)? {
+                total = total.saturating_sub(size);
+                deleted.push(id);
+            }
+        }
+        Ok(deleted)
+    }
+
     /// Brings the catalog in line with the directory: catalogues files added by
     /// hand, drops rows whose files vanished, removes temporary files left by
     /// dead writers (or older than `stale_after`) and orphan sidecars.

@@ -263,3 +263,36 @@ fn delete_removes_everything_and_reports_unknown() {
     assert!(!store.delete(&r.id).unwrap());
     assert_eq!(store.catalog().count().unwrap(), 0);
 }
+
+#[test]
+fn cleanup_by_age_then_size_oldest_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let bytes = png(4, 3);
+    let mut ids = Vec::new();
+    for i in 0..4 {
+        ids.push(store.save(new_media(&bytes, &format!("n{i}"))).unwrap().id);
+        std::thread::sleep(Duration::from_millis(3));
+    }
+    // Nothing configured: nothing happens.
+    assert!(
+        store
+            .cleanup(None, None, chrono::Utc::now())
+            .unwrap()
+            .is_empty()
+    );
+    // By size: keep at most two files' worth; the two oldest go.
+    let size = bytes.len() as u64;
+    let gone = store
+        .cleanup(None, Some(2 * size), chrono::Utc::now())
+        .unwrap();
+    assert_eq!(gone, ids[..2].to_vec());
+    assert!(!store.path_of(&ids[0]).exists() && store.path_of(&ids[2]).exists());
+    // By age: "now" a day later, everything older than an hour goes.
+    let later = chrono::Utc::now() + chrono::Duration::days(1);
+    let gone = store
+        .cleanup(Some(Duration::from_secs(3600)), None, later)
+        .unwrap();
+    assert_eq!(gone, ids[2..].to_vec());
+    assert_eq!(store.catalog().count().unwrap(), 0);
+}

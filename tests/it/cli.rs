@@ -121,3 +121,42 @@ fn default_output_dir_is_under_xdg_data_home_not_cwd() {
         "{stdout}"
     );
 }
+
+#[test]
+fn cleanup_runs_at_start_when_configured() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let status = bin_in(dir.path())
+        .args(["generate", "old one", "old two", "--emulator"])
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert_eq!(media_files(&out).len(), 2);
+    // Not configured: a server start deletes nothing.
+    let mut child = bin_in(dir.path())
+        .arg("serve")
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    drop(child.stdin.take());
+    child.wait().unwrap();
+    assert_eq!(media_files(&out).len(), 2);
+    // A 1-byte budget: everything goes, oldest first, at start.
+    let mut child = bin_in(dir.path())
+        .arg("serve")
+        .env("MCP_CLEANUP_MAX_TOTAL_BYTES", "1")
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !media_files(&out).is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    drop(child.stdin.take());
+    child.wait().unwrap();
+    assert!(media_files(&out).is_empty());
+    assert_eq!(catalog_rows(&out), 0);
+    assert_eq!(std::fs::read_dir(out.join("metadata")).unwrap().count(), 0);
+}
