@@ -18,16 +18,38 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use serde_json::{Value, json};
 
+mod scale;
+
 const BIN: &str = env!("CARGO_BIN_EXE_media-gen");
 
 fn main() {
-    let quick = std::env::args().any(|a| a == "--quick");
-    let runs = if quick { 5 } else { 30 };
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    // `cargo bench --bench bench -- [--quick] [core] [scale]`: named sections
+    // only; none named runs all.
+    let named: Vec<&str> = args
+        .iter()
+        .map(String::as_str)
+        .filter(|a| matches!(*a, "core" | "scale"))
+        .collect();
+    let want = |s: &str| named.is_empty() || named.contains(&s);
     let work = tempfile::tempdir().expect("temp dir");
     let mut rows: Vec<(String, String, String)> = Vec::new();
+    if want("core") {
+        core(work.path(), quick, &mut rows);
+    }
+    if want("scale") {
+        scale::run(work.path(), quick, 100_000, &mut rows);
+    }
+    print_table(&rows);
+}
+
+/// Start-up, idle memory, batch, per-image overhead and peak memory.
+fn core(work: &Path, quick: bool, rows: &mut Vec<(String, String, String)>) {
+    let runs = if quick { 5 } else { 30 };
 
     // 1. Start-up to the initialize result, and idle memory.
-    let out = work.path().join("startup");
+    let out = work.join("startup");
     let mut startup = Vec::new();
     let mut idle_rss = Vec::new();
     for i in 0..runs {
@@ -55,7 +77,7 @@ fn main() {
     let emu = Emulator::spawn(1000);
     let mut batch = Vec::new();
     for i in 0..if quick { 1 } else { 3 } {
-        let out = work.path().join(format!("batch{i}"));
+        let out = work.join(format!("batch{i}"));
         let mut s = Server::spawn(
             &out,
             &[("MCP_CLIPROXY_URL", &emu.url), ("MCP_PREVIEW", "none")],
@@ -84,14 +106,14 @@ fn main() {
         let prompt = format!("overhead {size}");
         let body = emu.raw_body(&prompt, size);
         let png = decode_body(&body);
-        let floor_dir = work.path().join(format!("floor{size}"));
+        let floor_dir = work.join(format!("floor{size}"));
         std::fs::create_dir_all(&floor_dir).expect("floor dir");
         let mut floor = Vec::new();
         let mut fetch = Vec::new();
         let mut calls = Vec::new();
         let mut calls_preview = Vec::new();
         for preview in ["none", "preview"] {
-            let out = work.path().join(format!("over{size}{preview}"));
+            let out = work.join(format!("over{size}{preview}"));
             let mut s = Server::spawn(
                 &out,
                 &[("MCP_CLIPROXY_URL", &emu.url), ("MCP_PREVIEW", preview)],
@@ -154,7 +176,7 @@ fn main() {
         }
         if size == "4K" {
             for preview in ["none", "preview"] {
-                let out = work.path().join(format!("peak{preview}"));
+                let out = work.join(format!("peak{preview}"));
                 let mut s = Server::spawn(
                     &out,
                     &[("MCP_CLIPROXY_URL", &emu.url), ("MCP_PREVIEW", preview)],
@@ -189,7 +211,6 @@ fn main() {
         }
     }
     drop(emu);
-    print_table(&rows);
 }
 
 fn row(name: &str, value: String, target: &str) -> (String, String, String) {
@@ -346,6 +367,11 @@ struct Server {
 
 impl Server {
     fn spawn(out: &Path, env: &[(&str, &str)]) -> Self {
+        Self::spawn_with(out, env, Stdio::null())
+    }
+
+    /// `env` is applied after the defaults, so it can override them.
+    fn spawn_with(out: &Path, env: &[(&str, &str)], stderr: Stdio) -> Self {
         let home: PathBuf = out.with_extension("home");
         let mut cmd = Command::new(BIN);
         cmd.arg("serve")
@@ -355,7 +381,7 @@ impl Server {
             .env("MEDIA_GEN_LOG", "error")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null());
+            .stderr(stderr);
         for (k, v) in env {
             cmd.env(k, v);
         }

@@ -147,9 +147,13 @@ pub async fn serve(service: Arc<Service>, shutdown: CancellationToken) -> Result
         Transport::Dual => return Err(AppError::TransportUnavailable("dual")),
     }
     let server = MediaServer::new(service.clone());
-    let serving = crate::transport::serve_stdio(server, shutdown.clone());
-    spawn_maintenance(&service, shutdown);
-    serving.await
+    // Reconcile and clean-up start after the first answer: on a large
+    // library they would otherwise compete with the handshake for the CPU.
+    let maintenance = shutdown.clone();
+    crate::transport::serve_stdio(server, shutdown, || {
+        spawn_maintenance(&service, maintenance);
+    })
+    .await
 }
 
 /// Options of the `generate` command.

@@ -67,8 +67,15 @@ impl Default for ListQuery {
 
 const COLUMNS: &str = "filename, kind, mime_type, size_bytes, width, height, created, created_ms, prompt, model, source, metadata";
 
-const SCHEMA_VERSION: i32 = 2;
+const SCHEMA_VERSION: i32 = 3;
 
+/// The schema, applied whenever `user_version` is older (every statement is
+/// idempotent). Listings read only `state = 'ready'` rows in one of three
+/// orders, optionally of one kind, so each order has a partial index that
+/// ends on the primary key: a page of 20 is an index walk of 20 entries at
+/// any library size. `media_counts` keeps the number of ready rows per kind
+/// (triggers), so `total` costs nothing without a search. Prompt search uses an FTS5 trigram index (substring
+/// matches, case-insensitive) kept in step by triggers.
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS media (
     filename    TEXT PRIMARY KEY,
@@ -85,11 +92,47 @@ CREATE TABLE IF NOT EXISTS media (
     metadata    TEXT NOT NULL,
     state       TEXT NOT NULL DEFAULT 'ready'
 );
-CREATE INDEX IF NOT EXISTS media_created ON media(created_ms);
-CREATE INDEX IF NOT EXISTS media_kind_created ON media(kind, created_ms);
-CREATE INDEX IF NOT EXISTS media_size ON media(size_bytes);
+DROP INDEX IF EXISTS media_created;
+DROP INDEX IF EXISTS media_kind_created;
+DROP INDEX IF EXISTS media_size;
+DROP INDEX IF EXISTS media_state_kind;
+CREATE INDEX IF NOT EXISTS media_ready_date ON media(created_ms, filename) WHERE state = 'ready';
+CREATE INDEX IF NOT EXISTS media_ready_size ON media(size_bytes, filename) WHERE state = 'ready';
+CREATE INDEX IF NOT EXISTS media_ready_name ON media(filename) WHERE state = 'ready';
+CREATE INDEX IF NOT EXISTS media_ready_kind_date ON media(kind, created_ms, filename) WHERE state = 'ready';
+CREATE INDEX IF NOT EXISTS media_ready_kind_size ON media(kind, size_bytes, filename) WHERE state = 'ready';
+CREATE INDEX IF NOT EXISTS media_ready_kind_name ON media(kind, filename) WHERE state = 'ready';
+CREATE INDEX IF NOT EXISTS media_deleting ON media(filename) WHERE state <> 'ready';
 CREATE INDEX IF NOT EXISTS media_source ON media(source);
-CREATE INDEX IF NOT EXISTS media_state_kind ON media(state, kind);
+CREATE VIRTUAL TABLE IF NOT EXISTS media_fts USING fts5(
+    prompt, content = 'media', content_rowid = 'rowid', tokenize = 'trigram'
+);
+CREATE TRIGGER IF NOT EXISTS media_fts_insert AFTER INSERT ON media BEGIN
+    INSERT INTO media_fts(rowid, prompt) VALUES (new.rowid, new.prompt);
+END;
+CREATE TRIGGER IF NOT EXISTS media_fts_delete AFTER DELETE ON media BEGIN
+    INSERT INTO media_fts(media_fts, rowid, prompt) VALUES ('delete', old.rowid, old.prompt);
+END;
+CREATE TRIGGER IF NOT EXISTS media_fts_update AFTER UPDATE OF prompt ON media BEGIN
+    INSERT INTO media_fts(media_fts, rowid, prompt) VALUES ('delete', old.rowid, old.prompt);
+    INSERT INTO media_fts(rowid, prompt) VALUES (new.rowid, new.prompt);
+END;
+INSERT INTO media_fts(media_fts) VALUES ('rebuild');
+CREATE TABLE IF NOT EXISTS media_counts (kind TEXT PRIMARY KEY, n INTEGER NOT NULL);
+CREATE TRIGGER IF NOT EXISTS media_count_insert AFTER INSERT ON media WHEN new.state = 'ready' BEGIN
+    INSERT INTO media_counts(kind, n) VALUES (new.kind, 1) ON CONFLICT(kind) DO UPDATE SET n = n + 1;
+END;
+CREATE TRIGGER IF NOT EXISTS media_count_delete AFTER DELETE ON media WHEN old.state = 'ready' BEGIN
+    UPDATE media_counts SET n = n - 1 WHERE kind = old.kind;
+END;
+CREATE TRIGGER IF NOT EXISTS media_count_update_old AFTER UPDATE OF state, kind ON media WHEN old.state = 'ready' BEGIN
+    UPDATE media_counts SET n = n - 1 WHERE kind = old.kind;
+END;
+CREATE TRIGGER IF NOT EXISTS media_count_update_new AFTER UPDATE OF state, kind ON media WHEN new.state = 'ready' BEGIN
+    INSERT INTO media_counts(kind, n) VALUES (new.kind, 1) ON CONFLICT(kind) DO UPDATE SET n = n + 1;
+END;
+DELETE FROM media_counts;
+INSERT INTO media_counts(kind, n) SELECT kind, count(*) FROM media WHERE state = 'ready' GROUP BY kind;
 ";
 
 /// SQLite implementation. One connection behind a mutex: catalog operations
@@ -163,8 +206,15 @@ impl SqliteCatalog {
 fn insert_row(conn: &Connection, r: &MediaRecord) -> Result<(), rusqlite::Error> {
     let metadata = Value::Object(r.metadata.clone()).to_string();
     conn.prepare_cached(
-        "INSERT OR REPLACE INTO media (filename, kind, mime_type, size_bytes, width, height, created, created_ms, prompt, model, source, metadata)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        // An upsert, not INSERT OR REPLACE: a replace deletes without firing
+        // the delete trigger, which would leave the search index stale.
+        "INSERT INTO media (filename, kind, mime_type, size_bytes, width, height, created, created_ms, prompt, model, source, metadata)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+         ON CONFLICT(filename) DO UPDATE SET kind = excluded.kind, mime_type = excluded.mime_type,
+             size_bytes = excluded.size_bytes, width = excluded.width, height = excluded.height,
+             created = excluded.created, created_ms = excluded.created_ms, prompt = excluded.prompt,
+             model = excluded.model, source = excluded.source, metadata = excluded.metadata,
+             state = 'ready'",
     )?
     .execute(params![
         r.id.as_str(),
@@ -266,7 +316,14 @@ impl Catalog for SqliteCatalog {
             filter.push_str(" AND kind = ?");
             args.push(kind.as_str().to_owned().into());
         }
-        if let Some(text) = q.text.as_deref().filter(|t| !t.is_empty()) {
+        let text = q.text.as_deref().filter(|t| !t.is_empty());
+        // The trigram index needs three characters; a quoted phrase matches
+        // as a case-insensitive substring.
+        let phrase = text
+            .filter(|t| t.chars().count() >= 3)
+            .map(|t| format!("prompt:\"{}\"", t.replace('"', "\"\"")));
+        if let (Some(text), None) = (text, &phrase) {
+            // Too short for trigrams: a scan, bounded by the library size.
             filter.push_str(" AND prompt LIKE ? ESCAPE '\\'");
             let escaped = text
                 .replace('\\', "\\\\")
@@ -281,12 +338,52 @@ impl Catalog for SqliteCatalog {
             SortBy::Size => format!("size_bytes {dir}, filename {dir}"),
             SortBy::Name => format!("filename {dir}"),
         };
-        let page_sql = format!(
-            "SELECT {COLUMNS} FROM media WHERE {filter} ORDER BY {order} LIMIT {} OFFSET {}",
-            q.limit, q.offset
-        );
-        let count_sql = format!("SELECT count(*) FROM media WHERE {filter}");
         self.with(|c| {
+            let mut total = None;
+            if let Some(phrase) = &phrase {
+                const MATCHES: &str = "(SELECT rowid FROM media_fts WHERE media_fts MATCH ?)";
+                let hits: i64 = c
+                    .prepare_cached("SELECT count(*) FROM media_fts WHERE media_fts MATCH ?")?
+                    .query_row([phrase], |r| r.get(0))?;
+                // Few matches: fetch them by rowid and sort. Many: walk the
+                // order's index and keep rows that match (`+rowid` stops
+                // SQLite from choosing the first plan), which finds a page
+                // after a few dozen rows instead of sorting thousands.
+                if hits <= 2000 {
+                    filter.push_str(&format!(" AND rowid IN {MATCHES}"));
+                } else {
+                    filter.push_str(&format!(" AND +rowid IN {MATCHES}"));
+                }
+                args.push(phrase.clone().into());
+                let pending: bool = c
+                    .prepare_cached("SELECT EXISTS (SELECT 1 FROM media WHERE state <> 'ready')")?
+                    .query_row([], |r| r.get(0))?;
+                if q.kind.is_none() && !pending {
+                    // Every indexed row is a ready row: the index's count is exact.
+                    total = Some(hits);
+                }
+            }
+            let total = match total {
+                Some(t) => t,
+                None if phrase.is_some() || text.is_some() => c
+                    .prepare_cached(&format!("SELECT count(*) FROM media WHERE {filter}"))?
+                    .query_row(rusqlite::params_from_iter(args.iter()), |r| r.get(0))?,
+                // No search: the per-kind counters.
+                None => match q.kind {
+                    Some(kind) => c
+                        .prepare_cached(
+                            "SELECT coalesce(sum(n), 0) FROM media_counts WHERE kind = ?",
+                        )?
+                        .query_row([kind.as_str()], |r| r.get(0))?,
+                    None => c
+                        .prepare_cached("SELECT coalesce(sum(n), 0) FROM media_counts")?
+                        .query_row([], |r| r.get(0))?,
+                },
+            };
+            let page_sql = format!(
+                "SELECT {COLUMNS} FROM media WHERE {filter} ORDER BY {order} LIMIT {} OFFSET {}",
+                q.limit, q.offset
+            );
             let mut stmt = c.prepare_cached(&page_sql)?;
             let rows = stmt.query_map(rusqlite::params_from_iter(args.iter()), row_to_record)?;
             let mut out = Vec::new();
@@ -295,9 +392,6 @@ impl Catalog for SqliteCatalog {
                     out.push(r);
                 }
             }
-            let total: i64 = c
-                .prepare_cached(&count_sql)?
-                .query_row(rusqlite::params_from_iter(args.iter()), |r| r.get(0))?;
             Ok((out, total.max(0) as u64))
         })
     }

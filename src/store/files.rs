@@ -29,6 +29,10 @@ pub trait MediaFiles: Send + Sync {
     ) -> Result<MediaId, StoreError>;
     /// Writes (or replaces) the sidecar of `id`.
     fn put_sidecar(&self, id: &MediaId, json: &[u8]) -> Result<(), StoreError>;
+    /// Writes many sidecars with one directory sync at the end and no sync
+    /// per file: for sidecars that can be made again from their files
+    /// (reconcile), where a sync per file would dominate start-up.
+    fn put_sidecars_batch(&self, items: &[(MediaId, Vec<u8>)]) -> Result<(), StoreError>;
     fn read_sidecar(&self, id: &MediaId) -> Result<Option<Vec<u8>>, StoreError>;
     /// The whole file.
     fn read(&self, id: &MediaId) -> Result<Vec<u8>, StoreError>;
@@ -156,6 +160,23 @@ impl MediaFiles for LocalFiles {
             path: path.clone(),
             source: e.error,
         })?;
+        Self::sync_dir(&self.meta)
+    }
+
+    fn put_sidecars_batch(&self, items: &[(MediaId, Vec<u8>)]) -> Result<(), StoreError> {
+        if items.is_empty() {
+            return Ok(());
+        }
+        for (id, json) in items {
+            let mut tmp = Self::temp_in(&self.meta)?;
+            let tmp_path = tmp.path().to_owned();
+            tmp.write_all(json).map_err(io(&tmp_path))?;
+            let path = self.sidecar_path(id);
+            tmp.persist(&path).map_err(|e| StoreError::Io {
+                path: path.clone(),
+                source: e.error,
+            })?;
+        }
         Self::sync_dir(&self.meta)
     }
 

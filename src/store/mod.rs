@@ -353,15 +353,20 @@ impl Store {
             }
         }
         let mut new_records = Vec::new();
+        let mut new_sidecars = Vec::new();
         for entry in &on_disk {
             if known_set.contains(&entry.id) {
                 continue;
             }
-            if let Some(record) = self.record_for_unknown(entry)? {
+            if let Some((record, sidecar)) = self.record_for_unknown(entry)? {
                 new_records.push(record);
+                new_sidecars.extend(sidecar.map(|s| (entry.id.clone(), s)));
             }
         }
         report.added = new_records.len();
+        // The sidecars made here hold only what the files say; a lost one
+        // is made again by the next reconcile, so they share one sync.
+        self.files.put_sidecars_batch(&new_sidecars)?;
         self.catalog.insert_many(&new_records)?;
         for id in self.files.list_sidecars()? {
             if !names.contains(&id) {
@@ -373,18 +378,18 @@ impl Store {
     }
 
     /// A record for a file that has no row: from its sidecar if it has a good
-    /// one, else from what the file itself says (and a new sidecar).
+    /// one, else from what the file itself says (and the sidecar to write).
     fn record_for_unknown(
         &self,
         entry: &files::FileEntry,
-    ) -> Result<Option<MediaRecord>, StoreError> {
+    ) -> Result<Option<Recovered>, StoreError> {
         if let Some(Value::Object(map)) = self
             .files
             .read_sidecar(&entry.id)?
             .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
             && let Some(r) = MediaRecord::from_sidecar(&entry.id, entry.size, map)
         {
-            return Ok(Some(r));
+            return Ok(Some((r, None)));
         }
         let head = self.files.read_head(&entry.id, 64 * 1024)?;
         let (mime, w, h) = match crate::media::probe(&head) {
@@ -427,10 +432,13 @@ impl Store {
             metadata: sidecar,
         };
         let text = serde_json::to_vec_pretty(&record.sidecar()).unwrap_or_default();
-        self.files.put_sidecar(&record.id, &text)?;
-        Ok(Some(record))
+        Ok(Some((record, Some(text))))
     }
 }
+
+/// A record made by reconcile, and the sidecar to write for it (`None` when
+/// the file already had a good one).
+type Recovered = (MediaRecord, Option<Vec<u8>>);
 
 fn mime_from_extension(name: &str) -> Option<&'static str> {
     let ext = name.rsplit_once('.')?.1.to_ascii_lowercase();

@@ -1,5 +1,6 @@
 //! The `media-gen` command line as a real process.
 
+use std::io::Write;
 use std::process::Stdio;
 
 use crate::support::{bin_in, catalog_rows, media_files, png_size};
@@ -137,19 +138,32 @@ fn cleanup_runs_at_start_when_configured() {
     let mut child = bin_in(dir.path())
         .arg("serve")
         .stdin(Stdio::piped())
+        .stdout(Stdio::null())
         .spawn()
         .unwrap();
+    writeln!(
+        child.stdin.as_mut().unwrap(),
+        r#"{{"jsonrpc":"2.0","id":1,"method":"initialize","params":{{"protocolVersion":"2025-11-25","capabilities":{{}},"clientInfo":{{"name":"t","version":"1"}}}}}}"#
+    )
+    .unwrap();
     std::thread::sleep(std::time::Duration::from_millis(500));
     drop(child.stdin.take());
     child.wait().unwrap();
     assert_eq!(media_files(&out).len(), 2);
-    // A 1-byte budget: everything goes, oldest first, at start.
+    // A 1-byte budget: everything goes, oldest first, at start (once the
+    // handshake is answered: maintenance never delays the first answer).
     let mut child = bin_in(dir.path())
         .arg("serve")
         .env("MCP_CLEANUP_MAX_TOTAL_BYTES", "1")
         .stdin(Stdio::piped())
+        .stdout(Stdio::null())
         .spawn()
         .unwrap();
+    writeln!(
+        child.stdin.as_mut().unwrap(),
+        r#"{{"jsonrpc":"2.0","id":1,"method":"initialize","params":{{"protocolVersion":"2025-11-25","capabilities":{{}},"clientInfo":{{"name":"t","version":"1"}}}}}}"#
+    )
+    .unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while !media_files(&out).is_empty() && std::time::Instant::now() < deadline {
         std::thread::sleep(std::time::Duration::from_millis(50));
