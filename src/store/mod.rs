@@ -170,6 +170,9 @@ pub struct Store {
     root: Arc<PathBuf>,
     files: Arc<dyn MediaFiles>,
     catalog: Arc<dyn Catalog>,
+    /// A counter bumped whenever files are added or removed; watchers see
+    /// the latest value, so bursts of changes coalesce.
+    changes: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 /// Name of the catalog file inside the output directory.
@@ -186,7 +189,19 @@ impl Store {
             root: Arc::new(root.to_owned()),
             files: Arc::new(files),
             catalog: Arc::new(catalog),
+            changes: Arc::new(tokio::sync::watch::Sender::new(0)),
         })
+    }
+
+    /// Watches the library: the receiver is marked changed whenever files
+    /// are added or removed through this store (saves, deletes, clean-up,
+    /// reconcile).
+    pub fn watch_changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
+    fn changed(&self) {
+        self.changes.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     pub fn root(&self) -> &Path {
@@ -252,6 +267,7 @@ impl Store {
         let text = serde_json::to_vec_pretty(&record.sidecar()).unwrap_or_default();
         self.files.put_sidecar(&id, &text).map_err(undo)?;
         self.catalog.insert(&record).map_err(undo)?;
+        self.changed();
         Ok(record)
     }
 
@@ -285,6 +301,8 @@ impl Store {
         if !self.catalog.mark_deleting(id)? {
             return Ok(false);
         }
+        // Hidden from reads from here on, even if the removal fails.
+        self.changed();
         self.finish_delete(id)?;
         Ok(true)
     }
@@ -373,6 +391,9 @@ impl Store {
                 self.files.remove_sidecar(&id)?;
                 report.sidecars_removed += 1;
             }
+        }
+        if report.added + report.removed > 0 {
+            self.changed();
         }
         Ok(report)
     }

@@ -508,3 +508,26 @@ fn search_with_many_matches_walks_the_index_and_counts_exactly() {
     assert_eq!(total, 2499);
     assert_eq!(page[0].prompt.as_deref(), Some("common 2498"));
 }
+
+#[test]
+fn changes_are_announced_for_adds_deletes_and_reconcile_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let mut rx = store.watch_changes();
+    let bytes = png(4, 3);
+    let r = store.save(new_media(&bytes, "watched")).unwrap();
+    assert!(rx.has_changed().unwrap());
+    rx.mark_unchanged();
+    // Reads, a delete of an unknown name and a no-op reconcile change nothing.
+    store.list(&ListQuery::default()).unwrap();
+    assert!(!store.delete(&"image_nope.png".parse().unwrap()).unwrap());
+    store.reconcile(Duration::from_secs(3600)).unwrap();
+    assert!(!rx.has_changed().unwrap());
+    // A file added by hand, found by reconcile.
+    std::fs::write(dir.path().join("by_hand.png"), &bytes).unwrap();
+    store.reconcile(Duration::from_secs(3600)).unwrap();
+    assert!(rx.has_changed().unwrap());
+    rx.mark_unchanged();
+    assert!(store.delete(&r.id).unwrap());
+    assert!(rx.has_changed().unwrap());
+}

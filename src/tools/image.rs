@@ -318,7 +318,6 @@ prefer `generate_image_batch`.",
             Ok(g) => {
                 progress.step(1, 1);
                 progress.finish().await;
-                super::notify_resources_changed(&ctx);
                 generated_result(&g)
             }
             Err(e) => error_result(&e),
@@ -406,9 +405,6 @@ notifications (one step per finished image) when the client asks for them.",
             .collect();
         progress.finish().await;
         let extra: Vec<_> = outcomes.iter().flatten().flat_map(media_content).collect();
-        if !extra.is_empty() {
-            super::notify_resources_changed(&ctx);
-        }
         let out = BatchOutput::from_outcomes(&p.prompts, &outcomes);
         structured_result(&out, out.succeeded == 0, extra)
     }

@@ -8,8 +8,7 @@ use rmcp::model::{
     CallToolResult, ListResourceTemplatesResult, ListResourcesResult, PaginatedRequestParams,
     ReadResourceResult, Resource, ResourceContents, ResourceTemplate,
 };
-use rmcp::service::RequestContext;
-use rmcp::{ErrorData, RoleServer, tool, tool_router};
+use rmcp::{ErrorData, tool, tool_router};
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -449,14 +448,9 @@ result is `CONFIRMATION_REQUIRED`).",
         ),
         output_schema = schema_for_output::<DeleteOutput>()
     )]
-    async fn delete_file(
-        &self,
-        Parameters(p): Parameters<DeleteParams>,
-        ctx: RequestContext<RoleServer>,
-    ) -> CallToolResult {
+    async fn delete_file(&self, Parameters(p): Parameters<DeleteParams>) -> CallToolResult {
         match self.service().delete_file(&p.filename, p.confirm).await {
             Ok(id) => {
-                super::notify_resources_changed(&ctx);
                 let out = DeleteOutput {
                     success: true,
                     deleted: id.to_string(),

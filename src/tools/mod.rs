@@ -11,12 +11,13 @@ mod library;
 use std::sync::Arc;
 
 use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::model::SubscriptionFilter;
 use rmcp::model::{
     CallToolResult, ContentBlock, Implementation, ListResourceTemplatesResult, ListResourcesResult,
     PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities,
     ServerConfig,
 };
-use rmcp::service::RequestContext;
+use rmcp::service::{NotificationContext, RequestContext, SubscriptionContext};
 use rmcp::{ErrorData, RoleServer, ServerHandler, tool_handler};
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -99,17 +100,57 @@ impl ServerHandler for MediaServer {
     ) -> Result<ReadResourceResponse, ErrorData> {
         self.read_media_resource(&request.uri).await.map(Into::into)
     }
-}
 
-/// Tells the client the resource list changed (a file was added or deleted).
-/// Sent in the background: a client that does not listen must not slow the call.
-fn notify_resources_changed(ctx: &RequestContext<RoleServer>) {
-    let peer = ctx.peer.clone();
-    tokio::spawn(async move {
-        if let Err(e) = peer.notify_resource_list_changed().await {
-            tracing::debug!(error = %e, "resources/list_changed not delivered");
+    /// Sessions that began with `initialize` (2025-11-25 and earlier) get
+    /// `notifications/resources/list_changed` whenever the library changes —
+    /// from any session, the clean-up or reconcile. Bursts coalesce.
+    async fn on_initialized(&self, ctx: NotificationContext<RoleServer>) {
+        let mut changes = self.service.store().watch_changes();
+        changes.mark_unchanged();
+        let peer = ctx.peer;
+        tokio::spawn(async move {
+            while changes.changed().await.is_ok() {
+                if peer.is_transport_closed() {
+                    break;
+                }
+                if let Err(e) = peer.notify_resource_list_changed().await {
+                    tracing::debug!(error = %e, "resources/list_changed not delivered");
+                    break;
+                }
+            }
+        });
+    }
+
+    /// 2026-07-28 clients learn of library changes through
+    /// `subscriptions/listen`; resources list changes are what we offer.
+    fn accepted_subscription_filter(
+        &self,
+        requested: &SubscriptionFilter,
+    ) -> Option<SubscriptionFilter> {
+        let mut accepted = SubscriptionFilter::new();
+        accepted.resources_list_changed = requested.resources_list_changed;
+        Some(accepted)
+    }
+
+    async fn listen(&self, subscription: SubscriptionContext) -> Result<(), ErrorData> {
+        let mut changes = self.service.store().watch_changes();
+        changes.mark_unchanged();
+        let wanted = subscription.accepted().resources_list_changed == Some(true);
+        loop {
+            tokio::select! {
+                () = subscription.cancelled() => return Ok(()),
+                changed = changes.changed(), if wanted => {
+                    if changed.is_err() {
+                        return Ok(());
+                    }
+                    if let Err(e) = subscription.sink().notify_resource_list_changed().await {
+                        tracing::debug!(error = %e, "subscription closed");
+                        return Ok(());
+                    }
+                }
+            }
         }
-    });
+    }
 }
 
 /// The error envelope of the contract: `{"success":false,"error":{code,message,details}}`.

@@ -3,6 +3,7 @@
 import json
 import pathlib
 
+import anyio
 import pytest
 from mcp import Client, StdioServerParameters
 
@@ -168,3 +169,42 @@ async def test_library_tools_and_resources(bin_path, out_dir):
         assert structured(r)["error"]["code"] in ("INVALID_PARAMETER", "FILE_NOT_FOUND")
         total = structured(await client.call_tool("list_generated", {}))["total"]
         assert total == 2
+
+
+async def test_resource_list_changes_reach_initialize_sessions(bin_path, out_dir):
+    """2025-11-25: notifications/resources/list_changed after a file is added or deleted."""
+    changes: list[str] = []
+    arrived = anyio.Event()
+
+    async def on_message(message) -> None:
+        if getattr(message, "method", None) == "notifications/resources/list_changed":
+            changes.append(message.method)
+            arrived.set()
+
+    client = Client(params(bin_path, out_dir, "--emulator"), mode="legacy", message_handler=on_message)
+    async with client:
+        r = structured(await client.call_tool("generate_image", {"prompt": "a changed list"}))
+        with anyio.fail_after(10):
+            await arrived.wait()
+        arrived = anyio.Event()
+        await client.call_tool("delete_file", {"filename": r["filename"], "confirm": True})
+        with anyio.fail_after(10):
+            await arrived.wait()
+        # A refused delete changes nothing and announces nothing.
+        before = len(changes)
+        await client.call_tool("delete_file", {"filename": r["filename"], "confirm": True})
+        await anyio.sleep(0.3)
+        assert len(changes) == before
+
+
+async def test_resource_list_changes_reach_2026_listeners(bin_path, out_dir):
+    """2026-07-28: the same changes arrive through subscriptions/listen."""
+    async with Client(params(bin_path, out_dir, "--emulator"), mode="2026-07-28") as client:
+        async with client.listen(resources_list_changed=True) as sub:
+            assert sub.honored.resources_list_changed is True
+            await client.call_tool("generate_image", {"prompt": "heard by a listener"})
+            with anyio.fail_after(10):
+                event = await sub.__anext__()
+            assert type(event).__name__ == "ResourcesListChanged"
+            resources = await client.list_resources()
+            assert len(resources.resources) == 1
