@@ -33,8 +33,14 @@ pub enum AppError {
     },
     #[error("cannot start the emulator: {0}")]
     Emulator(#[source] std::io::Error),
-    #[error("transport `{0}` is not available yet in this version; use `--transport stdio`")]
-    TransportUnavailable(&'static str),
+    #[error("cannot listen on {addr}: {source}; choose another port with --port or MCP_SSE_PORT")]
+    Bind {
+        addr: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("HTTP server error: {0}")]
+    Http(#[source] std::io::Error),
     #[error("MCP server error: {0}")]
     Serve(String),
     #[error("cannot write to stdout: {0}")]
@@ -139,13 +145,36 @@ pub fn spawn_maintenance(service: &Arc<Service>, shutdown: CancellationToken) {
 const CLEANUP_EVERY: Duration = Duration::from_secs(3600);
 
 /// Runs the MCP server until the client disconnects or `shutdown` fires.
+/// `http`/`sse` serve HTTP only; `dual` serves stdio and HTTP from one
+/// process sharing one service (catalog, backend, settings): stdio EOF ends
+/// the process, giving in-flight HTTP requests the grace period.
 pub async fn serve(service: Arc<Service>, shutdown: CancellationToken) -> Result<(), AppError> {
     match service.settings().transport {
-        Transport::Stdio => {}
-        Transport::Http => return Err(AppError::TransportUnavailable("http")),
-        Transport::Sse => return Err(AppError::TransportUnavailable("sse")),
-        Transport::Dual => return Err(AppError::TransportUnavailable("dual")),
+        Transport::Stdio => serve_stdio(service, shutdown).await,
+        Transport::Http | Transport::Sse => {
+            let http = crate::transport::http::HttpServer::bind(service.clone()).await?;
+            announce(&http);
+            spawn_maintenance(&service, shutdown.clone());
+            http.run(shutdown).await
+        }
+        Transport::Dual => {
+            let http = crate::transport::http::HttpServer::bind(service.clone()).await?;
+            announce(&http);
+            let http_stop = shutdown.child_token();
+            let http_task = tokio::spawn(http.run(http_stop.clone()));
+            let stdio = serve_stdio(service, shutdown).await;
+            tracing::info!("stdio closed; stopping the HTTP server");
+            http_stop.cancel();
+            match http_task.await {
+                Ok(r) => r?,
+                Err(e) => tracing::error!(error = %e, "HTTP server task failed"),
+            }
+            stdio
+        }
     }
+}
+
+async fn serve_stdio(service: Arc<Service>, shutdown: CancellationToken) -> Result<(), AppError> {
     let server = MediaServer::new(service.clone());
     // Reconcile and clean-up start after the first answer: on a large
     // library they would otherwise compete with the handshake for the CPU.
@@ -154,6 +183,19 @@ pub async fn serve(service: Arc<Service>, shutdown: CancellationToken) -> Result
         spawn_maintenance(&service, maintenance);
     })
     .await
+}
+
+/// Says where the HTTP server listens (stderr; stdout may be JSON-RPC).
+fn announce(http: &crate::transport::http::HttpServer) {
+    if let Some(addr) = http.local_addr() {
+        tracing::info!(%addr, "HTTP server listening");
+        #[allow(clippy::print_stderr, reason = "the one line a user needs to connect")]
+        {
+            eprintln!(
+                "media-gen: listening on http://{addr} (Streamable HTTP at /mcp, legacy SSE at /sse)"
+            );
+        }
+    }
 }
 
 /// Options of the `generate` command.

@@ -112,6 +112,11 @@ pub struct RawConfig {
     pub transport: Option<Sourced<String>>,
     pub cleanup_max_age_days: Option<Sourced<String>>,
     pub cleanup_max_total_bytes: Option<Sourced<String>>,
+    pub http_allowed_hosts: Option<Sourced<String>>,
+    pub http_allowed_origins: Option<Sourced<String>>,
+    pub http_max_body_bytes: Option<Sourced<String>>,
+    pub http_max_sessions: Option<Sourced<String>>,
+    pub http_shutdown_grace: Option<Sourced<String>>,
 }
 
 macro_rules! merge_fields {
@@ -144,7 +149,12 @@ impl RawConfig {
             preview,
             transport,
             cleanup_max_age_days,
-            cleanup_max_total_bytes
+            cleanup_max_total_bytes,
+            http_allowed_hosts,
+            http_allowed_origins,
+            http_max_body_bytes,
+            http_max_sessions,
+            http_shutdown_grace
         )
     }
 
@@ -184,6 +194,11 @@ impl RawConfig {
             transport: var("MCP_TRANSPORT"),
             cleanup_max_age_days: var("MCP_CLEANUP_MAX_AGE_DAYS"),
             cleanup_max_total_bytes: var("MCP_CLEANUP_MAX_TOTAL_BYTES"),
+            http_allowed_hosts: var("MCP_HTTP_ALLOWED_HOSTS"),
+            http_allowed_origins: var("MCP_HTTP_ALLOWED_ORIGINS"),
+            http_max_body_bytes: var("MCP_HTTP_MAX_BODY_BYTES"),
+            http_max_sessions: var("MCP_HTTP_MAX_SESSIONS"),
+            http_shutdown_grace: var("MCP_HTTP_SHUTDOWN_GRACE"),
         }
     }
 
@@ -224,6 +239,12 @@ pub struct FileConfig {
     cleanup_max_age_days: Option<u64>,
     /// Bytes, or with a unit: `500M`, `10G`.
     cleanup_max_total_bytes: Option<toml::Value>,
+    http_allowed_hosts: Option<Vec<String>>,
+    http_allowed_origins: Option<Vec<String>>,
+    /// Bytes, or with a unit: `16M`.
+    http_max_body_bytes: Option<toml::Value>,
+    http_max_sessions: Option<u64>,
+    http_shutdown_grace: Option<u64>,
 }
 
 impl FileConfig {
@@ -274,6 +295,17 @@ impl FileConfig {
                 },
                 origin: origin(),
             }),
+            http_allowed_hosts: s(self.http_allowed_hosts.map(|v| v.join(","))),
+            http_allowed_origins: s(self.http_allowed_origins.map(|v| v.join(","))),
+            http_max_body_bytes: self.http_max_body_bytes.map(|v| Sourced {
+                value: match v {
+                    toml::Value::String(s) => s,
+                    other => other.to_string(),
+                },
+                origin: origin(),
+            }),
+            http_max_sessions: n(self.http_max_sessions),
+            http_shutdown_grace: n(self.http_shutdown_grace),
         }
     }
 }
@@ -315,6 +347,18 @@ pub struct Settings {
     pub cleanup_max_age: Option<Duration>,
     /// Automatic clean-up: keep the library under this many bytes, oldest first.
     pub cleanup_max_total_bytes: Option<u64>,
+    /// `Host` values the HTTP server accepts (names or `name:port`). Empty:
+    /// any host (only when bound to an unspecified address).
+    pub http_allowed_hosts: Vec<String>,
+    /// Browser origins the HTTP server accepts (`scheme://host[:port|:*]`);
+    /// requests without `Origin` are not browsers and pass.
+    pub http_allowed_origins: Vec<String>,
+    /// Largest request body the HTTP server reads.
+    pub http_max_body_bytes: usize,
+    /// Most concurrent HTTP sessions (Streamable HTTP + legacy SSE).
+    pub http_max_sessions: usize,
+    /// How long in-flight HTTP work may finish after a shutdown signal.
+    pub http_shutdown_grace: Duration,
 }
 
 impl fmt::Debug for Settings {
@@ -340,6 +384,11 @@ impl fmt::Debug for Settings {
             .field("transport", &self.transport)
             .field("cleanup_max_age", &self.cleanup_max_age)
             .field("cleanup_max_total_bytes", &self.cleanup_max_total_bytes)
+            .field("http_allowed_hosts", &self.http_allowed_hosts)
+            .field("http_allowed_origins", &self.http_allowed_origins)
+            .field("http_max_body_bytes", &self.http_max_body_bytes)
+            .field("http_max_sessions", &self.http_max_sessions)
+            .field("http_shutdown_grace", &self.http_shutdown_grace)
             .finish()
     }
 }
@@ -639,6 +688,70 @@ impl Settings {
             None => (default_output_dir(get)?, None),
         };
         ensure_writable_dir(&output_dir, dir_origin)?;
+        let list = |v: &Option<Sourced<String>>| -> Vec<String> {
+            v.as_ref()
+                .map(|s| {
+                    s.value
+                        .split(',')
+                        .map(|x| x.trim().to_owned())
+                        .filter(|x| !x.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let http_allowed_hosts = match &raw.http_allowed_hosts {
+            Some(_) => list(&raw.http_allowed_hosts),
+            None => default_allowed_hosts(http_host),
+        };
+        let http_allowed_origins = match &raw.http_allowed_origins {
+            Some(s) => {
+                let origins = list(&raw.http_allowed_origins);
+                if let Some(bad) = origins.iter().find(|o| *o != "null" && !o.contains("://")) {
+                    return invalid(
+                        "http_allowed_origins",
+                        bad,
+                        &s.origin,
+                        "origins need a scheme, e.g. `https://app.example.com` or `http://localhost:*`",
+                    );
+                }
+                origins
+            }
+            None => ["http://localhost:*", "http://127.0.0.1:*", "http://[::1]:*"]
+                .map(str::to_owned)
+                .to_vec(),
+        };
+        let http_max_body_bytes = match &raw.http_max_body_bytes {
+            None => 16 << 20,
+            Some(s) => match parse_bytes(&s.value).and_then(|n| usize::try_from(n).ok()) {
+                Some(n) if n >= 1024 => n,
+                _ => {
+                    return invalid(
+                        "http_max_body_bytes",
+                        &s.value,
+                        &s.origin,
+                        "expected a size of at least 1K, such as `16M`",
+                    );
+                }
+            },
+        };
+        let http_max_sessions = match &raw.http_max_sessions {
+            None => 1024,
+            Some(s) => parse_num::<usize>(
+                "http_max_sessions",
+                s,
+                |n| (1..=1_000_000).contains(n),
+                "expected a number of sessions, 1 or more",
+            )?,
+        };
+        let http_shutdown_grace = match &raw.http_shutdown_grace {
+            None => Duration::from_secs(10),
+            Some(s) => Duration::from_secs(parse_num::<u64>(
+                "http_shutdown_grace",
+                s,
+                |n| *n <= 3600,
+                "expected whole seconds, 0 to 3600",
+            )?),
+        };
         let secret = |v: Option<Sourced<String>>| v.map(|s| s.value.trim().to_owned());
         Ok(Settings {
             image_backend,
@@ -660,8 +773,30 @@ impl Settings {
             transport,
             cleanup_max_age,
             cleanup_max_total_bytes,
+            http_allowed_hosts,
+            http_allowed_origins,
+            http_max_body_bytes,
+            http_max_sessions,
+            http_shutdown_grace,
         })
     }
+}
+
+/// `Host` values accepted when none are configured: loopback names, plus the
+/// bound address itself; any host when bound to every interface (then the
+/// bearer token, not the Host header, is what protects the server).
+fn default_allowed_hosts(bind: IpAddr) -> Vec<String> {
+    if bind.is_unspecified() {
+        return Vec::new();
+    }
+    let mut hosts: Vec<String> = ["localhost", "127.0.0.1", "::1"]
+        .map(str::to_owned)
+        .to_vec();
+    let own = bind.to_string();
+    if !hosts.contains(&own) {
+        hosts.push(own);
+    }
+    hosts
 }
 
 /// `1234`, `500K`, `500M`, `10G`, `1T` (powers of 1024; a trailing `B`/`iB` is fine).

@@ -1,4 +1,9 @@
-//! Transports. stdio today: JSON-RPC on stdin/stdout, logs on stderr only.
+//! Transports: stdio (JSON-RPC on stdin/stdout, logs on stderr only) and the
+//! HTTP server ([`http`]: Streamable HTTP, the legacy SSE bridge, security).
+
+pub mod http;
+mod sessions;
+mod sse;
 
 use rmcp::ServiceExt;
 use tokio_util::sync::CancellationToken;
