@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Every test: formatting, lints, Rust unit + integration tests, end-to-end tests
-# that drive the built binary over stdio with the official Python MCP client.
-# Expects .venv with tests/e2e/requirements.txt (`.ci/run` creates it).
+# that drive the built binary (stdio and HTTP) with the official Python MCP client,
+# and the official MCP conformance suite against /mcp.
+# Expects .venv with tests/e2e/requirements.txt and tests/conformance/node_modules
+# (`.ci/run` installs both).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
@@ -16,3 +18,5 @@ echo "== cargo test"
 cargo test --locked --lib --bins --tests
 echo "== end-to-end (Python mcp client)"
 "$PY" -m pytest -q -p no:cacheprovider tests/e2e
+echo "== MCP conformance suite"
+scripts/conformance.sh

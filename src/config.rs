@@ -942,6 +942,57 @@ mod tests {
     }
 
     #[test]
+    fn http_settings() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().to_str().unwrap();
+        let settings = |pairs: &[(&str, &str)]| {
+            let mut all = vec![("MCP_OUTPUT_DIR", out)];
+            all.extend_from_slice(pairs);
+            let get = env(&all);
+            Settings::from_raw(RawConfig::from_env(&get), &get)
+        };
+        let s = settings(&[]).unwrap();
+        assert_eq!(s.http_allowed_hosts, ["localhost", "127.0.0.1", "::1"]);
+        assert_eq!(s.http_allowed_origins.len(), 3);
+        assert_eq!(s.http_max_body_bytes, 16 << 20);
+        assert_eq!(s.http_max_sessions, 1024);
+        assert_eq!(s.http_shutdown_grace, Duration::from_secs(10));
+        // Bound to one address: that address is a valid Host too.
+        let s = settings(&[("MCP_SSE_HOST", "10.1.2.3")]).unwrap();
+        assert!(s.http_allowed_hosts.contains(&"10.1.2.3".to_owned()));
+        // Bound to every interface: names cannot be known; the token protects.
+        let s = settings(&[("MCP_SSE_HOST", "0.0.0.0")]).unwrap();
+        assert!(s.http_allowed_hosts.is_empty());
+        let s = settings(&[
+            (
+                "MCP_HTTP_ALLOWED_HOSTS",
+                "media.example.com, media.example.com:8443",
+            ),
+            ("MCP_HTTP_ALLOWED_ORIGINS", "https://app.example.com,null"),
+            ("MCP_HTTP_MAX_BODY_BYTES", "1M"),
+            ("MCP_HTTP_MAX_SESSIONS", "5"),
+            ("MCP_HTTP_SHUTDOWN_GRACE", "0"),
+        ])
+        .unwrap();
+        assert_eq!(
+            s.http_allowed_hosts,
+            ["media.example.com", "media.example.com:8443"]
+        );
+        assert_eq!(s.http_allowed_origins, ["https://app.example.com", "null"]);
+        assert_eq!((s.http_max_body_bytes, s.http_max_sessions), (1 << 20, 5));
+        assert_eq!(s.http_shutdown_grace, Duration::ZERO);
+        for (key, bad) in [
+            ("MCP_HTTP_ALLOWED_ORIGINS", "app.example.com"),
+            ("MCP_HTTP_MAX_BODY_BYTES", "10"),
+            ("MCP_HTTP_MAX_SESSIONS", "0"),
+            ("MCP_HTTP_SHUTDOWN_GRACE", "soon"),
+        ] {
+            let e = settings(&[(key, bad)]).unwrap_err().to_string();
+            assert!(e.contains(bad) && e.contains(key), "{e}");
+        }
+    }
+
+    #[test]
     fn unwritable_output_dir_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         // A regular file where a directory is expected cannot be created as a dir.

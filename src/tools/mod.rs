@@ -11,6 +11,8 @@ mod library;
 use std::sync::Arc;
 
 use rmcp::handler::server::router::tool::ToolRouter;
+#[allow(deprecated, reason = "see set_level")]
+use rmcp::model::SetLevelRequestParams;
 use rmcp::model::SubscriptionFilter;
 use rmcp::model::{
     CallToolResult, ContentBlock, Implementation, ListResourceTemplatesResult, ListResourcesResult,
@@ -62,12 +64,14 @@ impl MediaServer {
 
 #[tool_handler(router = self.tool_router)]
 impl ServerHandler for MediaServer {
+    #[allow(deprecated, reason = "the logging capability: see set_level")]
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(
             ServerCapabilities::builder()
                 .enable_tools()
                 .enable_resources()
                 .enable_resources_list_changed()
+                .enable_logging()
                 .build(),
         )
         .with_server_info(
@@ -91,6 +95,21 @@ impl ServerHandler for MediaServer {
         _ctx: RequestContext<RoleServer>,
     ) -> Result<ListResourceTemplatesResult, ErrorData> {
         Ok(Self::resource_templates())
+    }
+
+    /// Accepts `logging/setLevel` from 2025-11-25 clients. media-gen logs to
+    /// stderr and sends no `notifications/message`, so any level is honoured
+    /// as it stands.
+    #[allow(
+        deprecated,
+        reason = "logging is deprecated by SEP-2577, but 2025-11-25 clients still send setLevel"
+    )]
+    async fn set_level(
+        &self,
+        _request: SetLevelRequestParams,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        Ok(())
     }
 
     async fn read_resource(
