@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use serde_json::{Value, json};
 
+mod load;
 mod scale;
 
 const BIN: &str = env!("CARGO_BIN_EXE_media-gen");
@@ -25,12 +26,12 @@ const BIN: &str = env!("CARGO_BIN_EXE_media-gen");
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let quick = args.iter().any(|a| a == "--quick");
-    // `cargo bench --bench bench -- [--quick] [core] [scale]`: named sections
+    // `cargo bench --bench bench -- [--quick] [core] [scale] [load]`: named sections
     // only; none named runs all.
     let named: Vec<&str> = args
         .iter()
         .map(String::as_str)
-        .filter(|a| matches!(*a, "core" | "scale"))
+        .filter(|a| matches!(*a, "core" | "scale" | "load"))
         .collect();
     let want = |s: &str| named.is_empty() || named.contains(&s);
     let work = tempfile::tempdir().expect("temp dir");
@@ -40,6 +41,9 @@ fn main() {
     }
     if want("scale") {
         scale::run(work.path(), quick, 100_000, &mut rows);
+    }
+    if want("load") {
+        load::run(work.path(), quick, &mut rows);
     }
     print_table(&rows);
 }
