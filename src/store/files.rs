@@ -92,11 +92,30 @@ impl LocalFiles {
     }
 
     fn write_synced(dir: &Path, bytes: &[u8]) -> Result<tempfile::NamedTempFile, StoreError> {
+        let tmp = Self::write_temp(dir, bytes)?;
+        tmp.as_file().sync_all().map_err(io(tmp.path()))?;
+        Ok(tmp)
+    }
+
+    fn write_temp(dir: &Path, bytes: &[u8]) -> Result<tempfile::NamedTempFile, StoreError> {
         let mut tmp = Self::temp_in(dir)?;
         let path = tmp.path().to_owned();
         tmp.write_all(bytes).map_err(io(&path))?;
-        tmp.as_file().sync_all().map_err(io(&path))?;
         Ok(tmp)
+    }
+
+    /// Renames a written temporary file over the sidecar of `id`.
+    fn persist_sidecar(
+        &self,
+        tmp: tempfile::NamedTempFile,
+        id: &MediaId,
+    ) -> Result<(), StoreError> {
+        let path = self.sidecar_path(id);
+        tmp.persist(&path).map_err(|e| StoreError::Io {
+            path: path.clone(),
+            source: e.error,
+        })?;
+        Ok(())
     }
 
     fn sync_dir(dir: &Path) -> Result<(), StoreError> {
@@ -154,12 +173,7 @@ impl MediaFiles for LocalFiles {
     }
 
     fn put_sidecar(&self, id: &MediaId, json: &[u8]) -> Result<(), StoreError> {
-        let tmp = Self::write_synced(&self.meta, json)?;
-        let path = self.sidecar_path(id);
-        tmp.persist(&path).map_err(|e| StoreError::Io {
-            path: path.clone(),
-            source: e.error,
-        })?;
+        self.persist_sidecar(Self::write_synced(&self.meta, json)?, id)?;
         Self::sync_dir(&self.meta)
     }
 
@@ -168,14 +182,7 @@ impl MediaFiles for LocalFiles {
             return Ok(());
         }
         for (id, json) in items {
-            let mut tmp = Self::temp_in(&self.meta)?;
-            let tmp_path = tmp.path().to_owned();
-            tmp.write_all(json).map_err(io(&tmp_path))?;
-            let path = self.sidecar_path(id);
-            tmp.persist(&path).map_err(|e| StoreError::Io {
-                path: path.clone(),
-                source: e.error,
-            })?;
+            self.persist_sidecar(Self::write_temp(&self.meta, json)?, id)?;
         }
         Self::sync_dir(&self.meta)
     }

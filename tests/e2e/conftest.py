@@ -1,5 +1,6 @@
 """Shared fixtures: where the media-gen binary is, and per-test output directories."""
 
+import json
 import os
 import pathlib
 import socket
@@ -60,3 +61,12 @@ def png_size(path: pathlib.Path) -> tuple[int, int]:
         head = f.read(24)
     assert head[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
     return struct.unpack(">II", head[16:24])
+
+
+def structured(result) -> dict:
+    """A tool result's structured content, checked to equal its text block."""
+    data = result.structured_content
+    assert data is not None, result
+    texts = [c.text for c in result.content if c.type == "text"]
+    assert texts and json.loads(texts[0]) == data
+    return data

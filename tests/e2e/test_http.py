@@ -2,7 +2,6 @@
 Streamable HTTP (initialize sessions and stateless 2026-07-28) and the legacy SSE transport."""
 
 import base64
-import json
 import pathlib
 import subprocess
 import threading
@@ -12,7 +11,7 @@ import pytest
 from mcp import Client
 from mcp.client.sse import sse_client
 
-from conftest import png_size, server_env
+from conftest import structured, png_size, server_env
 
 pytestmark = pytest.mark.anyio
 
@@ -59,14 +58,6 @@ def http_server(bin_path, out_dir):
     yield server
     if server.proc.poll() is None:
         assert server.stop() == 0
-
-
-def structured(result) -> dict:
-    data = result.structured_content
-    assert data is not None, result
-    texts = [c.text for c in result.content if c.type == "text"]
-    assert texts and json.loads(texts[0]) == data
-    return data
 
 
 def connect(server: HttpServer, how: str) -> Client:

@@ -7,7 +7,7 @@ import anyio
 import pytest
 from mcp import Client, StdioServerParameters
 
-from conftest import free_port, png_size, server_env
+from conftest import structured, free_port, png_size, server_env
 
 pytestmark = pytest.mark.anyio
 
@@ -19,15 +19,6 @@ def params(bin_path: str, out_dir: pathlib.Path, *args: str, **env: str) -> Stdi
         env=server_env(out_dir, **env),
         cwd="/",  # desktop hosts start servers in /; nothing may land there
     )
-
-
-def structured(result) -> dict:
-    data = result.structured_content
-    assert data is not None, result
-    # The text block mirrors the structured content exactly.
-    texts = [c.text for c in result.content if c.type == "text"]
-    assert texts and json.loads(texts[0]) == data
-    return data
 
 
 @pytest.mark.parametrize("mode", ["legacy", "2026-07-28"])

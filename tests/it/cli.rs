@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::process::Stdio;
 
-use crate::support::{bin_in, catalog_rows, media_files, png_size};
+use crate::support::{INIT, bin_in, catalog_rows, media_files, png_size};
 
 #[test]
 fn generate_with_emulator_writes_the_gemini_size_and_a_sidecar() {
@@ -135,35 +135,14 @@ fn cleanup_runs_at_start_when_configured() {
     assert!(status.success());
     assert_eq!(media_files(&out).len(), 2);
     // Not configured: a server start deletes nothing.
-    let mut child = bin_in(dir.path())
-        .arg("serve")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    writeln!(
-        child.stdin.as_mut().unwrap(),
-        r#"{{"jsonrpc":"2.0","id":1,"method":"initialize","params":{{"protocolVersion":"2025-11-25","capabilities":{{}},"clientInfo":{{"name":"t","version":"1"}}}}}}"#
-    )
-    .unwrap();
+    let mut child = serve_initialized(dir.path(), &[]);
     std::thread::sleep(std::time::Duration::from_millis(500));
     drop(child.stdin.take());
     child.wait().unwrap();
     assert_eq!(media_files(&out).len(), 2);
     // A 1-byte budget: everything goes, oldest first, at start (once the
     // handshake is answered: maintenance never delays the first answer).
-    let mut child = bin_in(dir.path())
-        .arg("serve")
-        .env("MCP_CLEANUP_MAX_TOTAL_BYTES", "1")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    writeln!(
-        child.stdin.as_mut().unwrap(),
-        r#"{{"jsonrpc":"2.0","id":1,"method":"initialize","params":{{"protocolVersion":"2025-11-25","capabilities":{{}},"clientInfo":{{"name":"t","version":"1"}}}}}}"#
-    )
-    .unwrap();
+    let mut child = serve_initialized(dir.path(), &[("MCP_CLEANUP_MAX_TOTAL_BYTES", "1")]);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while !media_files(&out).is_empty() && std::time::Instant::now() < deadline {
         std::thread::sleep(std::time::Duration::from_millis(50));
@@ -173,4 +152,18 @@ fn cleanup_runs_at_start_when_configured() {
     assert!(media_files(&out).is_empty());
     assert_eq!(catalog_rows(&out), 0);
     assert_eq!(std::fs::read_dir(out.join("metadata")).unwrap().count(), 0);
+}
+
+/// `media-gen serve` over stdio with the handshake sent (maintenance starts
+/// once it is answered); stdin stays open until the caller drops it.
+fn serve_initialized(dir: &std::path::Path, env: &[(&str, &str)]) -> std::process::Child {
+    let mut child = bin_in(dir)
+        .arg("serve")
+        .envs(env.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    writeln!(child.stdin.as_mut().unwrap(), "{INIT}").unwrap();
+    child
 }

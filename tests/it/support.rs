@@ -51,3 +51,6 @@ pub fn png_size(bytes: &[u8]) -> (u32, u32) {
     let h = u32::from_be_bytes(bytes[20..24].try_into().unwrap());
     (w, h)
 }
+
+/// An `initialize` request line (protocol 2025-11-25).
+pub const INIT: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#;
