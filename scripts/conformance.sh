@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The official MCP conformance suite (@modelcontextprotocol/conformance, pinned in
 # tests/conformance/package.json) against media-gen's Streamable HTTP endpoint, for
-# the 2025-11-25 and 2026-07-28 requirement sets. Scenarios that need what media-gen
-# does not have (the suite's fixture tools, prompts, completion, tasks) are listed
-# with their reasons in tests/conformance/expected-failures-*.yaml; anything else
-# failing, or a listed entry that starts passing, fails this script.
+# the 2025-11-25 and 2026-07-28 requirement sets. The server runs with
+# --conformance-fixture, which adds the suite's fixture tools, resources and prompts.
+# What still fails is listed with its reason in
+# tests/conformance/expected-failures-*.yaml; anything else failing, or a listed
+# entry that starts passing, fails this script.
 # Expects `npm ci --prefix tests/conformance` (`.ci/run` does it) and a built binary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,7 +24,7 @@ cleanup() {
 }
 trap cleanup EXIT
 MCP_OUTPUT_DIR="$work/out" HOME="$work" XDG_CONFIG_HOME="$work/config" MEDIA_GEN_LOG=warn \
-    "$BIN" serve --transport http --port 0 --emulator 2>"$work/server.log" &
+    "$BIN" serve --transport http --port 0 --emulator --conformance-fixture 2>"$work/server.log" &
 pid=$!
 addr=
 for _ in $(seq 200); do

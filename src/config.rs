@@ -359,6 +359,9 @@ pub struct Settings {
     pub http_max_sessions: usize,
     /// How long in-flight HTTP work may finish after a shutdown signal.
     pub http_shutdown_grace: Duration,
+    /// Serve the MCP conformance suite's fixture tools, resources and prompts
+    /// beside media-gen's own (`serve --conformance-fixture`; a test aid).
+    pub conformance_fixture: bool,
 }
 
 impl fmt::Debug for Settings {
@@ -389,6 +392,7 @@ impl fmt::Debug for Settings {
             .field("http_max_body_bytes", &self.http_max_body_bytes)
             .field("http_max_sessions", &self.http_max_sessions)
             .field("http_shutdown_grace", &self.http_shutdown_grace)
+            .field("conformance_fixture", &self.conformance_fixture)
             .finish()
     }
 }
@@ -778,6 +782,7 @@ impl Settings {
             http_max_body_bytes,
             http_max_sessions,
             http_shutdown_grace,
+            conformance_fixture: false,
         })
     }
 }

@@ -115,6 +115,11 @@ struct ServeArgs {
     /// HTTP port [env: MCP_SSE_PORT] [default: 8318].
     #[arg(long, value_name = "PORT")]
     port: Option<String>,
+    /// Also serve the official MCP conformance suite's fixture tools
+    /// (`test_*`), resources (`test://…`) and prompts, for running
+    /// `@modelcontextprotocol/conformance` against media-gen. A test aid.
+    #[arg(long)]
+    conformance_fixture: bool,
 }
 
 #[derive(Debug, Args)]
@@ -218,6 +223,7 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    settings.conformance_fixture = serve_args.is_some_and(|s| s.conformance_fixture);
     let _emulator = if cli.emulator {
         match app::attach_emulator(&mut settings).await {
             Ok(h) => Some(h),

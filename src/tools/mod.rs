@@ -5,6 +5,7 @@
 //! as a text block for clients that ignore structured content, and — for
 //! images — a `resource_link` to `media://files/NAME` plus an inline preview.
 
+mod fixture;
 mod image;
 mod library;
 
@@ -15,9 +16,12 @@ use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::model::SetLevelRequestParams;
 use rmcp::model::SubscriptionFilter;
 use rmcp::model::{
-    CallToolResult, ContentBlock, Implementation, ListResourceTemplatesResult, ListResourcesResult,
-    PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities,
-    ServerConfig,
+    CallToolResult, ContentBlock, GetPromptRequestMethod, GetPromptRequestParams,
+    GetPromptResponse, Implementation, ListPromptsRequestMethod, ListPromptsResult,
+    ListResourceTemplatesResult, ListResourcesResult, PaginatedRequestParams, PromptsCapability,
+    ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult, ServerCapabilities,
+    ServerConfig, SubscribeRequestMethod, SubscribeRequestParams, UnsubscribeRequestMethod,
+    UnsubscribeRequestParams,
 };
 use rmcp::service::{NotificationContext, RequestContext, SubscriptionContext};
 use rmcp::{ErrorData, RoleServer, ServerHandler, tool_handler};
@@ -42,13 +46,21 @@ wrong and `error.message` what to do next.";
 pub struct MediaServer {
     service: Arc<Service>,
     tool_router: ToolRouter<Self>,
+    /// Also serve the conformance suite's fixtures (`serve --conformance-fixture`).
+    fixture: bool,
 }
 
 impl MediaServer {
     pub fn new(service: Arc<Service>) -> Self {
+        let fixture = service.settings().conformance_fixture;
+        let mut tool_router = Self::image_router() + Self::library_router();
+        if fixture {
+            tool_router.merge(fixture::tools());
+        }
         Self {
             service,
-            tool_router: Self::image_router() + Self::library_router(),
+            tool_router,
+            fixture,
         }
     }
 
@@ -66,19 +78,25 @@ impl MediaServer {
 impl ServerHandler for MediaServer {
     #[allow(deprecated, reason = "the logging capability: see set_level")]
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(
-            ServerCapabilities::builder()
-                .enable_tools()
-                .enable_resources()
-                .enable_resources_list_changed()
-                .enable_logging()
-                .build(),
-        )
-        .with_server_info(
-            Implementation::new("media-gen", env!("CARGO_PKG_VERSION"))
-                .with_title("media-gen: Gemini image generation"),
-        )
-        .with_instructions(INSTRUCTIONS)
+        let mut capabilities = ServerCapabilities::builder()
+            .enable_tools()
+            .enable_resources()
+            .enable_resources_list_changed()
+            .enable_logging()
+            .build();
+        if self.fixture {
+            capabilities.prompts = Some(PromptsCapability::default());
+            capabilities.completions = Some(serde_json::Map::new());
+            if let Some(resources) = &mut capabilities.resources {
+                resources.subscribe = Some(true);
+            }
+        }
+        ServerConfig::new(capabilities)
+            .with_server_info(
+                Implementation::new("media-gen", env!("CARGO_PKG_VERSION"))
+                    .with_title("media-gen: Gemini image generation"),
+            )
+            .with_instructions(INSTRUCTIONS)
     }
 
     async fn list_resources(
@@ -86,7 +104,12 @@ impl ServerHandler for MediaServer {
         request: Option<PaginatedRequestParams>,
         _ctx: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
-        self.list_resources_page(request).await
+        let first_page = request.as_ref().is_none_or(|r| r.cursor.is_none());
+        let mut page = self.list_resources_page(request).await?;
+        if self.fixture && first_page {
+            page.resources.splice(0..0, fixture::resources());
+        }
+        Ok(page)
     }
 
     async fn list_resource_templates(
@@ -94,7 +117,13 @@ impl ServerHandler for MediaServer {
         _request: Option<PaginatedRequestParams>,
         _ctx: RequestContext<RoleServer>,
     ) -> Result<ListResourceTemplatesResult, ErrorData> {
-        Ok(Self::resource_templates())
+        let mut templates = Self::resource_templates();
+        if self.fixture {
+            templates
+                .resource_templates
+                .push(fixture::resource_template());
+        }
+        Ok(templates)
     }
 
     /// Accepts `logging/setLevel` from 2025-11-25 clients. media-gen logs to
@@ -117,7 +146,67 @@ impl ServerHandler for MediaServer {
         request: ReadResourceRequestParams,
         _ctx: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
+        if self.fixture && request.uri.starts_with(fixture::SCHEME) {
+            return fixture::read(&request.uri)
+                .map(|contents| ReadResourceResult::new(vec![contents]).into());
+        }
         self.read_media_resource(&request.uri).await.map(Into::into)
+    }
+
+    async fn list_prompts(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, ErrorData> {
+        if self.fixture {
+            Ok(fixture::prompts())
+        } else {
+            Err(ErrorData::method_not_found::<ListPromptsRequestMethod>())
+        }
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, ErrorData> {
+        if self.fixture {
+            fixture::get_prompt(&request).map(Into::into)
+        } else {
+            Err(ErrorData::method_not_found::<GetPromptRequestMethod>())
+        }
+    }
+
+    /// `resources/subscribe` is acknowledged only for the conformance
+    /// fixture; media-gen's files do not change once written, so it announces
+    /// list changes instead.
+    #[allow(
+        deprecated,
+        reason = "2025-11-25 clients still send resources/subscribe"
+    )]
+    async fn subscribe(
+        &self,
+        _request: SubscribeRequestParams,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        if self.fixture {
+            Ok(())
+        } else {
+            Err(ErrorData::method_not_found::<SubscribeRequestMethod>())
+        }
+    }
+
+    #[allow(deprecated, reason = "see subscribe")]
+    async fn unsubscribe(
+        &self,
+        _request: UnsubscribeRequestParams,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        if self.fixture {
+            Ok(())
+        } else {
+            Err(ErrorData::method_not_found::<UnsubscribeRequestMethod>())
+        }
     }
 
     /// Sessions that began with `initialize` (2025-11-25 and earlier) get

@@ -21,15 +21,19 @@ pub struct Harness {
 }
 
 pub async fn start(extra_env: &[(&str, &str)]) -> Harness {
-    start_inner(extra_env, None).await
+    start_inner(extra_env, None, false).await
 }
 
 /// A server whose backend is `url` (no emulator traffic), e.g. a dead port.
 pub async fn start_with_backend_url(url: &str) -> Harness {
-    start_inner(&[], Some(url)).await
+    start_inner(&[], Some(url), false).await
 }
 
-async fn start_inner(extra_env: &[(&str, &str)], backend_url: Option<&str>) -> Harness {
+async fn start_inner(
+    extra_env: &[(&str, &str)],
+    backend_url: Option<&str>,
+    conformance_fixture: bool,
+) -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     let mut env: Vec<(String, String)> = vec![
@@ -47,6 +51,7 @@ async fn start_inner(extra_env: &[(&str, &str)], backend_url: Option<&str>) -> H
     if let Some(url) = backend_url {
         settings.cliproxy_url = reqwest::Url::parse(url).unwrap();
     }
+    settings.conformance_fixture = conformance_fixture;
     let service = app::build_service(settings).unwrap();
     let server = MediaServer::new(Arc::clone(&service));
     let service_for_test = Arc::clone(&service);
@@ -356,4 +361,72 @@ async fn cancelled_call_aborts_the_backend_request_and_writes_nothing() {
     let r = call(&h, "generate_image", json!({"prompt": ""})).await;
     assert_eq!(structured(&r)["error"]["code"], "INVALID_PROMPT");
     assert!(crate::support::media_files(&h.out).is_empty());
+}
+
+async fn tool_names(h: &Harness) -> Vec<String> {
+    let tools = h.client.list_all_tools().await.unwrap();
+    tools.into_iter().map(|t| t.name.into_owned()).collect()
+}
+
+/// The conformance fixture is opt-in: a normal server offers no prompts, no
+/// `test_*` tools and no `test://` resources; with the flag they sit beside
+/// media-gen's own, which stay as they are.
+#[tokio::test]
+async fn conformance_fixture_only_when_asked() {
+    use rmcp::model::{GetPromptRequestParams, ReadResourceRequestParams};
+
+    let plain = start(&[]).await;
+    let err = plain.client.list_prompts(None).await.unwrap_err();
+    assert!(
+        err.to_string().contains("-32601")
+            || err.to_string().to_lowercase().contains("method not found"),
+        "{err}"
+    );
+    let err = plain
+        .client
+        .read_resource(ReadResourceRequestParams::new("test://static-text"))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("media://files/"), "{err}");
+    let names = tool_names(&plain).await;
+    assert!(names.iter().all(|n| !n.starts_with("test_")), "{names:?}");
+
+    let fixture = start_inner(&[], None, true).await;
+    let tools = tool_names(&fixture).await;
+    for n in [
+        "generate_image",
+        "test_simple_text",
+        "json_schema_2020_12_tool",
+    ] {
+        assert!(tools.iter().any(|t| t == n), "{n} missing from {tools:?}");
+    }
+    let text = call(&fixture, "test_simple_text", json!({})).await;
+    assert_eq!(text.is_error, Some(false));
+    let failed = call(&fixture, "test_error_handling", json!({})).await;
+    assert_eq!(failed.is_error, Some(true));
+    let prompts = fixture.client.list_prompts(None).await.unwrap();
+    assert_eq!(prompts.prompts.len(), 4);
+    let prompt = fixture
+        .client
+        .get_prompt(
+            GetPromptRequestParams::new("test_prompt_with_arguments")
+                .with_arguments(serde_json::from_value(json!({"arg1": "a", "arg2": "b"})).unwrap()),
+        )
+        .await
+        .unwrap();
+    let first = serde_json::to_value(&prompt.messages[0]).unwrap();
+    assert_eq!(
+        first["content"]["text"],
+        "Prompt with arguments: arg1='a', arg2='b'"
+    );
+    let read = fixture
+        .client
+        .read_resource(ReadResourceRequestParams::new("test://template/42/data"))
+        .await
+        .unwrap();
+    let body = serde_json::to_value(&read.contents[0]).unwrap();
+    assert_eq!(
+        body["text"],
+        r#"{"data":"Data for ID: 42","id":"42","templateTest":true}"#
+    );
 }
