@@ -15,16 +15,19 @@ use std::sync::LazyLock;
 
 use base64::Engine as _;
 use rmcp::handler::server::router::tool::{ToolRoute, ToolRouter};
+use rmcp::handler::server::tool::{InputResponses, RequestState};
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{
-    CallToolResult, ContentBlock, CreateMessageRequestParams, ElicitRequestParams,
-    GetPromptRequestParams, GetPromptResult, JsonObject, ListPromptsResult, LoggingLevel,
-    LoggingMessageNotificationParam, ProgressNotificationParam, Prompt, PromptArgument,
-    PromptMessage, Resource, ResourceContents, ResourceTemplate, Role, SamplingMessage,
+    CallToolResponse, CallToolResult, ClientCapabilities, ContentBlock, CreateMessageRequestParams,
+    ElicitRequestParams, GetPromptRequestParams, GetPromptResponse, GetPromptResult, InputRequests,
+    InputRequiredResult, InputResponses as InputResponseMap, JsonObject, ListPromptsResult,
+    LoggingLevel, LoggingMessageNotificationParam, ProgressNotificationParam, Prompt,
+    PromptArgument, PromptMessage, RequestStateCodec, Resource, ResourceContents, ResourceTemplate,
+    Role, SamplingMessage,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, tool, tool_router};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::MediaServer;
@@ -104,6 +107,81 @@ async fn elicit(ctx: &RequestContext<RoleServer>, message: &str, schema: Value) 
             "elicitation not supported or failed: {e}"
         ))]),
     }
+}
+
+/// Seals `requestState` so a client cannot forge or alter it (SEP-2322): an
+/// HMAC under a key that lives as long as the process.
+static STATE: LazyLock<RequestStateCodec> = LazyLock::new(|| {
+    let key: [u8; 32] = rand::random();
+    RequestStateCodec::new_unchecked(key.to_vec())
+});
+
+/// What a multi-round fixture carries between rounds.
+#[derive(Debug, Serialize, Deserialize)]
+struct RoundState {
+    kind: String,
+    round: u32,
+    #[serde(default)]
+    name: Option<String>,
+}
+
+fn seal(kind: &str, round: u32, name: Option<String>) -> Result<String, ErrorData> {
+    STATE
+        .seal_json(&RoundState {
+            kind: kind.to_owned(),
+            round,
+            name,
+        })
+        .map_err(|e| ErrorData::internal_error(e.to_string(), None))
+}
+
+/// Opens a sealed `requestState`; anything altered is invalid params.
+fn open(state: &str) -> Result<RoundState, ErrorData> {
+    STATE.open_json(state).map_err(|e| {
+        ErrorData::invalid_params(format!("requestState integrity check failed: {e}"), None)
+    })
+}
+
+/// An input request from its wire JSON (`method` + `params`).
+fn input_requests(requests: Value) -> Result<InputRequests, ErrorData> {
+    serde_json::from_value(requests).map_err(|e| ErrorData::internal_error(e.to_string(), None))
+}
+
+fn ask_string(message: &str, field: &str) -> Value {
+    json!({"method": "elicitation/create", "params": {"message": message, "requestedSchema":
+        {"type": "object", "properties": {field: {"type": "string"}}, "required": [field]}}})
+}
+
+fn ask_confirm() -> Value {
+    json!({"method": "elicitation/create", "params": {"message": "Please confirm",
+        "requestedSchema": {"type": "object", "properties": {"ok": {"type": "boolean"}},
+        "required": ["ok"]}}})
+}
+
+fn ask_llm(prompt: &str, max_tokens: u32) -> Value {
+    json!({"method": "sampling/createMessage", "params": {"messages":
+        [{"role": "user", "content": {"type": "text", "text": prompt}}], "maxTokens": max_tokens}})
+}
+
+fn ask_roots() -> Value {
+    json!({"method": "roots/list", "params": {}})
+}
+
+fn input_required(requests: Value, state: Option<String>) -> Result<CallToolResponse, ErrorData> {
+    Ok(InputRequiredResult::new(Some(input_requests(requests)?), state).into())
+}
+
+fn done(s: impl Into<String>) -> Result<CallToolResponse, ErrorData> {
+    Ok(text(s).into())
+}
+
+/// The text a client answered to an elicitation for `field`.
+fn answered(responses: &InputResponseMap, key: &str, field: &str) -> Option<String> {
+    let content = responses.get(key)?.get("content")?;
+    Some(match content.get(field)? {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    })
 }
 
 #[tool_router(router = fixture_tools, vis = "")]
@@ -319,6 +397,295 @@ impl MediaServer {
         });
         elicit(&ctx, "Please select options from the enum fields", schema).await
     }
+
+    #[tool(
+        name = "test_input_required_result_elicitation",
+        description = "Conformance fixture (SEP-2322): asks for a name through an input-required result."
+    )]
+    async fn test_input_required_result_elicitation(
+        &self,
+        InputResponses(responses): InputResponses,
+    ) -> Result<CallToolResponse, ErrorData> {
+        match responses
+            .as_ref()
+            .and_then(|r| answered(r, "user_name", "name"))
+        {
+            Some(name) => done(format!("Hello, {name}!")),
+            None => input_required(
+                json!({"user_name": ask_string("What is your name?", "name")}),
+                None,
+            ),
+        }
+    }
+
+    #[tool(
+        name = "test_input_required_result_sampling",
+        description = "Conformance fixture (SEP-2322): asks the client's LLM through an input-required result."
+    )]
+    async fn test_input_required_result_sampling(
+        &self,
+        InputResponses(responses): InputResponses,
+    ) -> Result<CallToolResponse, ErrorData> {
+        match responses.as_ref().and_then(|r| r.get("sample_request")) {
+            Some(sample) => done(format!(
+                "Sampling result: {}",
+                sample
+                    .pointer("/content/text")
+                    .and_then(Value::as_str)
+                    .unwrap_or("no response")
+            )),
+            None => input_required(
+                json!({"sample_request": ask_llm("What is the capital of France?", 100)}),
+                None,
+            ),
+        }
+    }
+
+    #[tool(
+        name = "test_input_required_result_list_roots",
+        description = "Conformance fixture (SEP-2322): asks for the client's roots through an input-required result."
+    )]
+    async fn test_input_required_result_list_roots(
+        &self,
+        InputResponses(responses): InputResponses,
+    ) -> Result<CallToolResponse, ErrorData> {
+        match responses.as_ref().and_then(|r| r.get("roots_request")) {
+            Some(roots) => done(format!(
+                "Found {} root(s)",
+                roots
+                    .get("roots")
+                    .and_then(Value::as_array)
+                    .map_or(0, Vec::len)
+            )),
+            None => input_required(json!({"roots_request": ask_roots()}), None),
+        }
+    }
+
+    #[tool(
+        name = "test_input_required_result_request_state",
+        description = "Conformance fixture (SEP-2322): input-required result with a sealed requestState."
+    )]
+    async fn test_input_required_result_request_state(
+        &self,
+        InputResponses(responses): InputResponses,
+        RequestState(state): RequestState,
+    ) -> Result<CallToolResponse, ErrorData> {
+        if let (Some(state), Some(responses)) = (state, responses) {
+            let state = open(&state)?;
+            if state.kind == "request-state"
+                && responses
+                    .get("confirm")
+                    .and_then(|c| c.pointer("/content/ok"))
+                    == Some(&json!(true))
+            {
+                return done("state-ok: requestState validated");
+            }
+        }
+        input_required(
+            json!({"confirm": ask_confirm()}),
+            Some(seal("request-state", 1, None)?),
+        )
+    }
+
+    #[tool(
+        name = "test_input_required_result_multiple_inputs",
+        description = "Conformance fixture (SEP-2322): three input requests (elicitation, sampling, roots) at once."
+    )]
+    async fn test_input_required_result_multiple_inputs(
+        &self,
+        InputResponses(responses): InputResponses,
+        RequestState(state): RequestState,
+    ) -> Result<CallToolResponse, ErrorData> {
+        if let (Some(state), Some(r)) = (state, responses) {
+            let state = open(&state)?;
+            if state.kind == "multiple-inputs"
+                && ["user_name", "greeting", "client_roots"]
+                    .iter()
+                    .all(|k| r.contains_key(*k))
+            {
+                let name = answered(&r, "user_name", "name").unwrap_or_default();
+                let greeting = r
+                    .get("greeting")
+                    .and_then(|g| g.pointer("/content/text"))
+                    .and_then(Value::as_str)
+                    .unwrap_or("Hello there!")
+                    .to_owned();
+                let roots = r
+                    .get("client_roots")
+                    .and_then(|c| c.get("roots"))
+                    .and_then(Value::as_array)
+                    .map_or(0, Vec::len);
+                return done(format!(
+                    "Name: {name}; Greeting: {greeting}; Roots: {roots}"
+                ));
+            }
+        }
+        input_required(
+            json!({
+                "user_name": ask_string("What is your name?", "name"),
+                "greeting": ask_llm("Generate a greeting", 50),
+                "client_roots": ask_roots()
+            }),
+            Some(seal("multiple-inputs", 1, None)?),
+        )
+    }
+
+    #[tool(
+        name = "test_input_required_result_multi_round",
+        description = "Conformance fixture (SEP-2322): two rounds of input, state carried in requestState."
+    )]
+    async fn test_input_required_result_multi_round(
+        &self,
+        InputResponses(responses): InputResponses,
+        RequestState(state): RequestState,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let responses = responses.unwrap_or_default();
+        if let Some(state) = state {
+            let state = open(&state)?;
+            let step = |key, field| answered(&responses, key, field);
+            if state.kind == "multi-round"
+                && state.round == 1
+                && let Some(name) = step("step1", "name")
+            {
+                return input_required(
+                    json!({"step2": ask_string("Step 2: What is your favorite color?", "color")}),
+                    Some(seal("multi-round", 2, Some(name))?),
+                );
+            }
+            if state.kind == "multi-round"
+                && state.round == 2
+                && let Some(color) = step("step2", "color")
+            {
+                let name = state.name.unwrap_or_else(|| "friend".to_owned());
+                return done(format!("Multi-round complete for {name} who likes {color}"));
+            }
+        }
+        input_required(
+            json!({"step1": ask_string("Step 1: What is your name?", "name")}),
+            Some(seal("multi-round", 1, None)?),
+        )
+    }
+
+    #[tool(
+        name = "test_input_required_result_tampered_state",
+        description = "Conformance fixture (SEP-2322): rejects a requestState that was altered."
+    )]
+    async fn test_input_required_result_tampered_state(
+        &self,
+        InputResponses(responses): InputResponses,
+        RequestState(state): RequestState,
+    ) -> Result<CallToolResponse, ErrorData> {
+        if let Some(state) = state {
+            let state = open(&state)?;
+            if state.kind == "tamper-test" && responses.is_some_and(|r| r.contains_key("confirm")) {
+                return done("integrity-ok: state verified");
+            }
+        }
+        input_required(
+            json!({"confirm": ask_confirm()}),
+            Some(seal("tamper-test", 1, None)?),
+        )
+    }
+
+    #[tool(
+        name = "test_input_required_result_capabilities",
+        description = "Conformance fixture (SEP-2322): asks only for what the client declared it can answer."
+    )]
+    async fn test_input_required_result_capabilities(
+        &self,
+        InputResponses(responses): InputResponses,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        if let Some(r) = responses.filter(|r| !r.is_empty()) {
+            let keys: Vec<&str> = r.keys().map(String::as_str).collect();
+            return done(format!("capabilities-ok: received {}", keys.join(",")));
+        }
+        let caps = ctx.client_capabilities().unwrap_or_default();
+        let mut requests = serde_json::Map::new();
+        if caps.elicitation.is_some() {
+            requests.insert(
+                "elicit_input".into(),
+                ask_string("Elicitation input", "value"),
+            );
+        }
+        if caps.sampling.is_some() {
+            requests.insert("sample_input".into(), ask_llm("Sample request", 50));
+        }
+        if requests.is_empty() {
+            return done("No supported capabilities declared");
+        }
+        input_required(
+            Value::Object(requests),
+            Some(seal("capabilities-test", 1, None)?),
+        )
+    }
+
+    #[tool(
+        name = "test_streaming_elicitation",
+        description = "Conformance fixture (SEP-2575): asks for input in-band (an input-required result), never with a request of its own."
+    )]
+    async fn test_streaming_elicitation(
+        &self,
+        InputResponses(responses): InputResponses,
+    ) -> Result<CallToolResponse, ErrorData> {
+        match responses
+            .as_ref()
+            .and_then(|r| answered(r, "answer", "value"))
+        {
+            Some(_) => done("Streaming complete"),
+            None => input_required(json!({"answer": ask_string("Any value", "value")}), None),
+        }
+    }
+
+    #[tool(
+        name = "test_logging_tool",
+        description = "Conformance fixture (SEP-2575): logs only when the request set a log level."
+    )]
+    async fn test_logging_tool(&self, ctx: RequestContext<RoleServer>) -> CallToolResult {
+        if ctx.meta.log_level().is_some() {
+            log(&ctx, "Diagnostic trace logging activated").await;
+        }
+        text("Logging evaluated")
+    }
+
+    #[tool(
+        name = "test_missing_capability",
+        description = "Conformance fixture (SEP-2575): needs the client's sampling capability."
+    )]
+    async fn test_missing_capability(
+        &self,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        if ctx
+            .client_capabilities()
+            .is_some_and(|c| c.sampling.is_some())
+        {
+            done("Success")
+        } else {
+            Err(ErrorData::missing_required_client_capability(
+                ClientCapabilities::builder().enable_sampling().build(),
+            ))
+        }
+    }
+}
+
+/// A fixture tool whose `inputSchema` is given as raw JSON (kept exactly as
+/// written) and whose reply echoes its arguments after `reply`.
+fn raw_tool(
+    name: &'static str,
+    description: &'static str,
+    schema: Value,
+    reply: &'static str,
+) -> ToolRoute<MediaServer> {
+    let schema: JsonObject = match schema {
+        Value::Object(o) => o,
+        _ => JsonObject::new(),
+    };
+    let tool = rmcp::model::Tool::new(name, description, schema);
+    ToolRoute::new_dyn(tool, move |ctx| {
+        let args = Value::Object(ctx.arguments.clone().unwrap_or_default());
+        Box::pin(async move { Ok(text(format!("{reply} {args}")).into()) })
+    })
 }
 
 /// The suite checks that a JSON Schema 2020-12 `inputSchema` reaches the
@@ -343,27 +710,36 @@ fn json_schema_2020_12_tool() -> ToolRoute<MediaServer> {
         "else": {"required": ["email"]},
         "additionalProperties": false
     });
-    let schema: JsonObject = match schema {
-        Value::Object(o) => o,
-        _ => JsonObject::new(),
-    };
-    let tool = rmcp::model::Tool::new(
+    raw_tool(
         "json_schema_2020_12_tool",
         "Conformance fixture: a JSON Schema 2020-12 input schema (SEP-1613, SEP-2106).",
         schema,
-    );
-    ToolRoute::new_dyn(tool, |ctx| {
-        let args = Value::Object(ctx.arguments.clone().unwrap_or_default());
-        Box::pin(
-            async move { Ok(text(format!("JSON Schema 2020-12 tool called with: {args}")).into()) },
-        )
-    })
+        "JSON Schema 2020-12 tool called with:",
+    )
+}
+
+/// SEP-2243: a parameter mirrored in an `Mcp-Param-Region` header, which the
+/// HTTP layer checks against the body (Base64 forms included).
+fn x_mcp_header_tool() -> ToolRoute<MediaServer> {
+    let schema = json!({
+        "type": "object",
+        "properties": {"region": {"type": "string", "x-mcp-header": "Region",
+            "description": "Also sent as the Mcp-Param-Region header"}},
+        "required": ["region"]
+    });
+    raw_tool(
+        "test_x_mcp_header",
+        "Conformance fixture (SEP-2243): a parameter carried in an Mcp-Param header too.",
+        schema,
+        "x-mcp-header tool called with:",
+    )
 }
 
 /// Every fixture tool.
 pub(super) fn tools() -> ToolRouter<MediaServer> {
     let mut router = MediaServer::fixture_tools();
     router.add_route(json_schema_2020_12_tool());
+    router.add_route(x_mcp_header_tool());
     router
 }
 
@@ -470,10 +846,16 @@ pub(super) fn prompts() -> ListPromptsResult {
             None,
         )
         .with_title("Prompt With Image"),
+        Prompt::new(
+            "test_input_required_result_prompt",
+            Some("A prompt that first asks the user for context (SEP-2322)"),
+            None,
+        )
+        .with_title("Prompt With Input Required"),
     ])
 }
 
-pub(super) fn get_prompt(request: &GetPromptRequestParams) -> Result<GetPromptResult, ErrorData> {
+pub(super) fn get_prompt(request: &GetPromptRequestParams) -> Result<GetPromptResponse, ErrorData> {
     let arg = |name: &str| -> Result<String, ErrorData> {
         request
             .arguments
@@ -513,6 +895,21 @@ pub(super) fn get_prompt(request: &GetPromptRequestParams) -> Result<GetPromptRe
             ),
             PromptMessage::new_text(Role::User, "Please analyze the image above."),
         ],
+        "test_input_required_result_prompt" => {
+            let context = request
+                .input_responses
+                .as_ref()
+                .and_then(|r| answered(r, "user_context", "context"));
+            let Some(context) = context else {
+                let ask = ask_string("What context should the prompt use?", "context");
+                let requests = input_requests(json!({"user_context": ask}))?;
+                return Ok(InputRequiredResult::from_input_requests(requests).into());
+            };
+            vec![PromptMessage::new_text(
+                Role::User,
+                format!("Prompt with context: {context}"),
+            )]
+        }
         other => {
             return Err(ErrorData::invalid_params(
                 format!("unknown prompt `{other}`"),
@@ -520,5 +917,59 @@ pub(super) fn get_prompt(request: &GetPromptRequestParams) -> Result<GetPromptRe
             ));
         }
     };
-    Ok(GetPromptResult::new(messages))
+    Ok(GetPromptResult::new(messages).into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_state_round_trips_and_refuses_tampering() {
+        let sealed = seal("multi-round", 2, Some("Alice".to_owned())).unwrap();
+        let state = open(&sealed).unwrap();
+        assert_eq!(
+            (state.kind.as_str(), state.round, state.name.as_deref()),
+            ("multi-round", 2, Some("Alice"))
+        );
+        let err = open(&format!("{sealed}-TAMPERED")).unwrap_err();
+        assert!(err.message.contains("integrity"), "{err:?}");
+        let mut flipped = sealed.into_bytes();
+        let last = flipped.len() - 1;
+        flipped[last] = if flipped[last] == b'A' { b'B' } else { b'A' };
+        assert!(open(&String::from_utf8(flipped).unwrap()).is_err());
+    }
+
+    #[test]
+    fn template_resource_substitutes_and_unknown_is_not_found() {
+        let contents = serde_json::to_value(read("test://template/7/data").unwrap()).unwrap();
+        assert_eq!(contents["uri"], "test://template/7/data");
+        assert!(
+            contents["text"]
+                .as_str()
+                .unwrap()
+                .contains("Data for ID: 7")
+        );
+        for uri in [
+            "test://nope",
+            "test://template//data",
+            "test://template/a/b/data",
+        ] {
+            let err = read(uri).unwrap_err();
+            assert_eq!(err.data, Some(json!({"uri": uri})), "{uri}");
+        }
+    }
+
+    #[test]
+    fn fixture_media_is_well_formed() {
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let png = b64.decode(PIXEL_PNG.as_str()).unwrap();
+        let pixel = image::load_from_memory(&png).unwrap();
+        assert_eq!((pixel.width(), pixel.height()), (1, 1));
+        let wav = b64.decode(SILENT_WAV.as_str()).unwrap();
+        assert_eq!(&wav[..4], b"RIFF");
+        assert_eq!(&wav[8..16], b"WAVEfmt ");
+        let riff_len = u32::from_le_bytes([wav[4], wav[5], wav[6], wav[7]]) as usize;
+        assert_eq!(riff_len + 8, wav.len());
+    }
 }

@@ -171,7 +171,7 @@ impl ServerHandler for MediaServer {
         _ctx: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, ErrorData> {
         if self.fixture {
-            fixture::get_prompt(&request).map(Into::into)
+            fixture::get_prompt(&request)
         } else {
             Err(ErrorData::method_not_found::<GetPromptRequestMethod>())
         }
