@@ -27,6 +27,7 @@ use rmcp::service::{NotificationContext, RequestContext, SubscriptionContext};
 use rmcp::{ErrorData, RoleServer, ServerHandler, tool_handler};
 use serde::Serialize;
 use serde_json::{Map, Value};
+use tokio_util::sync::{CancellationToken, DropGuard};
 
 use crate::service::{ErrorCode, Service, ServiceError};
 
@@ -48,6 +49,10 @@ pub struct MediaServer {
     tool_router: ToolRouter<Self>,
     /// Also serve the conformance suite's fixtures (`serve --conformance-fixture`).
     fixture: bool,
+    /// Cancelled when the last clone of this server is dropped, i.e. when
+    /// its session ends: background work of the session stops with it.
+    session_end: CancellationToken,
+    _session: Arc<DropGuard>,
 }
 
 impl MediaServer {
@@ -57,10 +62,13 @@ impl MediaServer {
         if fixture {
             tool_router.merge(fixture::tools());
         }
+        let session_end = CancellationToken::new();
         Self {
             service,
             tool_router,
             fixture,
+            _session: Arc::new(session_end.clone().drop_guard()),
+            session_end,
         }
     }
 
@@ -216,8 +224,13 @@ impl ServerHandler for MediaServer {
         let mut changes = self.service.store().watch_changes();
         changes.mark_unchanged();
         let peer = ctx.peer;
+        let session_end = self.session_end.clone();
         tokio::spawn(async move {
-            while changes.changed().await.is_ok() {
+            loop {
+                tokio::select! {
+                    () = session_end.cancelled() => break,
+                    changed = changes.changed() => if changed.is_err() { break },
+                }
                 if peer.is_transport_closed() {
                     break;
                 }

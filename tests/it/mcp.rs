@@ -405,7 +405,7 @@ async fn conformance_fixture_only_when_asked() {
     let failed = call(&fixture, "test_error_handling", json!({})).await;
     assert_eq!(failed.is_error, Some(true));
     let prompts = fixture.client.list_prompts(None).await.unwrap();
-    assert_eq!(prompts.prompts.len(), 4);
+    assert_eq!(prompts.prompts.len(), 5);
     let prompt = fixture
         .client
         .get_prompt(
@@ -428,5 +428,41 @@ async fn conformance_fixture_only_when_asked() {
     assert_eq!(
         body["text"],
         r#"{"data":"Data for ID: 42","id":"42","templateTest":true}"#
+    );
+}
+
+/// A session's background work (the list_changed watcher started at
+/// `initialized`) ends with the session, even when the library never changes
+/// again: a long-running HTTP server must not collect one task per session.
+#[tokio::test]
+async fn closed_sessions_leave_no_tasks_behind() {
+    let h = start(&[]).await;
+    let metrics = tokio::runtime::Handle::current().metrics();
+    let mut before = 0;
+    // Round 0 warms up what lives once per process, then is the baseline.
+    for round in 0..6 {
+        if round == 1 {
+            before = metrics.num_alive_tasks();
+        }
+        let server = MediaServer::new(Arc::clone(&h.service));
+        let (server_io, client_io) = tokio::io::duplex(1 << 16);
+        let serving = tokio::spawn(async move {
+            if let Ok(running) = server.serve(server_io).await {
+                let _ = running.waiting().await;
+            }
+        });
+        let client = ().serve(client_io).await.unwrap();
+        client.list_all_tools().await.unwrap();
+        client.cancel().await.unwrap();
+        serving.await.unwrap();
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while metrics.num_alive_tasks() > before && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        metrics.num_alive_tasks(),
+        before,
+        "tasks outlived their sessions"
     );
 }
