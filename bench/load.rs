@@ -71,6 +71,9 @@ pub fn run(work: &Path, quick: bool, rows: &mut Vec<(String, String, String)>) {
     let peak = server.status_kib("VmHWM");
     let after = server.status_kib("VmRSS");
     drop(streams);
+    // Once every client and stream is gone: what the server keeps.
+    std::thread::sleep(Duration::from_secs(2));
+    let settled = server.status_kib("VmRSS");
     drop(server);
     drop(emu);
 
@@ -101,19 +104,20 @@ pub fn run(work: &Path, quick: bool, rows: &mut Vec<(String, String, String)>) {
         ));
     }
     rows.push(row(
-        "HTTP load: server RSS idle → with 500 SSE streams → after; peak",
+        "HTTP load: server RSS idle → with 500 SSE streams → after the load → all closed; peak",
         format!(
-            "{:.1} → {:.1} → {:.1} MiB; peak {:.1} MiB",
+            "{:.1} → {:.1} → {:.1} → {:.1} MiB; peak {:.1} MiB",
             idle_rss as f64 / 1024.0,
             sse_rss as f64 / 1024.0,
             after as f64 / 1024.0,
+            settled as f64 / 1024.0,
             peak as f64 / 1024.0
         ),
         "",
     ));
 }
 
-/// One client: initialize, initialized, tools/list, generate_image.
+/// One client: initialize, initialized, tools/list, generate_image, DELETE.
 /// Returns the latencies of tools/list and generate_image.
 fn client(addr: &str, i: usize) -> Result<(Duration, Duration), String> {
     let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
@@ -168,6 +172,11 @@ fn client(addr: &str, i: usize) -> Result<(Duration, Duration), String> {
     if result["result"]["structuredContent"]["success"] != true {
         return Err(format!("generate_image: {result}"));
     }
+    // A client that is done ends its session, as the SDK clients do.
+    let (status, _, body) = request(addr, "DELETE", &h, "")?;
+    if !(200..300).contains(&status) {
+        return Err(format!("DELETE session: HTTP {status}: {body}"));
+    }
     Ok((list, generate))
 }
 
@@ -177,12 +186,21 @@ fn post(
     headers: &[(&str, &str)],
     msg: &Value,
 ) -> Result<(u16, String, String), String> {
-    let body = msg.to_string();
+    request(addr, "POST", headers, &msg.to_string())
+}
+
+/// One request to /mcp with `Connection: close`; (status, lower-case headers, body).
+fn request(
+    addr: &str,
+    method: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Result<(u16, String, String), String> {
     let mut s = TcpStream::connect(addr).map_err(|e| format!("connect: {e}"))?;
     s.set_read_timeout(Some(Duration::from_secs(120)))
         .map_err(|e| e.to_string())?;
     let mut head = format!(
-        "POST /mcp HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: {}\r\n",
+        "{method} /mcp HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: {}\r\n",
         body.len()
     );
     for (k, v) in headers {
@@ -285,6 +303,12 @@ impl HttpServer {
             .env("HOME", out.with_extension("home"))
             .env("MCP_CLIPROXY_URL", backend)
             .env("MEDIA_GEN_LOG", "error")
+            // glibc allocator tuning passes through, to compare its effect.
+            .envs(
+                ["MALLOC_MMAP_THRESHOLD_", "MALLOC_ARENA_MAX"]
+                    .into_iter()
+                    .filter_map(|k| std::env::var(k).ok().map(|v| (k, v))),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
