@@ -2,9 +2,9 @@
 # The official MCP conformance suite (@modelcontextprotocol/conformance, pinned in
 # tests/conformance/package.json) against media-gen's Streamable HTTP endpoint, for
 # the 2025-11-25 and 2026-07-28 requirement sets. The server runs with
-# --conformance-fixture, which adds the suite's fixture tools, resources and prompts.
-# What still fails is listed with its reason in
-# tests/conformance/expected-failures-*.yaml; anything else failing, or a listed
+# --conformance-fixture, which adds the suite's fixture tools, resources, prompts
+# and task tools. Expected failures (none today) would be listed with their reasons
+# in tests/conformance/expected-failures-*.yaml; anything else failing, or a listed
 # entry that starts passing, fails this script.
 # Expects `npm ci --prefix tests/conformance` (`.ci/run` does it) and a built binary.
 set -euo pipefail

@@ -1,9 +1,9 @@
-//! `serve --conformance-fixture`: the tools (`test_*`), resources (`test://…`)
-//! and prompts that the official conformance suite
-//! (`@modelcontextprotocol/conformance`) calls, served beside media-gen's own
-//! so the suite's scenarios run against the real server, transports and
-//! security layer. They touch nothing of the library. Off by default: a
-//! client of a normal `serve` never sees them.
+//! `serve --conformance-fixture`: the tools (`test_*` and the task fixtures),
+//! resources (`test://…`), prompts and tasks extension (SEP-2663) that the
+//! official conformance suite (`@modelcontextprotocol/conformance`) calls,
+//! served beside media-gen's own so the suite's scenarios run against the real
+//! server, transports and security layer. They touch nothing of the library.
+//! Off by default: a client of a normal `serve` never sees them.
 
 #![allow(
     deprecated,
@@ -19,13 +19,15 @@ use rmcp::handler::server::tool::{InputResponses, RequestState};
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{
     CallToolResponse, CallToolResult, ClientCapabilities, ContentBlock, CreateMessageRequestParams,
-    ElicitRequestParams, GetPromptRequestParams, GetPromptResponse, GetPromptResult, InputRequests,
-    InputRequiredResult, InputResponses as InputResponseMap, JsonObject, ListPromptsResult,
-    LoggingLevel, LoggingMessageNotificationParam, ProgressNotificationParam, Prompt,
-    PromptArgument, PromptMessage, RequestStateCodec, Resource, ResourceContents, ResourceTemplate,
-    Role, SamplingMessage,
+    CreateTaskResult, ElicitRequestParams, GetPromptRequestParams, GetPromptResponse,
+    GetPromptResult, GetTaskResult, InputRequest, InputRequests, InputRequiredResult,
+    InputResponses as InputResponseMap, JsonObject, ListPromptsResult, LoggingLevel,
+    LoggingMessageNotificationParam, ProgressNotificationParam, Prompt, PromptArgument,
+    PromptMessage, RequestStateCodec, Resource, ResourceContents, ResourceTemplate, Role,
+    SamplingMessage,
 };
 use rmcp::service::RequestContext;
+use rmcp::task_manager::{TaskContext, TaskExit, TaskFuture, TaskManager, TaskOptions};
 use rmcp::{ErrorData, RoleServer, tool, tool_router};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -182,6 +184,76 @@ fn answered(responses: &InputResponseMap, key: &str, field: &str) -> Option<Stri
         Value::String(s) => s.clone(),
         other => other.to_string(),
     })
+}
+
+/// The tasks (SEP-2663) the fixture's task-capable tools create: one store
+/// for the process, so `tasks/get` answers whichever session or stateless
+/// request asks.
+static TASKS: LazyLock<TaskManager> = LazyLock::new(TaskManager::new);
+
+/// The client declared the tasks extension (at `initialize` or in `_meta`).
+fn wants_tasks(ctx: &RequestContext<RoleServer>) -> bool {
+    ctx.client_capabilities()
+        .is_some_and(|c| c.supports_tasks())
+}
+
+/// -32021: this tool only runs as a task.
+fn tasks_required() -> ErrorData {
+    ErrorData::missing_required_client_capability(
+        ClientCapabilities::builder().enable_tasks().build(),
+    )
+}
+
+/// Starts `work` as a task and answers with its `CreateTaskResult`.
+fn spawn_task(work: impl FnOnce(TaskContext) -> TaskFuture) -> Result<CallToolResponse, ErrorData> {
+    let task = TASKS.spawn(TaskOptions::new().with_poll_interval_ms(200), work);
+    Ok(CreateTaskResult::new(task).into())
+}
+
+/// Sleeps `d` unless the task is cancelled first.
+async fn work_for(tc: &TaskContext, d: std::time::Duration) -> Result<(), TaskExit> {
+    tokio::select! {
+        () = tc.cancelled() => Err(TaskExit::Cancelled),
+        () = tokio::time::sleep(d) => Ok(()),
+    }
+}
+
+fn input_request(request: Value) -> Result<InputRequest, TaskExit> {
+    serde_json::from_value(request)
+        .map_err(|e| TaskExit::Error(ErrorData::internal_error(e.to_string(), None)))
+}
+
+/// `tasks/get`, `tasks/update`, `tasks/cancel` against the fixture's tasks.
+pub(super) fn get_task(task_id: &str) -> Result<GetTaskResult, ErrorData> {
+    TASKS.get_task(task_id).map(GetTaskResult::new)
+}
+
+pub(super) fn update_task(task_id: &str, responses: InputResponseMap) -> Result<(), ErrorData> {
+    TASKS.update_task(task_id, responses)
+}
+
+pub(super) fn cancel_task(task_id: &str) -> Result<(), ErrorData> {
+    TASKS.cancel_task(task_id)
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub struct GreetParams {
+    /// Who to greet.
+    name: String,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub struct SlowComputeParams {
+    /// How long the computation takes, in seconds (0–60; default 1).
+    #[serde(default)]
+    seconds: Option<f64>,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub struct ConfirmDeleteParams {
+    /// The file the user is asked about (nothing is deleted: a fixture).
+    #[serde(default)]
+    filename: Option<String>,
 }
 
 #[tool_router(router = fixture_tools, vis = "")]
@@ -646,6 +718,169 @@ impl MediaServer {
             log(&ctx, "Diagnostic trace logging activated").await;
         }
         text("Logging evaluated")
+    }
+
+    #[tool(
+        name = "greet",
+        description = "Conformance fixture (tasks): answers at once, never as a task."
+    )]
+    async fn greet(&self, Parameters(p): Parameters<GreetParams>) -> CallToolResult {
+        text(format!("Hello, {}!", p.name))
+    }
+
+    #[tool(
+        name = "slow_compute",
+        description = "Conformance fixture (tasks): sleeps `seconds`; a task when the client supports tasks, else answers when done."
+    )]
+    async fn slow_compute(
+        &self,
+        Parameters(p): Parameters<SlowComputeParams>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let seconds = p.seconds.unwrap_or(1.0).clamp(0.0, 60.0);
+        let work = std::time::Duration::from_secs_f64(seconds);
+        let reply = format!("Computed for {seconds} s");
+        if !wants_tasks(&ctx) {
+            tokio::time::sleep(work).await;
+            return done(reply);
+        }
+        spawn_task(move |tc| {
+            Box::pin(async move {
+                work_for(&tc, work).await?;
+                Ok(text(reply))
+            })
+        })
+    }
+
+    #[tool(
+        name = "failing_job",
+        description = "Conformance fixture (tasks): only runs as a task; after a second the tool reports an error."
+    )]
+    async fn failing_job(
+        &self,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        if !wants_tasks(&ctx) {
+            return Err(tasks_required());
+        }
+        spawn_task(|tc| {
+            Box::pin(async move {
+                work_for(&tc, std::time::Duration::from_secs(1)).await?;
+                Ok(CallToolResult::error(vec![ContentBlock::text(
+                    "The job failed, as this fixture always does",
+                )]))
+            })
+        })
+    }
+
+    #[tool(
+        name = "protocol_error_job",
+        description = "Conformance fixture (tasks): fails with a protocol (JSON-RPC) error."
+    )]
+    async fn protocol_error_job(
+        &self,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let error = || ErrorData::internal_error("the fixture's job broke (as designed)", None);
+        if !wants_tasks(&ctx) {
+            return Err(error());
+        }
+        spawn_task(move |_| Box::pin(async move { Err(TaskExit::Error(error())) }))
+    }
+
+    #[tool(
+        name = "confirm_delete",
+        description = "Conformance fixture (tasks): asks the user to confirm, then finishes (a task when the client supports tasks, else in-band input). Deletes nothing."
+    )]
+    async fn confirm_delete(
+        &self,
+        Parameters(p): Parameters<ConfirmDeleteParams>,
+        InputResponses(responses): InputResponses,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let filename = p.filename.unwrap_or_else(|| "the file".to_owned());
+        if !wants_tasks(&ctx) {
+            return match responses.as_ref().and_then(|r| r.get("confirm")) {
+                Some(answer) => done(format!(
+                    "confirm_delete {filename}: the user answered {}",
+                    answer.get("action").unwrap_or(&Value::Null)
+                )),
+                None => input_required(json!({"confirm": ask_confirm()}), None),
+            };
+        }
+        spawn_task(move |tc| {
+            Box::pin(async move {
+                let ask = input_request(ask_confirm())?;
+                let answer = tc.request_input("confirm", ask).await?;
+                Ok(text(format!(
+                    "confirm_delete {filename}: the user answered {}",
+                    answer.get("action").unwrap_or(&Value::Null)
+                )))
+            })
+        })
+    }
+
+    #[tool(
+        name = "multi_input",
+        description = "Conformance fixture (tasks): asks two questions at once (a task when the client supports tasks, else in-band input)."
+    )]
+    async fn multi_input(
+        &self,
+        InputResponses(responses): InputResponses,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let name = |v: &Value| v.pointer("/content/name").cloned().unwrap_or(Value::Null);
+        if !wants_tasks(&ctx) {
+            let r = responses.unwrap_or_default();
+            return match (r.get("first"), r.get("second")) {
+                (Some(a), Some(b)) => done(format!("Received {} and {}", name(a), name(b))),
+                _ => input_required(
+                    json!({"first": ask_string("First name?", "name"),
+                        "second": ask_string("Second name?", "name")}),
+                    None,
+                ),
+            };
+        }
+        spawn_task(move |tc| {
+            Box::pin(async move {
+                let first = input_request(ask_string("First name?", "name"))?;
+                let second = input_request(ask_string("Second name?", "name"))?;
+                let (a, b) = tokio::join!(
+                    tc.request_input("first", first),
+                    tc.request_input("second", second)
+                );
+                Ok(text(format!("Received {} and {}", name(&a?), name(&b?))))
+            })
+        })
+    }
+
+    #[tool(
+        name = "test_tool_with_task",
+        description = "Conformance fixture (tasks + SEP-2322): asks for a name in-band, then finishes as a task."
+    )]
+    async fn test_tool_with_task(
+        &self,
+        InputResponses(responses): InputResponses,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        if !wants_tasks(&ctx) {
+            return Err(tasks_required());
+        }
+        let Some(name) = responses
+            .as_ref()
+            .and_then(|r| answered(r, "user_name", "name"))
+        else {
+            return input_required(
+                json!({"user_name": ask_string("What is your name?", "name")}),
+                None,
+            );
+        };
+        spawn_task(move |tc| {
+            Box::pin(async move {
+                work_for(&tc, std::time::Duration::from_millis(200)).await?;
+                Ok(text(format!("Hello, {name}, from a task")))
+            })
+        })
     }
 
     #[tool(

@@ -16,12 +16,12 @@ use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::model::SetLevelRequestParams;
 use rmcp::model::SubscriptionFilter;
 use rmcp::model::{
-    CallToolResult, ContentBlock, GetPromptRequestMethod, GetPromptRequestParams,
-    GetPromptResponse, Implementation, ListPromptsRequestMethod, ListPromptsResult,
-    ListResourceTemplatesResult, ListResourcesResult, PaginatedRequestParams, PromptsCapability,
-    ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult, ServerCapabilities,
-    ServerConfig, SubscribeRequestMethod, SubscribeRequestParams, UnsubscribeRequestMethod,
-    UnsubscribeRequestParams,
+    CallToolResult, CancelTaskParams, ContentBlock, GetPromptRequestMethod, GetPromptRequestParams,
+    GetPromptResponse, GetTaskParams, GetTaskResult, Implementation, ListPromptsRequestMethod,
+    ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, PaginatedRequestParams,
+    PromptsCapability, ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult,
+    ServerCapabilities, ServerConfig, SubscribeRequestMethod, SubscribeRequestParams,
+    TASKS_EXTENSION_ID, UnsubscribeRequestMethod, UnsubscribeRequestParams, UpdateTaskParams,
 };
 use rmcp::service::{NotificationContext, RequestContext, SubscriptionContext};
 use rmcp::{ErrorData, RoleServer, ServerHandler, tool_handler};
@@ -98,6 +98,10 @@ impl ServerHandler for MediaServer {
             if let Some(resources) = &mut capabilities.resources {
                 resources.subscribe = Some(true);
             }
+            capabilities
+                .extensions
+                .get_or_insert_default()
+                .insert(TASKS_EXTENSION_ID.to_owned(), serde_json::Map::new());
         }
         ServerConfig::new(capabilities)
             .with_server_info(
@@ -159,6 +163,33 @@ impl ServerHandler for MediaServer {
                 .map(|contents| ReadResourceResult::new(vec![contents]).into());
         }
         self.read_media_resource(&request.uri).await.map(Into::into)
+    }
+
+    /// SEP-2663 tasks exist only for the conformance fixture's task tools;
+    /// rmcp answers -32601 for these methods unless the extension is
+    /// advertised, which only `--conformance-fixture` does.
+    async fn get_task(
+        &self,
+        request: GetTaskParams,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<GetTaskResult, ErrorData> {
+        fixture::get_task(&request.task_id)
+    }
+
+    async fn update_task(
+        &self,
+        request: UpdateTaskParams,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        fixture::update_task(&request.task_id, request.input_responses)
+    }
+
+    async fn cancel_task(
+        &self,
+        request: CancelTaskParams,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        fixture::cancel_task(&request.task_id)
     }
 
     async fn list_prompts(

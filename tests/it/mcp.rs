@@ -388,10 +388,26 @@ async fn conformance_fixture_only_when_asked() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("media://files/"), "{err}");
+    let tasks = |h: &Harness| {
+        h.client.peer_info().is_some_and(|i| {
+            i.capabilities
+                .extensions
+                .as_ref()
+                .is_some_and(|e| e.contains_key(rmcp::model::TASKS_EXTENSION_ID))
+        })
+    };
+    assert!(
+        !tasks(&plain),
+        "tasks extension advertised without the fixture"
+    );
     let names = tool_names(&plain).await;
     assert!(names.iter().all(|n| !n.starts_with("test_")), "{names:?}");
 
     let fixture = start_inner(&[], None, true).await;
+    assert!(
+        tasks(&fixture),
+        "the fixture advertises the tasks extension"
+    );
     let tools = tool_names(&fixture).await;
     for n in [
         "generate_image",
