@@ -359,8 +359,8 @@ pub struct Settings {
     pub http_max_sessions: usize,
     /// How long in-flight HTTP work may finish after a shutdown signal.
     pub http_shutdown_grace: Duration,
-    /// Serve the MCP conformance suite's fixture tools, resources and prompts
-    /// beside media-gen's own (`serve --conformance-fixture`; a test aid).
+    /// Serve the MCP conformance suite's fixture tools, resources, prompts and
+    /// tasks beside media-gen's own (`serve --conformance-fixture`; a test aid).
     pub conformance_fixture: bool,
 }
 

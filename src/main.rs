@@ -116,8 +116,9 @@ struct ServeArgs {
     #[arg(long, value_name = "PORT")]
     port: Option<String>,
     /// Also serve the official MCP conformance suite's fixture tools
-    /// (`test_*`), resources (`test://…`) and prompts, for running
-    /// `@modelcontextprotocol/conformance` against media-gen. A test aid.
+    /// (`test_*` and its task tools), resources (`test://…`), prompts and the
+    /// tasks extension, for running `@modelcontextprotocol/conformance`
+    /// against media-gen. A test aid.
     #[arg(long)]
     conformance_fixture: bool,
 }
