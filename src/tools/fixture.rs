@@ -12,6 +12,7 @@
 
 use std::io::Cursor;
 use std::sync::LazyLock;
+use std::time::Duration;
 
 use base64::Engine as _;
 use rmcp::handler::server::router::tool::{ToolRoute, ToolRouter};
@@ -83,6 +84,11 @@ fn text(s: impl Into<String>) -> CallToolResult {
     CallToolResult::success(vec![ContentBlock::text(s)])
 }
 
+/// A tool result with `isError: true` and one text block.
+fn failure(s: impl Into<String>) -> CallToolResult {
+    CallToolResult::error(vec![ContentBlock::text(s)])
+}
+
 /// Sends one `notifications/message` at info level; the suite counts them.
 async fn log(ctx: &RequestContext<RoleServer>, message: &str) {
     let param = LoggingMessageNotificationParam::new(LoggingLevel::Info, json!(message));
@@ -97,7 +103,7 @@ async fn elicit(ctx: &RequestContext<RoleServer>, message: &str, schema: Value) 
         json!({"mode": "form", "message": message, "requestedSchema": schema}),
     ) {
         Ok(p) => p,
-        Err(e) => return CallToolResult::error(vec![ContentBlock::text(e.to_string())]),
+        Err(e) => return failure(e.to_string()),
     };
     match ctx.peer.create_elicitation(params).await {
         Ok(answer) => text(format!(
@@ -105,9 +111,7 @@ async fn elicit(ctx: &RequestContext<RoleServer>, message: &str, schema: Value) 
             serde_json::to_value(&answer.action).unwrap_or(Value::Null),
             answer.content.unwrap_or_else(|| json!({}))
         )),
-        Err(e) => CallToolResult::error(vec![ContentBlock::text(format!(
-            "elicitation not supported or failed: {e}"
-        ))]),
+        Err(e) => failure(format!("elicitation not supported or failed: {e}")),
     }
 }
 
@@ -211,7 +215,7 @@ fn spawn_task(work: impl FnOnce(TaskContext) -> TaskFuture) -> Result<CallToolRe
 }
 
 /// Sleeps `d` unless the task is cancelled first.
-async fn work_for(tc: &TaskContext, d: std::time::Duration) -> Result<(), TaskExit> {
+async fn work_for(tc: &TaskContext, d: Duration) -> Result<(), TaskExit> {
     tokio::select! {
         () = tc.cancelled() => Err(TaskExit::Cancelled),
         () = tokio::time::sleep(d) => Ok(()),
@@ -317,9 +321,9 @@ impl MediaServer {
     )]
     async fn test_tool_with_logging(&self, ctx: RequestContext<RoleServer>) -> CallToolResult {
         log(&ctx, "Tool execution started").await;
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
         log(&ctx, "Tool processing data").await;
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
         log(&ctx, "Tool execution completed").await;
         text("Tool with logging executed successfully")
     }
@@ -339,7 +343,7 @@ impl MediaServer {
                     tracing::debug!(error = %e, "fixture progress not sent");
                 }
                 if step < 100 {
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
                 }
             }
         }
@@ -354,9 +358,7 @@ impl MediaServer {
         description = "Conformance fixture: always fails with isError: true."
     )]
     async fn test_error_handling(&self) -> CallToolResult {
-        CallToolResult::error(vec![ContentBlock::text(
-            "This tool intentionally returns an error for testing",
-        )])
+        failure("This tool intentionally returns an error for testing")
     }
 
     #[tool(
@@ -381,9 +383,7 @@ impl MediaServer {
                     .to_owned();
                 text(format!("LLM response: {reply}"))
             }
-            Err(e) => CallToolResult::error(vec![ContentBlock::text(format!(
-                "sampling not supported or failed: {e}"
-            ))]),
+            Err(e) => failure(format!("sampling not supported or failed: {e}")),
         }
     }
 
@@ -738,7 +738,7 @@ impl MediaServer {
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let seconds = p.seconds.unwrap_or(1.0).clamp(0.0, 60.0);
-        let work = std::time::Duration::from_secs_f64(seconds);
+        let work = Duration::from_secs_f64(seconds);
         let reply = format!("Computed for {seconds} s");
         if !wants_tasks(&ctx) {
             tokio::time::sleep(work).await;
@@ -765,10 +765,8 @@ impl MediaServer {
         }
         spawn_task(|tc| {
             Box::pin(async move {
-                work_for(&tc, std::time::Duration::from_secs(1)).await?;
-                Ok(CallToolResult::error(vec![ContentBlock::text(
-                    "The job failed, as this fixture always does",
-                )]))
+                work_for(&tc, Duration::from_secs(1)).await?;
+                Ok(failure("The job failed, as this fixture always does"))
             })
         })
     }
@@ -877,7 +875,7 @@ impl MediaServer {
         };
         spawn_task(move |tc| {
             Box::pin(async move {
-                work_for(&tc, std::time::Duration::from_millis(200)).await?;
+                work_for(&tc, Duration::from_millis(200)).await?;
                 Ok(text(format!("Hello, {name}, from a task")))
             })
         })

@@ -16,12 +16,13 @@ use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::model::SetLevelRequestParams;
 use rmcp::model::SubscriptionFilter;
 use rmcp::model::{
-    CallToolResult, CancelTaskParams, ContentBlock, GetPromptRequestMethod, GetPromptRequestParams,
-    GetPromptResponse, GetTaskParams, GetTaskResult, Implementation, ListPromptsRequestMethod,
-    ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, PaginatedRequestParams,
-    PromptsCapability, ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult,
-    ServerCapabilities, ServerConfig, SubscribeRequestMethod, SubscribeRequestParams,
-    TASKS_EXTENSION_ID, UnsubscribeRequestMethod, UnsubscribeRequestParams, UpdateTaskParams,
+    CallToolResult, CancelTaskParams, ConstString, ContentBlock, GetPromptRequestMethod,
+    GetPromptRequestParams, GetPromptResponse, GetTaskParams, GetTaskResult, Implementation,
+    ListPromptsRequestMethod, ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult,
+    PaginatedRequestParams, PromptsCapability, ReadResourceRequestParams, ReadResourceResponse,
+    ReadResourceResult, ServerCapabilities, ServerConfig, SubscribeRequestMethod,
+    SubscribeRequestParams, TASKS_EXTENSION_ID, UnsubscribeRequestMethod, UnsubscribeRequestParams,
+    UpdateTaskParams,
 };
 use rmcp::service::{NotificationContext, RequestContext, SubscriptionContext};
 use rmcp::{ErrorData, RoleServer, ServerHandler, tool_handler};
@@ -74,6 +75,18 @@ impl MediaServer {
 
     pub fn service(&self) -> &Service {
         &self.service
+    }
+
+    /// A method only the conformance fixture answers: -32601 otherwise.
+    fn fixture_only<M: ConstString, T>(
+        &self,
+        answer: impl FnOnce() -> Result<T, ErrorData>,
+    ) -> Result<T, ErrorData> {
+        if self.fixture {
+            answer()
+        } else {
+            Err(ErrorData::method_not_found::<M>())
+        }
     }
 
     /// Every tool this server offers, as `tools/list` shows them.
@@ -197,11 +210,7 @@ impl ServerHandler for MediaServer {
         _request: Option<PaginatedRequestParams>,
         _ctx: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, ErrorData> {
-        if self.fixture {
-            Ok(fixture::prompts())
-        } else {
-            Err(ErrorData::method_not_found::<ListPromptsRequestMethod>())
-        }
+        self.fixture_only::<ListPromptsRequestMethod, _>(|| Ok(fixture::prompts()))
     }
 
     async fn get_prompt(
@@ -209,11 +218,7 @@ impl ServerHandler for MediaServer {
         request: GetPromptRequestParams,
         _ctx: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, ErrorData> {
-        if self.fixture {
-            fixture::get_prompt(&request)
-        } else {
-            Err(ErrorData::method_not_found::<GetPromptRequestMethod>())
-        }
+        self.fixture_only::<GetPromptRequestMethod, _>(|| fixture::get_prompt(&request))
     }
 
     /// `resources/subscribe` is acknowledged only for the conformance
@@ -228,11 +233,7 @@ impl ServerHandler for MediaServer {
         _request: SubscribeRequestParams,
         _ctx: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
-        if self.fixture {
-            Ok(())
-        } else {
-            Err(ErrorData::method_not_found::<SubscribeRequestMethod>())
-        }
+        self.fixture_only::<SubscribeRequestMethod, _>(|| Ok(()))
     }
 
     #[allow(deprecated, reason = "see subscribe")]
@@ -241,11 +242,7 @@ impl ServerHandler for MediaServer {
         _request: UnsubscribeRequestParams,
         _ctx: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
-        if self.fixture {
-            Ok(())
-        } else {
-            Err(ErrorData::method_not_found::<UnsubscribeRequestMethod>())
-        }
+        self.fixture_only::<UnsubscribeRequestMethod, _>(|| Ok(()))
     }
 
     /// Sessions that began with `initialize` (2025-11-25 and earlier) get
