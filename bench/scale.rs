@@ -4,8 +4,8 @@
 //!   stdio through the real binary;
 //! - start-up of the real binary against that library: spawn → `initialize`
 //!   result, and spawn → the "catalog reconciled" log line;
-//! - `Store::open` + `reconcile` in process, steady state and with 1,000 files
-//!   added by hand.
+//! - `LocalStore::open` + `reconcile` in process, steady state and with 1,000
+//!   files added by hand.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -14,8 +14,10 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use media_gen::store::{ListQuery, MediaId, MediaKind, MediaRecord, SortBy, Store};
+use media_gen::store::local::{LocalStore, METADATA_DIR};
+use media_gen::store::{Catalog, ListQuery, MediaId, MediaKind, MediaRecord, Page, SortBy};
 use serde_json::{Map, json};
+use tokio::runtime::Runtime;
 
 use crate::{Server, median_d, ms, row};
 
@@ -45,8 +47,11 @@ const WORDS: &[&str] = &[
 
 pub fn run(work: &Path, quick: bool, files: usize, rows: &mut Vec<(String, String, String)>) {
     let dir = work.join("scale");
+    // The library's ports are async: the in-process figures include the
+    // hop to a blocking thread, as a server pays it.
+    let rt = Runtime::new().expect("tokio runtime");
     let t = Instant::now();
-    build_library(&dir, files);
+    build_library(&rt, &dir, files);
     let built = t.elapsed();
     eprintln!(
         "scale: built a library of {files} files in {:.1} s",
@@ -55,7 +60,7 @@ pub fn run(work: &Path, quick: bool, files: usize, rows: &mut Vec<(String, Strin
     let n_label = format!("{}k", files / 1000);
 
     // In process: the catalog query itself.
-    let store = Store::open(&dir).expect("open store");
+    let store = LocalStore::open(&dir).expect("open store").library();
     let reps = if quick { 50 } else { 200 };
     let mut all = Vec::new();
     for (sort, name) in [
@@ -72,7 +77,10 @@ pub fn run(work: &Path, quick: bool, files: usize, rows: &mut Vec<(String, Strin
             let mut times = Vec::new();
             for _ in 0..reps {
                 let t = Instant::now();
-                let (page, total) = store.list(&q).expect("list");
+                let Page {
+                    records: page,
+                    total,
+                } = rt.block_on(store.list(&q)).expect("list");
                 times.push(t.elapsed());
                 assert_eq!(page.len(), 20);
                 assert_eq!(total, files as u64);
@@ -117,9 +125,9 @@ pub fn run(work: &Path, quick: bool, files: usize, rows: &mut Vec<(String, Strin
         let mut times = Vec::new();
         for _ in 0..reps {
             let t = Instant::now();
-            let (page, _) = store.list(&q).expect("list");
+            let page = rt.block_on(store.list(&q)).expect("list");
             times.push(t.elapsed());
-            assert!(!page.is_empty());
+            assert!(!page.records.is_empty());
         }
         rows.push(row(
             &format!("{n_label} library: catalog list, limit 20, {label} (in process)"),
@@ -132,13 +140,15 @@ pub fn run(work: &Path, quick: bool, files: usize, rows: &mut Vec<(String, Strin
     let mut open_rec = Vec::new();
     for _ in 0..if quick { 3 } else { 5 } {
         let t = Instant::now();
-        let s = Store::open(&dir).expect("open");
-        let r = s.reconcile(Duration::from_secs(3600)).expect("reconcile");
+        let s = LocalStore::open(&dir).expect("open").library();
+        let r = rt
+            .block_on(s.reconcile(Duration::from_secs(3600)))
+            .expect("reconcile");
         open_rec.push(t.elapsed());
         assert_eq!(r.added + r.removed, 0, "{r:?}");
     }
     rows.push(row(
-        &format!("{n_label} library: Store::open + reconcile, steady state (in process)"),
+        &format!("{n_label} library: LocalStore::open + reconcile, steady state (in process)"),
         format!("{:.0} ms", ms(median_d(&mut open_rec))),
         "< 1 s",
     ));
@@ -147,13 +157,15 @@ pub fn run(work: &Path, quick: bool, files: usize, rows: &mut Vec<(String, Strin
         std::fs::write(dir.join(format!("by_hand_{i:04}.png")), PNG_1X1).expect("hand file");
     }
     let t = Instant::now();
-    let s = Store::open(&dir).expect("open");
-    let r = s.reconcile(Duration::from_secs(3600)).expect("reconcile");
+    let s = LocalStore::open(&dir).expect("open").library();
+    let r = rt
+        .block_on(s.reconcile(Duration::from_secs(3600)))
+        .expect("reconcile");
     let first = t.elapsed();
     assert_eq!(r.added, by_hand, "{r:?}");
     rows.push(row(
         &format!(
-            "{n_label} library: Store::open + reconcile cataloguing {by_hand} hand-added files"
+            "{n_label} library: LocalStore::open + reconcile cataloguing {by_hand} hand-added files"
         ),
         format!("{:.0} ms", ms(first)),
         "< 1 s",
@@ -228,9 +240,9 @@ pub fn run(work: &Path, quick: bool, files: usize, rows: &mut Vec<(String, Strin
 
 /// Writes `n` files, their sidecars and catalog rows. Files are not fsynced:
 /// the benchmark measures reading a library, not making one.
-fn build_library(dir: &Path, n: usize) {
-    let store = Store::open(dir).expect("open store");
-    let meta = dir.join(media_gen::store::METADATA_DIR);
+fn build_library(rt: &Runtime, dir: &Path, n: usize) {
+    let store = LocalStore::open(dir).expect("open store");
+    let meta = dir.join(METADATA_DIR);
     std::fs::create_dir_all(&meta).expect("metadata dir");
     let start = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
         .expect("date")
@@ -285,11 +297,12 @@ fn build_library(dir: &Path, n: usize) {
             metadata: sidecar,
         });
         if batch.len() == 5000 {
-            store.catalog().insert_many(&batch).expect("insert");
-            batch.clear();
+            rt.block_on(store.catalog.insert_many(std::mem::take(&mut batch)))
+                .expect("insert");
         }
     }
-    store.catalog().insert_many(&batch).expect("insert");
+    rt.block_on(store.catalog.insert_many(batch))
+        .expect("insert");
 }
 
 /// Spawns `media-gen serve` on `dir` with info logging on stderr, and a

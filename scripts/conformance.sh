@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # The official MCP conformance suite (@modelcontextprotocol/conformance, pinned in
 # tests/conformance/package.json) against media-gen's Streamable HTTP endpoint, for
-# the 2025-11-25 and 2026-07-28 requirement sets. The server runs with
-# --conformance-fixture, which adds the suite's fixture tools, resources, prompts
-# and task tools. Expected failures (none today) would be listed with their reasons
+# the 2025-11-25 and 2026-07-28 requirement sets. The server is
+# `media-gen-conformance` (cargo feature `conformance`): media-gen's server with
+# the suite's fixture tools, resources, prompts and tasks beside it, on the real
+# HTTP transport. Expected failures (none today) would be listed with their reasons
 # in tests/conformance/expected-failures-*.yaml; anything else failing, or a listed
 # entry that starts passing, fails this script.
-# Expects `npm ci --prefix tests/conformance` (`.ci/run` does it) and a built binary.
+# Expects `npm ci --prefix tests/conformance` (`.ci/run` does it) and a built
+# `media-gen-conformance` (`cargo build --features conformance --bins`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BIN=${MEDIA_GEN_BIN:-${CARGO_TARGET_DIR:-target}/debug/media-gen}
+BIN=${MEDIA_GEN_CONFORMANCE_BIN:-${CARGO_TARGET_DIR:-target}/debug/media-gen-conformance}
 CONF=tests/conformance
 export PATH="$PWD/$CONF/node_modules/.bin:$PATH"
 if ! node --version 2>/dev/null | grep -q '^v22\.'; then
@@ -24,7 +26,7 @@ cleanup() {
 }
 trap cleanup EXIT
 MCP_OUTPUT_DIR="$work/out" HOME="$work" XDG_CONFIG_HOME="$work/config" MEDIA_GEN_LOG=warn \
-    "$BIN" serve --transport http --port 0 --emulator --conformance-fixture 2>"$work/server.log" &
+    "$BIN" --port 0 2>"$work/server.log" &
 pid=$!
 addr=
 for _ in $(seq 200); do

@@ -11,11 +11,11 @@ PY=${PYTHON:-.venv/bin/python}
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
-cargo clippy --all-targets --locked -- -D warnings
+cargo clippy --all-targets --all-features --locked -- -D warnings
 echo "== cargo build"
-cargo build --locked --bins
+cargo build --locked --bins --features conformance
 echo "== cargo test"
-cargo test --locked --lib --bins --tests
+cargo test --locked --features conformance --lib --bins --tests
 echo "== end-to-end (Python mcp client)"
 "$PY" -m pytest -q -p no:cacheprovider tests/e2e
 echo "== MCP conformance suite"

@@ -2,27 +2,36 @@
 //! CLIProxyAPI or the Gemini API), makes videos (Veo) and keeps a library of
 //! what it made.
 //!
-//! Modules, each with one job:
-//! - [`config`]: raw configuration (defaults, TOML, `MCP_*` environment, flags)
-//!   validated once into [`config::Settings`].
+//! Modules, each with one job, from the core outwards (a module uses only
+//! those listed before it, and `contract`):
 //! - [`domain`]: value types shared by every layer (aspect ratios, sizes, the
 //!   model registry and the Gemini output-size table).
-//! - [`backend`]: HTTP clients for the image providers, their wire formats,
-//!   retries and error classification. Knows nothing of MCP.
-//! - [`media`]: reading image headers, decoding within limits, previews.
-//! - [`store`]: media files, JSON sidecars and the SQLite catalog; atomic writes
-//!   and start-up reconcile.
-//! - [`service`]: the operations (generate, batch) over backend + media + store,
-//!   and the one mapping from internal errors to the contract's error codes.
+//! - [`config`]: layered settings (defaults < TOML < `MCP_*` environment <
+//!   flags) validated once into [`config::Settings`], grouped per owner.
+//! - [`media`]: pixels — reading headers, decoding within limits, previews.
+//! - [`store`]: the library's ports (`MediaStore`, `Catalog`, `JobStore`,
+//!   `ChangeFeed`), the protocols written once over them ([`store::Library`]:
+//!   atomic save, crash-safe delete, reconcile, clean-up), and the local
+//!   implementation (a directory + SQLite).
+//! - [`backend`]: the provider ports (`ImageProvider`), the CLIProxyAPI and
+//!   Gemini wire formats, retries and failure classification.
+//! - [`contract`]: the error codes and output shapes tools and the CLI share.
+//! - [`service`]: the operations over the ports, a file per capability, the
+//!   save pipeline, and the one mapping from failures to error codes.
 //! - [`tools`]: the MCP surface (rmcp): parameters → service → results.
-//! - [`transport`]: stdio serving.
-//! - [`app`]: wiring settings into a running service; the `serve` and
-//!   `generate` commands.
+//! - [`transport`]: stdio, Streamable HTTP and legacy SSE for any MCP
+//!   handler, with the HTTP security checks.
+//! - [`app`]: the composition root — builds the ports from settings, runs
+//!   `serve` and the shell commands.
 //! - [`emulator`]: the offline backend emulator used by `--emulator` and tests.
+//!
+//! The core (`domain` … `service`) knows nothing of MCP; the MCP layer
+//! knows nothing of wire formats.
 
 pub mod app;
 pub mod backend;
 pub mod config;
+pub mod contract;
 pub mod domain;
 pub mod emulator;
 pub mod media;

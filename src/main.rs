@@ -5,9 +5,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use media_gen::app::{self, AppError, GenerateCommand};
-use media_gen::config::{ConfigError, Origin, RawConfig, Settings, Sourced};
-use media_gen::emulator::{self, EmulatorOptions};
+use media_gen::app::{self, AppError, Command as AppCommand};
+use media_gen::config::{Settings, Sources, default_config_file};
+use media_gen::emulator::EmulatorOptions;
+use media_gen::service::{BatchInput, ListInput};
 use tokio_util::sync::CancellationToken;
 
 /// MCP server for Gemini image generation (via CLIProxyAPI or the Gemini API),
@@ -20,7 +21,7 @@ struct Cli {
     config: Option<PathBuf>,
     /// Where images, sidecars and the catalog live [env: MCP_OUTPUT_DIR].
     #[arg(long, global = true, value_name = "DIR")]
-    output_dir: Option<PathBuf>,
+    output_dir: Option<String>,
     /// CLIProxyAPI base URL [env: MCP_CLIPROXY_URL] [default: http://127.0.0.1:8317].
     #[arg(long, global = true, value_name = "URL")]
     cliproxy_url: Option<String>,
@@ -91,11 +92,11 @@ struct ListArgs {
     #[arg(long, value_parser = ["asc", "desc"])]
     order: Option<String>,
     /// How many files (1–1000).
-    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1000))]
-    limit: u32,
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(i64).range(1..=1000))]
+    limit: i64,
     /// Skip this many.
-    #[arg(long, default_value_t = 0)]
-    offset: u64,
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(i64).range(0..))]
+    offset: i64,
     /// Only files whose prompt contains this text.
     #[arg(long, short)]
     query: Option<String>,
@@ -115,12 +116,6 @@ struct ServeArgs {
     /// HTTP port [env: MCP_SSE_PORT] [default: 8318].
     #[arg(long, value_name = "PORT")]
     port: Option<String>,
-    /// Also serve the official MCP conformance suite's fixture tools
-    /// (`test_*` and its task tools), resources (`test://…`), prompts and the
-    /// tasks extension, for running `@modelcontextprotocol/conformance`
-    /// against media-gen. A test aid.
-    #[arg(long)]
-    conformance_fixture: bool,
 }
 
 #[derive(Debug, Args)]
@@ -158,37 +153,69 @@ struct EmulatorArgs {
     latency_ms: u64,
 }
 
-fn flag(value: Option<String>, name: &'static str) -> Option<Sourced<String>> {
-    value.map(|value| Sourced {
-        value,
-        origin: Origin::Flag(name),
-    })
-}
+impl Cli {
+    /// The flags that override settings: key, flag, value.
+    fn setting_flags(&self) -> Vec<(&'static str, &'static str, String)> {
+        let serve = match &self.command {
+            Some(Command::Serve(s)) => Some(s),
+            _ => None,
+        };
+        [
+            ("output_dir", "--output-dir", self.output_dir.clone()),
+            ("cliproxy_url", "--cliproxy-url", self.cliproxy_url.clone()),
+            (
+                "image_backend",
+                "--image-backend",
+                self.image_backend.clone(),
+            ),
+            (
+                "request_timeout",
+                "--request-timeout",
+                self.request_timeout.clone(),
+            ),
+            ("preview", "--preview", self.preview.clone()),
+            (
+                "transport",
+                "--transport",
+                serve.and_then(|s| s.transport.clone()),
+            ),
+            ("http_host", "--host", serve.and_then(|s| s.host.clone())),
+            ("http_port", "--port", serve.and_then(|s| s.port.clone())),
+        ]
+        .into_iter()
+        .filter_map(|(key, flag, value)| value.map(|v| (key, flag, v)))
+        .collect()
+    }
 
-fn load_settings(cli: &Cli, serve: Option<&ServeArgs>) -> Result<Settings, ConfigError> {
-    let get = |k: &str| std::env::var(k).ok();
-    let file = match &cli.config {
-        Some(path) => RawConfig::from_file(path)?,
-        None => match media_gen::config::default_config_file(&get) {
-            Some(path) => RawConfig::from_file(&path)?,
-            None => RawConfig::default(),
-        },
-    };
-    let flags = RawConfig {
-        output_dir: cli.output_dir.clone().map(|value| Sourced {
-            value,
-            origin: Origin::Flag("--output-dir"),
-        }),
-        cliproxy_url: flag(cli.cliproxy_url.clone(), "--cliproxy-url"),
-        image_backend: flag(cli.image_backend.clone(), "--image-backend"),
-        request_timeout: flag(cli.request_timeout.clone(), "--request-timeout"),
-        preview: flag(cli.preview.clone(), "--preview"),
-        transport: flag(serve.and_then(|s| s.transport.clone()), "--transport"),
-        http_host: flag(serve.and_then(|s| s.host.clone()), "--host"),
-        http_port: flag(serve.and_then(|s| s.port.clone()), "--port"),
-        ..RawConfig::default()
-    };
-    Settings::from_raw(file.merge(RawConfig::from_env(get)).merge(flags), &get)
+    /// What to run, once settings are loaded.
+    fn app_command(self) -> AppCommand {
+        match self.command {
+            None | Some(Command::Serve(_) | Command::Emulator(_)) => AppCommand::Serve,
+            Some(Command::Generate(g)) => AppCommand::Generate {
+                input: BatchInput {
+                    prompts: g.prompts,
+                    model: g.model,
+                    aspect_ratio: g.aspect_ratio,
+                    image_size: g.image_size,
+                },
+                json: g.json,
+            },
+            Some(Command::Models { json }) => AppCommand::Models { json },
+            Some(Command::List(l)) => AppCommand::List {
+                input: ListInput {
+                    kind: Some(l.kind),
+                    limit: Some(l.limit),
+                    offset: Some(l.offset),
+                    sort_by: Some(l.sort),
+                    order: l.order,
+                    query: l.query,
+                },
+                json: l.json,
+            },
+            Some(Command::Info { file, json }) => AppCommand::Info { file, json },
+            Some(Command::Rm { file, yes }) => AppCommand::Rm { file, yes },
+        }
+    }
 }
 
 fn init_logging(filter: Option<&str>) {
@@ -207,75 +234,30 @@ fn init_logging(filter: Option<&str>) {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log.as_deref());
-    let default_serve = ServeArgs::default();
-    let command = cli.command.as_ref();
-    if let Some(Command::Emulator(args)) = command {
-        return run_emulator(args).await;
+    let shutdown = CancellationToken::new();
+    // Long-running commands stop cleanly on SIGINT/SIGTERM; the short ones
+    // (and `rm`'s question) keep the default: the signal ends the process.
+    if matches!(
+        cli.command,
+        None | Some(Command::Serve(_) | Command::Emulator(_) | Command::Generate(_))
+    ) {
+        spawn_signal_handler(shutdown.clone());
     }
-    let serve_args = match command {
-        Some(Command::Serve(s)) => Some(s),
-        None => Some(&default_serve),
-        _ => None,
+    if let Some(Command::Emulator(args)) = &cli.command {
+        return run_emulator(args, shutdown).await;
+    }
+    let env = |k: &str| std::env::var(k).ok();
+    let sources = Sources {
+        file: cli.config.clone().or_else(|| default_config_file(&env)),
+        env: &env,
+        flags: cli.setting_flags(),
     };
-    let mut settings = match load_settings(&cli, serve_args) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("media-gen: {e}");
-            return ExitCode::from(2);
+    let result = match Settings::load(&sources) {
+        Ok(settings) => {
+            let emulator = cli.emulator;
+            app::run(settings, cli.app_command(), emulator, shutdown).await
         }
-    };
-    settings.conformance_fixture = serve_args.is_some_and(|s| s.conformance_fixture);
-    let _emulator = if cli.emulator {
-        match app::attach_emulator(&mut settings).await {
-            Ok(h) => Some(h),
-            Err(e) => return fail(&e),
-        }
-    } else {
-        None
-    };
-    let service = match app::build_service(settings) {
-        Ok(s) => s,
-        Err(e) => return fail(&e),
-    };
-    let result = match command {
-        Some(Command::Generate(g)) => {
-            app::generate(
-                service,
-                GenerateCommand {
-                    prompts: g.prompts.clone(),
-                    model: g.model.clone(),
-                    aspect_ratio: g.aspect_ratio.clone(),
-                    image_size: g.image_size.clone(),
-                    json: g.json,
-                },
-            )
-            .await
-        }
-        Some(Command::Models { json }) => app::models(service, *json).await,
-        Some(Command::List(l)) => {
-            use media_gen::store::{MediaKind, SortBy};
-            let cmd = app::ListCommand {
-                kind: MediaKind::parse(&l.kind),
-                sort: match l.sort.as_str() {
-                    "size" => SortBy::Size,
-                    "name" => SortBy::Name,
-                    _ => SortBy::Date,
-                },
-                ascending: l.order.as_deref().map(|o| o == "asc"),
-                limit: l.limit,
-                offset: l.offset,
-                query: l.query.clone(),
-                json: l.json,
-            };
-            app::list(service, cmd).await
-        }
-        Some(Command::Info { file, json }) => app::info(service, file, *json).await,
-        Some(Command::Rm { file, yes }) => app::rm(service, file, *yes).await,
-        Some(Command::Serve(_)) | Some(Command::Emulator(_)) | None => {
-            let shutdown = CancellationToken::new();
-            spawn_signal_handler(shutdown.clone());
-            app::serve(service, shutdown).await
-        }
+        Err(e) => Err(e.into()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -285,7 +267,7 @@ async fn main() -> ExitCode {
 
 fn fail(e: &AppError) -> ExitCode {
     eprintln!("media-gen: {e}");
-    ExitCode::FAILURE
+    ExitCode::from(e.exit_code())
 }
 
 fn spawn_signal_handler(shutdown: CancellationToken) {
@@ -307,7 +289,7 @@ fn spawn_signal_handler(shutdown: CancellationToken) {
     });
 }
 
-async fn run_emulator(args: &EmulatorArgs) -> ExitCode {
+async fn run_emulator(args: &EmulatorArgs, shutdown: CancellationToken) -> ExitCode {
     let listener = match tokio::net::TcpListener::bind((args.host.as_str(), args.port)).await {
         Ok(l) => l,
         Err(e) => {
@@ -322,27 +304,8 @@ async fn run_emulator(args: &EmulatorArgs) -> ExitCode {
         api_key: args.api_key.clone(),
         latency: Duration::from_millis(args.latency_ms),
     };
-    let handle = match emulator::start(listener, opts).await {
-        Ok(h) => h,
-        Err(e) => {
-            eprintln!("media-gen: cannot start the emulator: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    // The URL goes to stdout so scripts can read it (useful with --port 0).
-    {
-        use std::io::Write;
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "{}", handle.base_url());
-        let _ = out.flush();
+    match app::run_emulator(listener, opts, shutdown).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e),
     }
-    tracing::warn!(
-        "media-gen EMULATOR listening on {} — a test and demo tool serving synthetic images",
-        handle.base_url()
-    );
-    let shutdown = CancellationToken::new();
-    spawn_signal_handler(shutdown.clone());
-    shutdown.cancelled().await;
-    handle.shutdown().await;
-    ExitCode::SUCCESS
 }

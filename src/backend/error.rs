@@ -5,18 +5,13 @@ use std::time::Duration;
 use serde::Deserialize;
 
 /// Why a backend call failed. The message says what happened; the service
-/// layer maps each variant to a contract code and adds the next step.
+/// maps each variant to a contract code and adds the next step, which
+/// depends on the provider and the capability.
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {
-    #[error(
-        "cannot reach the image backend at `{url}` ({reason}); start CLIProxyAPI (default \
-127.0.0.1:8317) or run with `--emulator` for offline test images"
-    )]
+    #[error("cannot reach `{url}` ({reason})")]
     Unavailable { url: String, reason: String },
-    #[error(
-        "the backend refused the credentials (HTTP {status}: {message}); check \
-`MCP_CLIPROXY_API_KEY` (or `MCP_GEMINI_API_KEY`) and that you are logged in to CLIProxyAPI"
-    )]
+    #[error("the backend refused the credentials (HTTP {status}: {message})")]
     AuthFailed { status: u16, message: String },
     #[error("the backend is rate limiting requests: {message}")]
     RateLimited {
@@ -133,7 +128,7 @@ pub(super) fn parse_error_body(body: &[u8]) -> ErrorInfo {
             }
         }
         Err(_) => ErrorInfo {
-            message: super::excerpt(&String::from_utf8_lossy(body)),
+            message: super::wire::excerpt(&String::from_utf8_lossy(body)),
             ..ErrorInfo::default()
         },
     }

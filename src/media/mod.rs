@@ -333,3 +333,19 @@ mod tests {
         assert_eq!(fit(4000, 1, 512), (512, 1));
     }
 }
+
+/// Small real images for other modules' tests.
+#[cfg(test)]
+pub(crate) mod tests_support {
+    /// A `w`×`h` PNG of one colour.
+    pub fn png(w: u32, h: u32) -> Vec<u8> {
+        let img = image::DynamicImage::ImageRgb8(image::RgbImage::from_pixel(
+            w,
+            h,
+            image::Rgb([9, 8, 7]),
+        ));
+        let mut out = std::io::Cursor::new(Vec::new());
+        let _ = img.write_to(&mut out, image::ImageFormat::Png);
+        out.into_inner()
+    }
+}

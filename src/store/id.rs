@@ -8,7 +8,10 @@ use chrono::{DateTime, Utc};
 /// A checked file name: a single path component of ASCII letters, digits, `.`,
 /// `_` and `-`, not starting with `.`, 1–255 bytes. Separators, `..`, absolute
 /// paths, percent-encoding, NUL and control characters cannot be expressed.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(try_from = "String", into = "String")]
 pub struct MediaId(String);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -66,13 +69,23 @@ impl FromStr for MediaId {
     }
 }
 
+impl TryFrom<String> for MediaId {
+    type Error = InvalidMediaId;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
+impl From<MediaId> for String {
+    fn from(id: MediaId) -> Self {
+        id.0
+    }
+}
+
 const BASE32: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
 
 /// A fresh unique, time-sortable name: `PREFIX_YYYYMMDD_HHMMSS_mmm_xxxxxx.EXT`.
 pub fn new_name(prefix: &str, at: DateTime<Utc>, extension: &str) -> MediaId {
-    let suffix: String = (0..6)
-        .map(|_| char::from(BASE32[rand::random_range(0..32usize)]))
-        .collect();
     let ext: String = extension
         .chars()
         .filter(char::is_ascii_alphanumeric)
@@ -84,9 +97,15 @@ pub fn new_name(prefix: &str, at: DateTime<Utc>, extension: &str) -> MediaId {
     } else {
         ext
     };
+    MediaId(format!("{}.{ext}", unique_stem(prefix, at)))
+}
+
+/// `PREFIX_YYYYMMDD_HHMMSS_mmm_xxxxxx`: sortable by time, with 30 random
+/// bits so names made in the same millisecond differ.
+pub(super) fn unique_stem(prefix: &str, at: DateTime<Utc>) -> String {
+    let suffix: String = (0..6)
+        .map(|_| char::from(BASE32[rand::random_range(0..32usize)]))
+        .collect();
     let prefix: String = prefix.chars().filter(char::is_ascii_alphanumeric).collect();
-    MediaId(format!(
-        "{prefix}_{}_{suffix}.{ext}",
-        at.format("%Y%m%d_%H%M%S_%3f")
-    ))
+    format!("{prefix}_{}_{suffix}", at.format("%Y%m%d_%H%M%S_%3f"))
 }

@@ -1,11 +1,12 @@
-//! The MCP surface: one rmcp server whose tools are split by family (one file
-//! each). Handlers are thin: parameters → [`Service`] → result.
+//! The MCP surface: one server ([`MediaServer`]) whose tools are split by
+//! family, a file each. Handlers are thin: parameters → [`Service`] → the
+//! contract's shape as a result.
 //!
-//! Every result carries `structuredContent` (never base64 in it), the same JSON
-//! as a text block for clients that ignore structured content, and — for
-//! images — a `resource_link` to `media://files/NAME` plus an inline preview.
+//! Every result carries `structuredContent` (never base64 in it), the same
+//! JSON as a text block for clients that ignore structured content, and —
+//! for images — a `resource_link` to `media://files/NAME` plus an inline
+//! preview.
 
-mod fixture;
 mod image;
 mod library;
 
@@ -14,25 +15,17 @@ use std::sync::Arc;
 use rmcp::handler::server::router::tool::ToolRouter;
 #[allow(deprecated, reason = "see set_level")]
 use rmcp::model::SetLevelRequestParams;
-use rmcp::model::SubscriptionFilter;
 use rmcp::model::{
-    CallToolResult, CancelTaskParams, ConstString, ContentBlock, GetPromptRequestMethod,
-    GetPromptRequestParams, GetPromptResponse, GetTaskParams, GetTaskResult, Implementation,
-    ListPromptsRequestMethod, ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult,
-    PaginatedRequestParams, PromptsCapability, ReadResourceRequestParams, ReadResourceResponse,
-    ReadResourceResult, ServerCapabilities, ServerConfig, SubscribeRequestMethod,
-    SubscribeRequestParams, TASKS_EXTENSION_ID, UnsubscribeRequestMethod, UnsubscribeRequestParams,
-    UpdateTaskParams,
+    CallToolResult, ContentBlock, Implementation, ListResourceTemplatesResult, ListResourcesResult,
+    PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities,
+    ServerConfig, SubscriptionFilter,
 };
 use rmcp::service::{NotificationContext, RequestContext, SubscriptionContext};
 use rmcp::{ErrorData, RoleServer, ServerHandler, tool_handler};
 use serde::Serialize;
-use serde_json::{Map, Value};
 use tokio_util::sync::{CancellationToken, DropGuard};
 
-use crate::service::{ErrorCode, Service, ServiceError};
-
-pub use image::{BatchItem, BatchOutput, ImageMetadata, ImageOutput, media_uri};
+use crate::service::{Service, ServiceError};
 
 /// Instructions sent to the client at initialization, for the model to read.
 const INSTRUCTIONS: &str = "media-gen generates images with Gemini image models and saves \
@@ -43,13 +36,12 @@ Use `list_generated`, `get_file_info` and `delete_file` to manage the library, a
 `list_models` to see models and their options. On failure, `error.code` says what went \
 wrong and `error.message` what to do next.";
 
-/// The MCP server: shared state is one [`Service`]; cloning is cheap.
+/// The MCP server: shared state is one [`Service`]; cloning is cheap. One
+/// instance (and its clones) serves one session.
 #[derive(Clone)]
 pub struct MediaServer {
     service: Arc<Service>,
     tool_router: ToolRouter<Self>,
-    /// Also serve the conformance suite's fixtures (`serve --conformance-fixture`).
-    fixture: bool,
     /// Cancelled when the last clone of this server is dropped, i.e. when
     /// its session ends: background work of the session stops with it.
     session_end: CancellationToken,
@@ -58,16 +50,10 @@ pub struct MediaServer {
 
 impl MediaServer {
     pub fn new(service: Arc<Service>) -> Self {
-        let fixture = service.settings().conformance_fixture;
-        let mut tool_router = Self::image_router() + Self::library_router();
-        if fixture {
-            tool_router.merge(fixture::tools());
-        }
         let session_end = CancellationToken::new();
         Self {
             service,
-            tool_router,
-            fixture,
+            tool_router: Self::image_router() + Self::library_router(),
             _session: Arc::new(session_end.clone().drop_guard()),
             session_end,
         }
@@ -75,18 +61,6 @@ impl MediaServer {
 
     pub fn service(&self) -> &Service {
         &self.service
-    }
-
-    /// A method only the conformance fixture answers: -32601 otherwise.
-    fn fixture_only<M: ConstString, T>(
-        &self,
-        answer: impl FnOnce() -> Result<T, ErrorData>,
-    ) -> Result<T, ErrorData> {
-        if self.fixture {
-            answer()
-        } else {
-            Err(ErrorData::method_not_found::<M>())
-        }
     }
 
     /// Every tool this server offers, as `tools/list` shows them.
@@ -99,23 +73,12 @@ impl MediaServer {
 impl ServerHandler for MediaServer {
     #[allow(deprecated, reason = "the logging capability: see set_level")]
     fn get_info(&self) -> ServerConfig {
-        let mut capabilities = ServerCapabilities::builder()
+        let capabilities = ServerCapabilities::builder()
             .enable_tools()
             .enable_resources()
             .enable_resources_list_changed()
             .enable_logging()
             .build();
-        if self.fixture {
-            capabilities.prompts = Some(PromptsCapability::default());
-            capabilities.completions = Some(serde_json::Map::new());
-            if let Some(resources) = &mut capabilities.resources {
-                resources.subscribe = Some(true);
-            }
-            capabilities
-                .extensions
-                .get_or_insert_default()
-                .insert(TASKS_EXTENSION_ID.to_owned(), serde_json::Map::new());
-        }
         ServerConfig::new(capabilities)
             .with_server_info(
                 Implementation::new("media-gen", env!("CARGO_PKG_VERSION"))
@@ -129,12 +92,7 @@ impl ServerHandler for MediaServer {
         request: Option<PaginatedRequestParams>,
         _ctx: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
-        let first_page = request.as_ref().is_none_or(|r| r.cursor.is_none());
-        let mut page = self.list_resources_page(request).await?;
-        if self.fixture && first_page {
-            page.resources.splice(0..0, fixture::resources());
-        }
-        Ok(page)
+        self.list_resources_page(request).await
     }
 
     async fn list_resource_templates(
@@ -142,13 +100,7 @@ impl ServerHandler for MediaServer {
         _request: Option<PaginatedRequestParams>,
         _ctx: RequestContext<RoleServer>,
     ) -> Result<ListResourceTemplatesResult, ErrorData> {
-        let mut templates = Self::resource_templates();
-        if self.fixture {
-            templates
-                .resource_templates
-                .push(fixture::resource_template());
-        }
-        Ok(templates)
+        Ok(Self::resource_templates())
     }
 
     /// Accepts `logging/setLevel` from 2025-11-25 clients. media-gen logs to
@@ -171,94 +123,23 @@ impl ServerHandler for MediaServer {
         request: ReadResourceRequestParams,
         _ctx: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
-        if self.fixture && request.uri.starts_with(fixture::SCHEME) {
-            return fixture::read(&request.uri)
-                .map(|contents| ReadResourceResult::new(vec![contents]).into());
-        }
         self.read_media_resource(&request.uri).await.map(Into::into)
-    }
-
-    /// SEP-2663 tasks exist only for the conformance fixture's task tools;
-    /// rmcp answers -32601 for these methods unless the extension is
-    /// advertised, which only `--conformance-fixture` does.
-    async fn get_task(
-        &self,
-        request: GetTaskParams,
-        _ctx: RequestContext<RoleServer>,
-    ) -> Result<GetTaskResult, ErrorData> {
-        fixture::get_task(&request.task_id)
-    }
-
-    async fn update_task(
-        &self,
-        request: UpdateTaskParams,
-        _ctx: RequestContext<RoleServer>,
-    ) -> Result<(), ErrorData> {
-        fixture::update_task(&request.task_id, request.input_responses)
-    }
-
-    async fn cancel_task(
-        &self,
-        request: CancelTaskParams,
-        _ctx: RequestContext<RoleServer>,
-    ) -> Result<(), ErrorData> {
-        fixture::cancel_task(&request.task_id)
-    }
-
-    async fn list_prompts(
-        &self,
-        _request: Option<PaginatedRequestParams>,
-        _ctx: RequestContext<RoleServer>,
-    ) -> Result<ListPromptsResult, ErrorData> {
-        self.fixture_only::<ListPromptsRequestMethod, _>(|| Ok(fixture::prompts()))
-    }
-
-    async fn get_prompt(
-        &self,
-        request: GetPromptRequestParams,
-        _ctx: RequestContext<RoleServer>,
-    ) -> Result<GetPromptResponse, ErrorData> {
-        self.fixture_only::<GetPromptRequestMethod, _>(|| fixture::get_prompt(&request))
-    }
-
-    /// `resources/subscribe` is acknowledged only for the conformance
-    /// fixture; media-gen's files do not change once written, so it announces
-    /// list changes instead.
-    #[allow(
-        deprecated,
-        reason = "2025-11-25 clients still send resources/subscribe"
-    )]
-    async fn subscribe(
-        &self,
-        _request: SubscribeRequestParams,
-        _ctx: RequestContext<RoleServer>,
-    ) -> Result<(), ErrorData> {
-        self.fixture_only::<SubscribeRequestMethod, _>(|| Ok(()))
-    }
-
-    #[allow(deprecated, reason = "see subscribe")]
-    async fn unsubscribe(
-        &self,
-        _request: UnsubscribeRequestParams,
-        _ctx: RequestContext<RoleServer>,
-    ) -> Result<(), ErrorData> {
-        self.fixture_only::<UnsubscribeRequestMethod, _>(|| Ok(()))
     }
 
     /// Sessions that began with `initialize` (2025-11-25 and earlier) get
     /// `notifications/resources/list_changed` whenever the library changes —
     /// from any session, the clean-up or reconcile. Bursts coalesce.
     async fn on_initialized(&self, ctx: NotificationContext<RoleServer>) {
-        let mut changes = self.service.store().watch_changes();
-        changes.mark_unchanged();
+        let mut changes = self.service.subscribe();
         let peer = ctx.peer;
         let session_end = self.session_end.clone();
         tokio::spawn(async move {
             loop {
                 tokio::select! {
                     () = session_end.cancelled() => break,
-                    changed = changes.changed() => if changed.is_err() { break },
+                    change = changes.next() => if change.is_none() { break },
                 }
+                changes.drain();
                 if peer.is_transport_closed() {
                     break;
                 }
@@ -282,53 +163,22 @@ impl ServerHandler for MediaServer {
     }
 
     async fn listen(&self, subscription: SubscriptionContext) -> Result<(), ErrorData> {
-        let mut changes = self.service.store().watch_changes();
-        changes.mark_unchanged();
+        let mut changes = self.service.subscribe();
         let wanted = subscription.accepted().resources_list_changed == Some(true);
         loop {
             tokio::select! {
                 () = subscription.cancelled() => return Ok(()),
-                changed = changes.changed(), if wanted => {
-                    if changed.is_err() {
+                change = changes.next(), if wanted => {
+                    if change.is_none() {
                         return Ok(());
                     }
+                    changes.drain();
                     if let Err(e) = subscription.sink().notify_resource_list_changed().await {
                         tracing::debug!(error = %e, "subscription closed");
                         return Ok(());
                     }
                 }
             }
-        }
-    }
-}
-
-/// The error envelope of the contract: `{"success":false,"error":{code,message,details}}`.
-#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
-pub struct ErrorOutput {
-    /// Always `false`.
-    pub success: bool,
-    pub error: ErrorBody,
-}
-
-#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
-pub struct ErrorBody {
-    /// Stable machine-readable code, e.g. `RATE_LIMITED`.
-    pub code: ErrorCode,
-    /// What went wrong and what to do next.
-    pub message: String,
-    /// Extra facts: the offending parameter, HTTP status, retry delay …
-    pub details: Map<String, Value>,
-}
-
-impl From<&ServiceError> for ErrorOutput {
-    fn from(e: &ServiceError) -> Self {
-        Self {
-            success: false,
-            error: ErrorBody {
-                code: e.code(),
-                message: e.message(),
-                details: e.details(),
-            },
         }
     }
 }
@@ -357,6 +207,14 @@ fn structured_result<T: Serialize>(
 }
 
 /// The tool result for a failed call.
-pub fn error_result(e: &ServiceError) -> CallToolResult {
-    structured_result(&ErrorOutput::from(e), true, Vec::new())
+fn error_result(e: &ServiceError) -> CallToolResult {
+    structured_result(&e.output(), true, Vec::new())
+}
+
+/// A tool result from an operation's outcome: its shape, or the error envelope.
+fn outcome<T: Serialize>(r: Result<T, ServiceError>) -> CallToolResult {
+    match r {
+        Ok(out) => structured_result(&out, false, Vec::new()),
+        Err(e) => error_result(&e),
+    }
 }

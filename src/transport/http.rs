@@ -14,6 +14,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use rmcp::ServerHandler;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
 use sha2::{Digest, Sha256};
@@ -21,17 +22,34 @@ use subtle::ConstantTimeEq;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use super::TransportError;
 use super::sessions::{CappedSessions, SessionBudget};
 use super::sse::{self, SseState};
-use crate::app::AppError;
-use crate::config::Settings;
-use crate::service::Service;
-use crate::tools::MediaServer;
+use crate::config::HttpSettings;
 
 /// How often idle SSE streams get a keep-alive comment.
 const SSE_KEEP_ALIVE: Duration = Duration::from_secs(15);
 
-/// A bound HTTP server, ready to run.
+/// Makes the handler for each new session (and each stateless request).
+pub type Handlers<H> = Arc<dyn Fn() -> H + Send + Sync>;
+
+/// Binds the configured address. Binding a non-loopback address without a
+/// token logs a loud warning.
+pub async fn bind(settings: &HttpSettings) -> Result<TcpListener, TransportError> {
+    let addr = SocketAddr::new(settings.host, settings.port);
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| TransportError::Bind { addr, source })?;
+    if !settings.host.is_loopback() && settings.token.is_none() {
+        tracing::warn!(
+            %addr,
+            "HTTP transport bound to a non-loopback address WITHOUT MCP_HTTP_TOKEN: anyone who can reach it can generate and delete media; set MCP_HTTP_TOKEN"
+        );
+    }
+    Ok(listener)
+}
+
+/// An HTTP server on a bound listener, ready to run.
 pub struct HttpServer {
     listener: TcpListener,
     router: Router,
@@ -41,28 +59,21 @@ pub struct HttpServer {
 }
 
 impl HttpServer {
-    /// Binds the listener and builds the routes. Binding a non-loopback
-    /// address without a token logs a loud warning.
-    pub async fn bind(service: Arc<Service>) -> Result<Self, AppError> {
-        let settings = service.settings().clone();
-        let addr = SocketAddr::new(settings.http_host, settings.http_port);
-        let listener = TcpListener::bind(addr)
-            .await
-            .map_err(|source| AppError::Bind { addr, source })?;
-        if !settings.http_host.is_loopback() && settings.http_token.is_none() {
-            tracing::warn!(
-                %addr,
-                "HTTP transport bound to a non-loopback address WITHOUT MCP_HTTP_TOKEN: anyone who can reach it can generate and delete media; set MCP_HTTP_TOKEN"
-            );
-        }
+    /// Serves handlers made by `handlers` on `listener` (any bound socket:
+    /// tests pass `127.0.0.1:0`).
+    pub fn new<H: ServerHandler>(
+        listener: TcpListener,
+        handlers: Handlers<H>,
+        settings: &HttpSettings,
+    ) -> Self {
         let sessions_stop = CancellationToken::new();
-        let router = router(service, &settings, sessions_stop.clone());
-        Ok(Self {
+        let router = router(handlers, settings, sessions_stop.clone());
+        Self {
             listener,
             router,
-            grace: settings.http_shutdown_grace,
+            grace: settings.shutdown_grace,
             sessions_stop,
-        })
+        }
     }
 
     pub fn local_addr(&self) -> Option<SocketAddr> {
@@ -71,7 +82,7 @@ impl HttpServer {
 
     /// Serves until `shutdown` fires, then stops accepting, lets in-flight
     /// requests finish for up to the grace period, and closes what is left.
-    pub async fn run(self, shutdown: CancellationToken) -> Result<(), AppError> {
+    pub async fn run(self, shutdown: CancellationToken) -> Result<(), TransportError> {
         let Self {
             listener,
             router,
@@ -84,21 +95,21 @@ impl HttpServer {
             .into_future();
         tokio::pin!(serving);
         tokio::select! {
-            r = &mut serving => return r.map_err(AppError::Http),
+            r = &mut serving => return r.map_err(TransportError::Http),
             () = shutdown.cancelled() => {}
         }
         tracing::info!(grace = ?grace, "shutting down: no new connections; waiting for in-flight requests");
         tokio::select! {
             r = &mut serving => {
                 sessions_stop.cancel();
-                r.map_err(AppError::Http)
+                r.map_err(TransportError::Http)
             }
             () = tokio::time::sleep(grace) => {
                 tracing::info!("grace period over: closing open sessions and streams");
                 sessions_stop.cancel();
                 // Streams end once their sessions are cancelled.
                 match tokio::time::timeout(Duration::from_secs(2), serving).await {
-                    Ok(r) => r.map_err(AppError::Http),
+                    Ok(r) => r.map_err(TransportError::Http),
                     Err(_) => Ok(()),
                 }
             }
@@ -107,8 +118,12 @@ impl HttpServer {
 }
 
 /// The routes, with the guard on all but `/healthz`.
-pub fn router(service: Arc<Service>, settings: &Settings, stop: CancellationToken) -> Router {
-    let budget = SessionBudget::new(settings.http_max_sessions);
+fn router<H: ServerHandler>(
+    handlers: Handlers<H>,
+    settings: &HttpSettings,
+    stop: CancellationToken,
+) -> Router {
+    let budget = SessionBudget::new(settings.max_sessions);
     let sessions = Arc::new(CappedSessions {
         inner: LocalSessionManager::default(),
         budget,
@@ -118,29 +133,25 @@ pub fn router(service: Arc<Service>, settings: &Settings, stop: CancellationToke
     let config = StreamableHttpServerConfig::default()
         .with_sse_keep_alive(Some(SSE_KEEP_ALIVE))
         .with_cancellation_token(stop.clone())
-        .with_max_request_body_bytes(settings.http_max_body_bytes)
+        .with_max_request_body_bytes(settings.max_body_bytes)
         // Stateless (2026-07-28) answers without notifications come as plain
         // JSON: no SSE framing, so no client-side event size limit applies to
         // a large resources/read.
         .with_json_response(true)
         .disable_allowed_hosts();
-    let factory_service = service.clone();
-    let mcp = StreamableHttpService::new(
-        move || Ok(MediaServer::new(factory_service.clone())),
-        sessions.clone(),
-        config,
-    );
-    let sse_state = SseState::new(service, sessions.clone(), SSE_KEEP_ALIVE, stop);
+    let make = handlers.clone();
+    let mcp = StreamableHttpService::new(move || Ok(make()), sessions.clone(), config);
+    let sse_state = SseState::new(handlers, sessions.clone(), SSE_KEEP_ALIVE, stop);
     let mcp = Router::new()
         .route_service("/mcp", mcp)
         .layer(axum::middleware::from_fn_with_state(sessions, at_capacity));
     let guard = Arc::new(Guard::new(settings));
     let guarded = Router::new()
         .merge(mcp)
-        .route("/sse", get(sse::open))
-        .route("/messages", post(sse::post))
+        .route("/sse", get(sse::open::<H>))
+        .route("/messages", post(sse::post::<H>))
         .with_state(sse_state)
-        .layer(DefaultBodyLimit::max(settings.http_max_body_bytes))
+        .layer(DefaultBodyLimit::max(settings.max_body_bytes))
         .layer(axum::middleware::from_fn_with_state(guard, check));
     Router::new().route("/healthz", get(healthz)).merge(guarded)
 }
@@ -185,19 +196,19 @@ pub struct Guard {
 }
 
 impl Guard {
-    pub fn new(settings: &Settings) -> Self {
+    pub fn new(settings: &HttpSettings) -> Self {
         Self {
             token: settings
-                .http_token
-                .as_deref()
-                .map(|t| Sha256::digest(t.as_bytes()).into()),
+                .token
+                .as_ref()
+                .map(|t| Sha256::digest(t.expose().as_bytes()).into()),
             hosts: settings
-                .http_allowed_hosts
+                .allowed_hosts
                 .iter()
                 .map(|h| h.to_ascii_lowercase())
                 .collect(),
             origins: settings
-                .http_allowed_origins
+                .allowed_origins
                 .iter()
                 .filter_map(|o| OriginRule::parse(o))
                 .collect(),

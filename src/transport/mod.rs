@@ -1,35 +1,51 @@
-//! Transports: stdio (JSON-RPC on stdin/stdout, logs on stderr only) and the
-//! HTTP server ([`http`]: Streamable HTTP, the legacy SSE bridge, security).
+//! Transports for any MCP handler: stdio (JSON-RPC on stdin/stdout, logs on
+//! stderr only) and the HTTP server ([`http`]: Streamable HTTP, the legacy
+//! SSE bridge, and the security every route shares). They know the
+//! handler only through rmcp's `ServerHandler`, so the product server and
+//! test servers are served alike.
 
 pub mod http;
 mod sessions;
 mod sse;
 
-use rmcp::ServiceExt;
+use rmcp::{ServerHandler, ServiceExt};
 use tokio_util::sync::CancellationToken;
 
-use crate::app::AppError;
-use crate::tools::MediaServer;
+/// Why serving stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    #[error("cannot listen on {addr}: {source}; choose another port with --port or MCP_SSE_PORT")]
+    Bind {
+        addr: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("HTTP server error: {0}")]
+    Http(#[source] std::io::Error),
+    #[error("MCP session error: {0}")]
+    Session(String),
+}
 
-/// Serves MCP over stdio until the client closes stdin or `shutdown` fires.
-/// Supports both the `initialize` handshake (2025-11-25 and earlier) and the
-/// stateless `server/discover` protocol (2026-07-28); rmcp negotiates.
-/// `on_ready` runs once the handshake (or the first stateless request) has
-/// been answered, so background work never delays the first answer.
-pub async fn serve_stdio(
-    server: MediaServer,
+/// Serves `handler` over stdio until the client closes stdin or `shutdown`
+/// fires. Supports both the `initialize` handshake (2025-11-25 and earlier)
+/// and the stateless `server/discover` protocol (2026-07-28); rmcp
+/// negotiates. `on_ready` runs once the handshake (or the first stateless
+/// request) has been answered, so background work never delays the first
+/// answer.
+pub async fn serve_stdio<H: ServerHandler>(
+    handler: H,
     shutdown: CancellationToken,
     on_ready: impl FnOnce(),
-) -> Result<(), AppError> {
-    let running = server
+) -> Result<(), TransportError> {
+    let running = handler
         .serve_with_ct(rmcp::transport::stdio_pipes(), shutdown)
         .await
-        .map_err(|e| AppError::Serve(e.to_string()))?;
+        .map_err(|e| TransportError::Session(e.to_string()))?;
     on_ready();
     let reason = running
         .waiting()
         .await
-        .map_err(|e| AppError::Serve(e.to_string()))?;
+        .map_err(|e| TransportError::Session(e.to_string()))?;
     tracing::debug!(?reason, "stdio session ended");
     Ok(())
 }

@@ -2,7 +2,7 @@
 //! 0.11: `GET /sse` opens a stream whose first event, `endpoint`, names
 //! `/messages?sessionId=…`; the client POSTs JSON-RPC messages there (202) and
 //! reads every server message as an `event: message` frame. Each stream is
-//! one MCP session bridged to a [`MediaServer`] through rmcp's
+//! one MCP session bridged to a handler through rmcp's
 //! `(Sink, Stream)` transport. The session ends when the stream closes.
 
 use std::collections::HashMap;
@@ -16,23 +16,21 @@ use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures::{Stream, StreamExt};
-use rmcp::ServiceExt;
 use rmcp::model::{ClientJsonRpcMessage, ServerJsonRpcMessage};
+use rmcp::{ServerHandler, ServiceExt};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::{CancellationToken, PollSender};
 
+use super::http::Handlers;
 use super::sessions::{CappedSessions, SessionBudget, SseSlot};
-use crate::service::Service;
-use crate::tools::MediaServer;
 
 /// Messages a session buffers in each direction before senders wait.
 const CHANNEL: usize = 64;
 
 /// The live legacy SSE sessions: session id → the way into its server.
-#[derive(Clone)]
-pub struct SseState {
-    service: Arc<Service>,
+pub struct SseState<H> {
+    handlers: Handlers<H>,
     sessions: Arc<RwLock<HashMap<String, mpsc::Sender<ClientJsonRpcMessage>>>>,
     budget: Arc<SessionBudget>,
     streamable: Arc<CappedSessions>,
@@ -41,15 +39,29 @@ pub struct SseState {
     shutdown: CancellationToken,
 }
 
-impl SseState {
+// Not derived: a derive would ask `H: Clone`, which the state never needs.
+impl<H> Clone for SseState<H> {
+    fn clone(&self) -> Self {
+        Self {
+            handlers: self.handlers.clone(),
+            sessions: self.sessions.clone(),
+            budget: self.budget.clone(),
+            streamable: self.streamable.clone(),
+            keep_alive: self.keep_alive,
+            shutdown: self.shutdown.clone(),
+        }
+    }
+}
+
+impl<H> SseState<H> {
     pub fn new(
-        service: Arc<Service>,
+        handlers: Handlers<H>,
         streamable: Arc<CappedSessions>,
         keep_alive: Duration,
         shutdown: CancellationToken,
     ) -> Self {
         Self {
-            service,
+            handlers,
             sessions: Arc::default(),
             budget: streamable.budget.clone(),
             streamable,
@@ -78,7 +90,7 @@ impl Drop for SessionGuard {
 }
 
 /// `GET /sse`: opens a session.
-pub async fn open(State(state): State<SseState>) -> Response {
+pub async fn open<H: ServerHandler>(State(state): State<SseState<H>>) -> Response {
     let streamable = state.streamable.streamable_sessions().await;
     let Some(slot) = state.budget.try_take_sse(streamable) else {
         return (
@@ -94,7 +106,7 @@ pub async fn open(State(state): State<SseState>) -> Response {
         map.insert(id.clone(), to_server);
     }
     let stop = state.shutdown.child_token();
-    let server = MediaServer::new(state.service.clone());
+    let server = (state.handlers)();
     let transport = (PollSender::new(to_client), ReceiverStream::new(from_client));
     let session_stop = stop.clone();
     let session_id = id.clone();
@@ -146,8 +158,8 @@ pub struct SessionQuery {
 }
 
 /// `POST /messages?sessionId=…`: one JSON-RPC message for a session.
-pub async fn post(
-    State(state): State<SseState>,
+pub async fn post<H: ServerHandler>(
+    State(state): State<SseState<H>>,
     Query(q): Query<SessionQuery>,
     body: Bytes,
 ) -> Response {

@@ -3,13 +3,14 @@
 
 use std::time::Duration;
 
-use media_gen::backend::{
-    BackendConfig, BackendError, BackendKind, GeneratedImage, ImageBackend, ImageRequest,
-    RetryPolicy,
-};
+use media_gen::backend::cliproxy::CliProxyImages;
+use media_gen::backend::gemini::GeminiImages;
+use media_gen::backend::{BackendConfig, GeneratedImage, ImageProvider, ImageRequest, RetryPolicy};
+use media_gen::config::ImageBackendKind as BackendKind;
+use media_gen::contract::ErrorCode;
 use media_gen::domain::{AspectRatio, ImageSize};
 use media_gen::emulator::{self, EmulatorHandle, EmulatorOptions};
-use media_gen::service::{ErrorCode, ServiceError};
+use media_gen::service::ServiceError;
 use serde_json::json;
 
 const KEY: &str = "test-key";
@@ -27,36 +28,51 @@ async fn emulator() -> EmulatorHandle {
     .unwrap()
 }
 
-fn backend(kind: BackendKind, url: &str, key: Option<&str>, timeout: Duration) -> ImageBackend {
-    ImageBackend::new(
-        BackendConfig {
-            kind,
-            base_url: reqwest::Url::parse(url).unwrap(),
-            api_key: key.map(str::to_owned),
-            timeout,
-            retry: RetryPolicy {
-                max_attempts: 4,
-                base_delay: Duration::from_millis(20),
-                max_delay: Duration::from_millis(200),
-            },
+fn backend(
+    kind: BackendKind,
+    url: &str,
+    key: Option<&str>,
+    timeout: Duration,
+) -> Box<dyn ImageProvider> {
+    let cfg = BackendConfig {
+        base_url: reqwest::Url::parse(url).unwrap(),
+        api_key: key.map(str::to_owned),
+        timeout,
+        retry: RetryPolicy {
+            max_attempts: 4,
+            base_delay: Duration::from_millis(20),
+            max_delay: Duration::from_millis(200),
         },
-        reqwest::Client::new(),
-    )
+    };
+    match kind {
+        BackendKind::CliProxy => Box::new(CliProxyImages::new(cfg, reqwest::Client::new())),
+        BackendKind::Gemini => Box::new(GeminiImages::new(cfg, reqwest::Client::new())),
+    }
 }
 
-async fn generate(b: &ImageBackend, prompt: &str) -> Result<GeneratedImage, BackendError> {
+/// One image, with a failure mapped as the service maps it.
+async fn generate(b: &dyn ImageProvider, prompt: &str) -> Result<GeneratedImage, ServiceError> {
+    generate_with(b, "gemini-3-pro-image-preview", prompt).await
+}
+
+async fn generate_with(
+    b: &dyn ImageProvider,
+    model: &str,
+    prompt: &str,
+) -> Result<GeneratedImage, ServiceError> {
     b.generate(&ImageRequest {
-        model: "gemini-3-pro-image-preview",
+        model,
         prompt,
         aspect_ratio: AspectRatio::R16x9,
         image_size: ImageSize::S1K,
         images: &[],
     })
     .await
+    .map_err(|e| ServiceError::image(b.backend(), e))
 }
 
-fn code(e: BackendError) -> ErrorCode {
-    ServiceError::from(e).code()
+fn code(e: ServiceError) -> ErrorCode {
+    e.code()
 }
 
 async fn control(emu: &EmulatorHandle, body: serde_json::Value) {
@@ -83,7 +99,7 @@ async fn both_wire_formats_return_the_real_gemini_size() {
     let emu = emulator().await;
     for kind in [BackendKind::CliProxy, BackendKind::Gemini] {
         let b = backend(kind, &emu.base_url(), Some(KEY), Duration::from_secs(30));
-        let img = generate(&b, "a lighthouse").await.unwrap();
+        let img = generate(b.as_ref(), "a lighthouse").await.unwrap();
         assert_eq!(img.mime_type, "image/png");
         assert_eq!(crate::support::png_size(&img.data), (1376, 768));
         assert_eq!(img.attempts, 1);
@@ -110,7 +126,7 @@ async fn each_failure_maps_to_its_code() {
         ("unknown_model", ErrorCode::InvalidModel),
     ];
     for (mode, want) in cases {
-        let err = generate(&b, &format!("x [emulator:{mode}]"))
+        let err = generate(b.as_ref(), &format!("x [emulator:{mode}]"))
             .await
             .unwrap_err();
         assert_eq!(code(err), want, "{mode}");
@@ -127,7 +143,7 @@ async fn each_failure_maps_to_its_code() {
         ("malformed", ErrorCode::GenerationFailed),
         ("auth", ErrorCode::AuthFailed),
     ] {
-        let err = generate(&g, &format!("x [emulator:{mode}]"))
+        let err = generate(g.as_ref(), &format!("x [emulator:{mode}]"))
             .await
             .unwrap_err();
         assert_eq!(code(err), want, "gemini {mode}");
@@ -143,7 +159,7 @@ async fn wrong_key_is_auth_failed_and_not_retried() {
         Some("wrong"),
         Duration::from_secs(10),
     );
-    let err = generate(&b, "x").await.unwrap_err();
+    let err = generate(b.as_ref(), "x").await.unwrap_err();
     assert_eq!(code(err), ErrorCode::AuthFailed);
     assert_eq!(stats(&emu).await["generate_requests"], 1);
 }
@@ -157,14 +173,7 @@ async fn unknown_model_from_the_backend_is_invalid_model() {
         Some(KEY),
         Duration::from_secs(10),
     );
-    let err = b
-        .generate(&ImageRequest {
-            model: "gemini-9-imaginary",
-            prompt: "x",
-            aspect_ratio: AspectRatio::Square,
-            image_size: ImageSize::S1K,
-            images: &[],
-        })
+    let err = generate_with(b.as_ref(), "gemini-9-imaginary", "x")
         .await
         .unwrap_err();
     assert_eq!(code(err), ErrorCode::InvalidModel);
@@ -184,7 +193,7 @@ async fn rate_limit_is_retried_then_succeeds() {
         Some(KEY),
         Duration::from_secs(10),
     );
-    let img = generate(&b, "persistent").await.unwrap();
+    let img = generate(b.as_ref(), "persistent").await.unwrap();
     assert_eq!(img.attempts, 3);
     assert_eq!(stats(&emu).await["generate_requests"], 3);
 }
@@ -203,7 +212,7 @@ async fn rate_limit_after_retries_is_rate_limited() {
         Some(KEY),
         Duration::from_secs(10),
     );
-    let err = generate(&b, "x").await.unwrap_err();
+    let err = generate(b.as_ref(), "x").await.unwrap_err();
     assert_eq!(code(err), ErrorCode::RateLimited);
     assert_eq!(stats(&emu).await["generate_requests"], 4);
 }
@@ -218,10 +227,10 @@ async fn server_errors_are_retried() {
         Some(KEY),
         Duration::from_secs(10),
     );
-    let img = generate(&b, "x").await.unwrap();
+    let img = generate(b.as_ref(), "x").await.unwrap();
     assert_eq!(img.attempts, 2);
     control(&emu, json!({"fail": "server_error", "times": 100})).await;
-    let err = generate(&b, "x").await.unwrap_err();
+    let err = generate(b.as_ref(), "x").await.unwrap_err();
     assert_eq!(code(err), ErrorCode::GenerationFailed);
 }
 
@@ -234,7 +243,7 @@ async fn slow_backend_times_out() {
         Some(KEY),
         Duration::from_millis(500),
     );
-    let err = generate(&b, "x [emulator:slow]").await.unwrap_err();
+    let err = generate(b.as_ref(), "x [emulator:slow]").await.unwrap_err();
     assert_eq!(code(err), ErrorCode::GenerationTimeout);
 }
 
@@ -250,11 +259,31 @@ async fn refused_connection_is_cliproxy_unavailable_naming_the_url() {
         Some(KEY),
         Duration::from_secs(5),
     );
-    let err = generate(&b, "x").await.unwrap_err();
-    let e = ServiceError::from(err);
+    let e = generate(b.as_ref(), "x").await.unwrap_err();
     assert_eq!(e.code(), ErrorCode::CliproxyUnavailable);
     let msg = e.message();
     assert!(msg.contains(&format!("127.0.0.1:{port}")), "{msg}");
     assert!(msg.contains("--emulator"), "{msg}");
+    assert!(!msg.contains(KEY), "{msg}");
+}
+
+/// The Gemini API out of reach is not CLIProxyAPI out of reach: the code and
+/// the advice name what is really missing.
+#[tokio::test]
+async fn refused_gemini_connection_is_not_cliproxy_unavailable() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let url = format!("http://127.0.0.1:{port}");
+    let b = backend(BackendKind::Gemini, &url, Some(KEY), Duration::from_secs(5));
+    let e = generate(b.as_ref(), "x").await.unwrap_err();
+    assert_eq!(e.code(), ErrorCode::GenerationFailed);
+    let msg = e.message();
+    assert!(msg.contains(&format!("127.0.0.1:{port}")), "{msg}");
+    assert!(
+        msg.contains("MCP_GEMINI_URL") && !msg.contains("CLIProxyAPI"),
+        "{msg}"
+    );
+    assert_eq!(e.details()["backend"], "gemini");
     assert!(!msg.contains(KEY), "{msg}");
 }

@@ -436,3 +436,89 @@ fn dual_mode_serves_stdio_and_http_and_ends_on_stdin_eof() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// The HTTP transport served in process from a listener the test bound
+/// itself: a session is opened, an image generated over Streamable HTTP,
+/// the guard applies, and shutdown ends the server.
+#[tokio::test]
+async fn http_served_in_process_from_a_bound_listener() {
+    use std::sync::Arc;
+
+    use media_gen::tools::MediaServer;
+    use media_gen::transport::http::{Handlers, HttpServer};
+
+    let h = crate::mcp::start(&[]).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let service = h.service.clone();
+    let handlers: Handlers<MediaServer> = Arc::new(move || MediaServer::new(service.clone()));
+    let server = HttpServer::new(listener, handlers, &h.settings.http);
+    let base = format!("http://{}", server.local_addr().unwrap());
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let serving = tokio::spawn(server.run(shutdown.clone()));
+
+    let http = reqwest::Client::new();
+    let post = |body: String, session: Option<String>| {
+        let mut rb = http
+            .post(format!("{base}/mcp"))
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .body(body);
+        if let Some(id) = session {
+            rb = rb.header("mcp-session-id", id);
+        }
+        rb.send()
+    };
+    let init = post(INIT.to_owned(), None).await.unwrap();
+    assert_eq!(init.status(), 200);
+    let session = init.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(init.text().await.unwrap().contains("\"serverInfo\""));
+    let initialized = r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#;
+    let r = post(initialized.to_owned(), Some(session.clone()))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let call = r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"generate_image","arguments":{"prompt":"in process","aspect_ratio":"16:9"}}}"#;
+    let body = post(call.to_owned(), Some(session))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    // The answer comes as a server-sent event on the request's stream.
+    let answer: serde_json::Value = body
+        .lines()
+        .filter_map(|l| l.strip_prefix("data:"))
+        .filter_map(|d| serde_json::from_str(d.trim()).ok())
+        .find(|v: &serde_json::Value| v["id"] == 2)
+        .unwrap_or_else(|| panic!("no answer in {body}"));
+    let result = &answer["result"]["structuredContent"];
+    assert_eq!(result["success"], true, "{answer}");
+    assert_eq!(result["metadata"]["width"], 1376);
+    let path = std::path::PathBuf::from(result["image_path"].as_str().unwrap());
+    assert_eq!(
+        crate::support::png_size(&std::fs::read(&path).unwrap()),
+        (1376, 768)
+    );
+
+    // The same guard as the product binary's: a foreign origin is refused.
+    let refused = http
+        .post(format!("{base}/mcp"))
+        .header("origin", "http://evil.example")
+        .body(INIT)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 403);
+    let health = http.get(format!("{base}/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(15), serving)
+        .await
+        .expect("the server stops after shutdown")
+        .unwrap()
+        .unwrap();
+}

@@ -3,6 +3,7 @@
 
 use std::io::Cursor;
 
+use bytes::Bytes;
 use media_gen::store::{MediaKind, NewMedia};
 use rmcp::model::{PaginatedRequestParams, ReadResourceRequestParams, ResourceContents};
 use serde_json::{Map, Value, json};
@@ -17,28 +18,27 @@ fn png(w: u32, h: u32) -> Vec<u8> {
     out.into_inner()
 }
 
-/// Adds a file straight through the store (fast; no backend).
-fn add(
+/// Adds a file straight through the library (fast; no backend).
+async fn add(
     h: &crate::mcp::Harness,
     prompt: &str,
     w: u32,
     source: Option<&media_gen::store::MediaId>,
 ) -> String {
-    let bytes = png(w, w);
-    h.service
-        .store()
+    h.library
         .save(NewMedia {
-            bytes: &bytes,
+            bytes: Bytes::from(png(w, w)),
             kind: MediaKind::Image,
-            extension: "png",
-            mime_type: "image/png",
+            extension: "png".into(),
+            mime_type: "image/png".into(),
             width: Some(w),
             height: Some(w),
-            prompt: Some(prompt),
-            model: Some("gemini-3-pro-image-preview"),
+            prompt: Some(prompt.into()),
+            model: Some("gemini-3-pro-image-preview".into()),
             metadata: Map::new(),
-            source,
+            source: source.cloned(),
         })
+        .await
         .unwrap()
         .id
         .to_string()
@@ -111,9 +111,9 @@ async fn list_models_marks_availability_and_never_fails() {
 #[tokio::test]
 async fn list_generated_sorts_pages_filters_and_counts() {
     let h = start(&[]).await;
-    let a = add(&h, "alpha cat", 30, None);
-    let b = add(&h, "beta dog", 90, None);
-    let c = add(&h, "gamma CAT", 60, None);
+    let a = add(&h, "alpha cat", 30, None).await;
+    let b = add(&h, "beta dog", 90, None).await;
+    let c = add(&h, "gamma CAT", 60, None).await;
     let v = structured(&call(&h, "list_generated", json!({})).await);
     assert_eq!(names(&v), [c.clone(), b.clone(), a.clone()], "newest first");
     assert_eq!(v["total"], 3);
@@ -189,7 +189,7 @@ async fn get_file_info_reads_the_file_and_lineage() {
     .await;
     let src = structured(&r)["filename"].as_str().unwrap().to_owned();
     let src_id: media_gen::store::MediaId = src.parse().unwrap();
-    let child = add(&h, "an edit", 20, Some(&src_id));
+    let child = add(&h, "an edit", 20, Some(&src_id)).await;
     let v = structured(&call(&h, "get_file_info", json!({"filename": src})).await);
     assert_eq!(v["filename"], src);
     assert_eq!(
@@ -227,7 +227,7 @@ async fn get_file_info_reads_the_file_and_lineage() {
 #[tokio::test]
 async fn delete_needs_confirm_and_removes_file_sidecar_and_row() {
     let h = start(&[]).await;
-    let name = add(&h, "doomed", 10, None);
+    let name = add(&h, "doomed", 10, None).await;
     let sidecar = h.out.join("metadata").join(format!("{name}.json"));
     let r = call(&h, "delete_file", json!({"filename": name})).await;
     assert_eq!(structured(&r)["error"]["code"], "CONFIRMATION_REQUIRED");
@@ -300,12 +300,12 @@ async fn path_tricks_never_touch_anything_outside() {
     let link = h.out.join("link.png");
     std::os::unix::fs::symlink(&canary, &link).unwrap();
     let report = h
-        .service
-        .store()
+        .library
         .reconcile(std::time::Duration::from_secs(3600))
+        .await
         .unwrap();
     assert_eq!(report.added, 0, "links are not catalogued");
-    let real = add(&h, "real", 4, None);
+    let real = add(&h, "real", 4, None).await;
     std::fs::remove_file(h.out.join(&real)).unwrap();
     std::os::unix::fs::symlink(&canary, h.out.join(&real)).unwrap();
     let r = call(&h, "get_file_info", json!({"filename": real})).await;
@@ -345,7 +345,7 @@ async fn resources_list_pages_read_and_template() {
     let h = start(&[]).await;
     let mut made = Vec::new();
     for i in 0..105 {
-        made.push(add(&h, &format!("resource {i}"), 4, None));
+        made.push(add(&h, &format!("resource {i}"), 4, None).await);
     }
     let first = h.client.list_resources(None).await.unwrap();
     assert_eq!(first.resources.len(), 100);

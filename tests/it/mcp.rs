@@ -4,8 +4,10 @@
 use std::sync::Arc;
 
 use media_gen::app;
-use media_gen::config::{RawConfig, Settings};
+use media_gen::config::{Settings, Sources};
 use media_gen::emulator::EmulatorHandle;
+use media_gen::service::{Service, ServiceParts};
+use media_gen::store::Library;
 use media_gen::tools::MediaServer;
 use rmcp::model::{CallToolRequestParams, CallToolResult};
 use rmcp::service::RunningService;
@@ -15,25 +17,25 @@ use serde_json::{Value, json};
 pub struct Harness {
     pub client: RunningService<RoleClient, ()>,
     pub out: std::path::PathBuf,
-    pub service: Arc<media_gen::service::Service>,
+    pub service: Arc<Service>,
+    /// The same library the service uses (to add files without a backend).
+    pub library: Library,
+    /// The settings the service was built from (emulator URLs included).
+    pub settings: Settings,
     pub _emulator: EmulatorHandle,
     pub _dir: tempfile::TempDir,
 }
 
 pub async fn start(extra_env: &[(&str, &str)]) -> Harness {
-    start_inner(extra_env, None, false).await
+    start_inner(extra_env, None).await
 }
 
 /// A server whose backend is `url` (no emulator traffic), e.g. a dead port.
 pub async fn start_with_backend_url(url: &str) -> Harness {
-    start_inner(&[], Some(url), false).await
+    start_inner(&[], Some(url)).await
 }
 
-async fn start_inner(
-    extra_env: &[(&str, &str)],
-    backend_url: Option<&str>,
-    conformance_fixture: bool,
-) -> Harness {
+async fn start_inner(extra_env: &[(&str, &str)], backend_url: Option<&str>) -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     let mut env: Vec<(String, String)> = vec![
@@ -46,13 +48,26 @@ async fn start_inner(
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
     );
     let get = move |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
-    let mut settings = Settings::from_raw(RawConfig::from_env(&get), &get).unwrap();
-    let emulator = app::attach_emulator(&mut settings).await.unwrap();
+    let mut settings = Settings::load(&Sources {
+        file: None,
+        env: &get,
+        flags: Vec::new(),
+    })
+    .unwrap();
+    let emulator = app::attach_emulator(&mut settings.backend).await.unwrap();
     if let Some(url) = backend_url {
-        settings.cliproxy_url = reqwest::Url::parse(url).unwrap();
+        settings.backend.cliproxy_url = reqwest::Url::parse(url).unwrap();
     }
-    settings.conformance_fixture = conformance_fixture;
-    let service = app::build_service(settings).unwrap();
+    // The service from its parts, as the composition root builds it, so
+    // the test keeps a handle on the library.
+    let library = app::open_library(&settings.library).unwrap().library();
+    let service = Arc::new(Service::new(ServiceParts {
+        images: app::image_provider(&settings.backend),
+        library: library.clone(),
+        generation: settings.generation.clone(),
+        results: settings.results.clone(),
+        cleanup: settings.library.cleanup.clone(),
+    }));
     let server = MediaServer::new(Arc::clone(&service));
     let service_for_test = Arc::clone(&service);
     let (server_io, client_io) = tokio::io::duplex(1 << 20);
@@ -66,6 +81,8 @@ async fn start_inner(
         client,
         out,
         service: service_for_test,
+        library,
+        settings,
         _emulator: emulator,
         _dir: dir,
     }
@@ -368,12 +385,12 @@ async fn tool_names(h: &Harness) -> Vec<String> {
     tools.into_iter().map(|t| t.name.into_owned()).collect()
 }
 
-/// The conformance fixture is opt-in: a normal server offers no prompts, no
-/// `test_*` tools and no `test://` resources; with the flag they sit beside
-/// media-gen's own, which stay as they are.
+/// The product server carries none of the conformance fixture (which is a
+/// separate binary): no prompts, no `test_*` tools, no `test://` resources,
+/// no tasks extension — and the product binary holds none of its code.
 #[tokio::test]
-async fn conformance_fixture_only_when_asked() {
-    use rmcp::model::{GetPromptRequestParams, ReadResourceRequestParams};
+async fn the_product_has_no_conformance_fixture() {
+    use rmcp::model::ReadResourceRequestParams;
 
     let plain = start(&[]).await;
     let err = plain.client.list_prompts(None).await.unwrap_err();
@@ -388,63 +405,31 @@ async fn conformance_fixture_only_when_asked() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("media://files/"), "{err}");
-    let tasks = |h: &Harness| {
-        h.client.peer_info().is_some_and(|i| {
-            i.capabilities
-                .extensions
-                .as_ref()
-                .is_some_and(|e| e.contains_key(rmcp::model::TASKS_EXTENSION_ID))
-        })
-    };
-    assert!(
-        !tasks(&plain),
-        "tasks extension advertised without the fixture"
-    );
+    let tasks = plain.client.peer_info().is_some_and(|i| {
+        i.capabilities
+            .extensions
+            .as_ref()
+            .is_some_and(|e| e.contains_key(rmcp::model::TASKS_EXTENSION_ID))
+    });
+    assert!(!tasks, "tasks extension advertised by the product");
     let names = tool_names(&plain).await;
     assert!(names.iter().all(|n| !n.starts_with("test_")), "{names:?}");
-
-    let fixture = start_inner(&[], None, true).await;
-    assert!(
-        tasks(&fixture),
-        "the fixture advertises the tasks extension"
-    );
-    let tools = tool_names(&fixture).await;
-    for n in [
-        "generate_image",
+    // grep: a debug binary is a few hundred MB, too slow to scan in a debug test.
+    for needle in [
         "test_simple_text",
         "json_schema_2020_12_tool",
+        "test://static-text",
     ] {
-        assert!(tools.iter().any(|t| t == n), "{n} missing from {tools:?}");
+        let found = std::process::Command::new("grep")
+            .args(["-qaF", needle, env!("CARGO_BIN_EXE_media-gen")])
+            .status()
+            .unwrap();
+        assert_eq!(
+            found.code(),
+            Some(1),
+            "the product binary contains `{needle}`"
+        );
     }
-    let text = call(&fixture, "test_simple_text", json!({})).await;
-    assert_eq!(text.is_error, Some(false));
-    let failed = call(&fixture, "test_error_handling", json!({})).await;
-    assert_eq!(failed.is_error, Some(true));
-    let prompts = fixture.client.list_prompts(None).await.unwrap();
-    assert_eq!(prompts.prompts.len(), 5);
-    let prompt = fixture
-        .client
-        .get_prompt(
-            GetPromptRequestParams::new("test_prompt_with_arguments")
-                .with_arguments(serde_json::from_value(json!({"arg1": "a", "arg2": "b"})).unwrap()),
-        )
-        .await
-        .unwrap();
-    let first = serde_json::to_value(&prompt.messages[0]).unwrap();
-    assert_eq!(
-        first["content"]["text"],
-        "Prompt with arguments: arg1='a', arg2='b'"
-    );
-    let read = fixture
-        .client
-        .read_resource(ReadResourceRequestParams::new("test://template/42/data"))
-        .await
-        .unwrap();
-    let body = serde_json::to_value(&read.contents[0]).unwrap();
-    assert_eq!(
-        body["text"],
-        r#"{"data":"Data for ID: 42","id":"42","templateTest":true}"#
-    );
 }
 
 /// A session's background work (the list_changed watcher started at

@@ -1,9 +1,7 @@
-//! `serve --conformance-fixture`: the tools (`test_*` and the task fixtures),
-//! resources (`test://…`), prompts and tasks extension (SEP-2663) that the
-//! official conformance suite (`@modelcontextprotocol/conformance`) calls,
-//! served beside media-gen's own so the suite's scenarios run against the real
-//! server, transports and security layer. They touch nothing of the library.
-//! Off by default: a client of a normal `serve` never sees them.
+//! The conformance suite's fixtures: the tools (`test_*` and the task
+//! fixtures), resources (`test://…`), prompts and tasks (SEP-2663) that the
+//! official suite (`@modelcontextprotocol/conformance`) calls. They touch
+//! nothing of the library.
 
 #![allow(
     deprecated,
@@ -21,7 +19,7 @@ use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{
     CallToolResponse, CallToolResult, ClientCapabilities, ContentBlock, CreateMessageRequestParams,
     CreateTaskResult, ElicitRequestParams, GetPromptRequestParams, GetPromptResponse,
-    GetPromptResult, GetTaskResult, InputRequest, InputRequests, InputRequiredResult,
+    GetPromptResult, InputRequest, InputRequests, InputRequiredResult,
     InputResponses as InputResponseMap, JsonObject, ListPromptsResult, LoggingLevel,
     LoggingMessageNotificationParam, ProgressNotificationParam, Prompt, PromptArgument,
     PromptMessage, RequestStateCodec, Resource, ResourceContents, ResourceTemplate, Role,
@@ -33,10 +31,10 @@ use rmcp::{ErrorData, RoleServer, tool, tool_router};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::MediaServer;
+use crate::FixtureServer;
 
 /// The URI scheme of every fixture resource.
-pub(super) const SCHEME: &str = "test://";
+pub const SCHEME: &str = "test://";
 
 /// A 1×1 red PNG, encoded once.
 static PIXEL_PNG: LazyLock<String> = LazyLock::new(|| {
@@ -115,13 +113,6 @@ async fn elicit(ctx: &RequestContext<RoleServer>, message: &str, schema: Value) 
     }
 }
 
-/// Seals `requestState` so a client cannot forge or alter it (SEP-2322): an
-/// HMAC under a key that lives as long as the process.
-static STATE: LazyLock<RequestStateCodec> = LazyLock::new(|| {
-    let key: [u8; 32] = rand::random();
-    RequestStateCodec::new_unchecked(key.to_vec())
-});
-
 /// What a multi-round fixture carries between rounds.
 #[derive(Debug, Serialize, Deserialize)]
 struct RoundState {
@@ -129,23 +120,6 @@ struct RoundState {
     round: u32,
     #[serde(default)]
     name: Option<String>,
-}
-
-fn seal(kind: &str, round: u32, name: Option<String>) -> Result<String, ErrorData> {
-    STATE
-        .seal_json(&RoundState {
-            kind: kind.to_owned(),
-            round,
-            name,
-        })
-        .map_err(|e| ErrorData::internal_error(e.to_string(), None))
-}
-
-/// Opens a sealed `requestState`; anything altered is invalid params.
-fn open(state: &str) -> Result<RoundState, ErrorData> {
-    STATE.open_json(state).map_err(|e| {
-        ErrorData::invalid_params(format!("requestState integrity check failed: {e}"), None)
-    })
 }
 
 /// An input request from its wire JSON (`method` + `params`).
@@ -190,11 +164,6 @@ fn answered(responses: &InputResponseMap, key: &str, field: &str) -> Option<Stri
     })
 }
 
-/// The tasks (SEP-2663) the fixture's task-capable tools create: one store
-/// for the process, so `tasks/get` answers whichever session or stateless
-/// request asks.
-static TASKS: LazyLock<TaskManager> = LazyLock::new(TaskManager::new);
-
 /// The client declared the tasks extension (at `initialize` or in `_meta`).
 fn wants_tasks(ctx: &RequestContext<RoleServer>) -> bool {
     ctx.client_capabilities()
@@ -206,12 +175,6 @@ fn tasks_required() -> ErrorData {
     ErrorData::missing_required_client_capability(
         ClientCapabilities::builder().enable_tasks().build(),
     )
-}
-
-/// Starts `work` as a task and answers with its `CreateTaskResult`.
-fn spawn_task(work: impl FnOnce(TaskContext) -> TaskFuture) -> Result<CallToolResponse, ErrorData> {
-    let task = TASKS.spawn(TaskOptions::new().with_poll_interval_ms(200), work);
-    Ok(CreateTaskResult::new(task).into())
 }
 
 /// Sleeps `d` unless the task is cancelled first.
@@ -227,17 +190,56 @@ fn input_request(request: Value) -> Result<InputRequest, TaskExit> {
         .map_err(|e| TaskExit::Error(ErrorData::internal_error(e.to_string(), None)))
 }
 
-/// `tasks/get`, `tasks/update`, `tasks/cancel` against the fixture's tasks.
-pub(super) fn get_task(task_id: &str) -> Result<GetTaskResult, ErrorData> {
-    TASKS.get_task(task_id).map(GetTaskResult::new)
+/// What the fixture keeps for the life of the process, shared by every
+/// session and stateless request: its tasks and the key that seals
+/// `requestState`.
+pub struct FixtureState {
+    /// The tasks (SEP-2663) the task-capable tools create: one store, so
+    /// `tasks/get` answers whichever session or stateless request asks.
+    pub tasks: TaskManager,
+    /// Seals `requestState` so a client cannot forge or alter it (SEP-2322):
+    /// an HMAC under a key made at start.
+    codec: RequestStateCodec,
 }
 
-pub(super) fn update_task(task_id: &str, responses: InputResponseMap) -> Result<(), ErrorData> {
-    TASKS.update_task(task_id, responses)
+impl Default for FixtureState {
+    fn default() -> Self {
+        let key: [u8; 32] = rand::random();
+        Self {
+            tasks: TaskManager::new(),
+            codec: RequestStateCodec::new_unchecked(key.to_vec()),
+        }
+    }
 }
 
-pub(super) fn cancel_task(task_id: &str) -> Result<(), ErrorData> {
-    TASKS.cancel_task(task_id)
+impl FixtureState {
+    fn seal(&self, kind: &str, round: u32, name: Option<String>) -> Result<String, ErrorData> {
+        self.codec
+            .seal_json(&RoundState {
+                kind: kind.to_owned(),
+                round,
+                name,
+            })
+            .map_err(|e| ErrorData::internal_error(e.to_string(), None))
+    }
+
+    /// Opens a sealed `requestState`; anything altered is invalid params.
+    fn open(&self, state: &str) -> Result<RoundState, ErrorData> {
+        self.codec.open_json(state).map_err(|e| {
+            ErrorData::invalid_params(format!("requestState integrity check failed: {e}"), None)
+        })
+    }
+
+    /// Starts `work` as a task and answers with its `CreateTaskResult`.
+    fn spawn_task(
+        &self,
+        work: impl FnOnce(TaskContext) -> TaskFuture,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let task = self
+            .tasks
+            .spawn(TaskOptions::new().with_poll_interval_ms(200), work);
+        Ok(CreateTaskResult::new(task).into())
+    }
 }
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
@@ -261,7 +263,7 @@ pub struct ConfirmDeleteParams {
 }
 
 #[tool_router(router = fixture_tools, vis = "")]
-impl MediaServer {
+impl FixtureServer {
     #[tool(
         name = "test_simple_text",
         description = "Conformance fixture: one text block."
@@ -543,7 +545,7 @@ impl MediaServer {
         RequestState(state): RequestState,
     ) -> Result<CallToolResponse, ErrorData> {
         if let (Some(state), Some(responses)) = (state, responses) {
-            let state = open(&state)?;
+            let state = self.state.open(&state)?;
             if state.kind == "request-state"
                 && responses
                     .get("confirm")
@@ -555,7 +557,7 @@ impl MediaServer {
         }
         input_required(
             json!({"confirm": ask_confirm()}),
-            Some(seal("request-state", 1, None)?),
+            Some(self.state.seal("request-state", 1, None)?),
         )
     }
 
@@ -569,7 +571,7 @@ impl MediaServer {
         RequestState(state): RequestState,
     ) -> Result<CallToolResponse, ErrorData> {
         if let (Some(state), Some(r)) = (state, responses) {
-            let state = open(&state)?;
+            let state = self.state.open(&state)?;
             if state.kind == "multiple-inputs"
                 && ["user_name", "greeting", "client_roots"]
                     .iter()
@@ -598,7 +600,7 @@ impl MediaServer {
                 "greeting": ask_llm("Generate a greeting", 50),
                 "client_roots": ask_roots()
             }),
-            Some(seal("multiple-inputs", 1, None)?),
+            Some(self.state.seal("multiple-inputs", 1, None)?),
         )
     }
 
@@ -613,7 +615,7 @@ impl MediaServer {
     ) -> Result<CallToolResponse, ErrorData> {
         let responses = responses.unwrap_or_default();
         if let Some(state) = state {
-            let state = open(&state)?;
+            let state = self.state.open(&state)?;
             let step = |key, field| answered(&responses, key, field);
             if state.kind == "multi-round"
                 && state.round == 1
@@ -621,7 +623,7 @@ impl MediaServer {
             {
                 return input_required(
                     json!({"step2": ask_string("Step 2: What is your favorite color?", "color")}),
-                    Some(seal("multi-round", 2, Some(name))?),
+                    Some(self.state.seal("multi-round", 2, Some(name))?),
                 );
             }
             if state.kind == "multi-round"
@@ -634,7 +636,7 @@ impl MediaServer {
         }
         input_required(
             json!({"step1": ask_string("Step 1: What is your name?", "name")}),
-            Some(seal("multi-round", 1, None)?),
+            Some(self.state.seal("multi-round", 1, None)?),
         )
     }
 
@@ -648,14 +650,14 @@ impl MediaServer {
         RequestState(state): RequestState,
     ) -> Result<CallToolResponse, ErrorData> {
         if let Some(state) = state {
-            let state = open(&state)?;
+            let state = self.state.open(&state)?;
             if state.kind == "tamper-test" && responses.is_some_and(|r| r.contains_key("confirm")) {
                 return done("integrity-ok: state verified");
             }
         }
         input_required(
             json!({"confirm": ask_confirm()}),
-            Some(seal("tamper-test", 1, None)?),
+            Some(self.state.seal("tamper-test", 1, None)?),
         )
     }
 
@@ -688,7 +690,7 @@ impl MediaServer {
         }
         input_required(
             Value::Object(requests),
-            Some(seal("capabilities-test", 1, None)?),
+            Some(self.state.seal("capabilities-test", 1, None)?),
         )
     }
 
@@ -744,7 +746,7 @@ impl MediaServer {
             tokio::time::sleep(work).await;
             return done(reply);
         }
-        spawn_task(move |tc| {
+        self.state.spawn_task(move |tc| {
             Box::pin(async move {
                 work_for(&tc, work).await?;
                 Ok(text(reply))
@@ -763,7 +765,7 @@ impl MediaServer {
         if !wants_tasks(&ctx) {
             return Err(tasks_required());
         }
-        spawn_task(|tc| {
+        self.state.spawn_task(|tc| {
             Box::pin(async move {
                 work_for(&tc, Duration::from_secs(1)).await?;
                 Ok(failure("The job failed, as this fixture always does"))
@@ -783,7 +785,8 @@ impl MediaServer {
         if !wants_tasks(&ctx) {
             return Err(error());
         }
-        spawn_task(move |_| Box::pin(async move { Err(TaskExit::Error(error())) }))
+        self.state
+            .spawn_task(move |_| Box::pin(async move { Err(TaskExit::Error(error())) }))
     }
 
     #[tool(
@@ -806,7 +809,7 @@ impl MediaServer {
                 None => input_required(json!({"confirm": ask_confirm()}), None),
             };
         }
-        spawn_task(move |tc| {
+        self.state.spawn_task(move |tc| {
             Box::pin(async move {
                 let ask = input_request(ask_confirm())?;
                 let answer = tc.request_input("confirm", ask).await?;
@@ -839,7 +842,7 @@ impl MediaServer {
                 ),
             };
         }
-        spawn_task(move |tc| {
+        self.state.spawn_task(move |tc| {
             Box::pin(async move {
                 let first = input_request(ask_string("First name?", "name"))?;
                 let second = input_request(ask_string("Second name?", "name"))?;
@@ -873,7 +876,7 @@ impl MediaServer {
                 None,
             );
         };
-        spawn_task(move |tc| {
+        self.state.spawn_task(move |tc| {
             Box::pin(async move {
                 work_for(&tc, Duration::from_millis(200)).await?;
                 Ok(text(format!("Hello, {name}, from a task")))
@@ -909,7 +912,7 @@ fn raw_tool(
     description: &'static str,
     schema: Value,
     reply: &'static str,
-) -> ToolRoute<MediaServer> {
+) -> ToolRoute<FixtureServer> {
     let schema: JsonObject = match schema {
         Value::Object(o) => o,
         _ => JsonObject::new(),
@@ -924,7 +927,7 @@ fn raw_tool(
 /// The suite checks that a JSON Schema 2020-12 `inputSchema` reaches the
 /// client whole (`$schema`, `$defs` with `$anchor`, composition and
 /// conditional keywords, `additionalProperties`).
-fn json_schema_2020_12_tool() -> ToolRoute<MediaServer> {
+fn json_schema_2020_12_tool() -> ToolRoute<FixtureServer> {
     let schema = json!({
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "type": "object",
@@ -953,7 +956,7 @@ fn json_schema_2020_12_tool() -> ToolRoute<MediaServer> {
 
 /// SEP-2243: a parameter mirrored in an `Mcp-Param-Region` header, which the
 /// HTTP layer checks against the body (Base64 forms included).
-fn x_mcp_header_tool() -> ToolRoute<MediaServer> {
+fn x_mcp_header_tool() -> ToolRoute<FixtureServer> {
     let schema = json!({
         "type": "object",
         "properties": {"region": {"type": "string", "x-mcp-header": "Region",
@@ -969,15 +972,15 @@ fn x_mcp_header_tool() -> ToolRoute<MediaServer> {
 }
 
 /// Every fixture tool.
-pub(super) fn tools() -> ToolRouter<MediaServer> {
-    let mut router = MediaServer::fixture_tools();
+pub fn tools() -> ToolRouter<FixtureServer> {
+    let mut router = FixtureServer::fixture_tools();
     router.add_route(json_schema_2020_12_tool());
     router.add_route(x_mcp_header_tool());
     router
 }
 
 /// The fixture's static resources, listed before the library's files.
-pub(super) fn resources() -> Vec<Resource> {
+pub fn resources() -> Vec<Resource> {
     let resource = |uri: &str, name: &str, title: &str, mime: &str| {
         Resource::new(uri, name)
             .with_title(title)
@@ -1005,7 +1008,7 @@ pub(super) fn resources() -> Vec<Resource> {
     ]
 }
 
-pub(super) fn resource_template() -> ResourceTemplate {
+pub fn resource_template() -> ResourceTemplate {
     ResourceTemplate::new("test://template/{id}/data", "template")
         .with_title("Resource Template")
         .with_description("A resource template with parameter substitution")
@@ -1013,7 +1016,7 @@ pub(super) fn resource_template() -> ResourceTemplate {
 }
 
 /// Reads a `test://` resource; unknown ones are the spec's not-found error.
-pub(super) fn read(uri: &str) -> Result<ResourceContents, ErrorData> {
+pub fn read(uri: &str) -> Result<ResourceContents, ErrorData> {
     let rest = uri.strip_prefix(SCHEME).unwrap_or_default();
     let contents = match rest {
         "static-text" => {
@@ -1045,7 +1048,7 @@ pub(super) fn read(uri: &str) -> Result<ResourceContents, ErrorData> {
     Ok(contents)
 }
 
-pub(super) fn prompts() -> ListPromptsResult {
+pub fn prompts() -> ListPromptsResult {
     let arg = |name: &str, description: &str| {
         PromptArgument::new(name)
             .with_description(description)
@@ -1088,7 +1091,7 @@ pub(super) fn prompts() -> ListPromptsResult {
     ])
 }
 
-pub(super) fn get_prompt(request: &GetPromptRequestParams) -> Result<GetPromptResponse, ErrorData> {
+pub fn get_prompt(request: &GetPromptRequestParams) -> Result<GetPromptResponse, ErrorData> {
     let arg = |name: &str| -> Result<String, ErrorData> {
         request
             .arguments
@@ -1159,18 +1162,21 @@ mod tests {
 
     #[test]
     fn request_state_round_trips_and_refuses_tampering() {
-        let sealed = seal("multi-round", 2, Some("Alice".to_owned())).unwrap();
-        let state = open(&sealed).unwrap();
+        let fixture = FixtureState::default();
+        let sealed = fixture
+            .seal("multi-round", 2, Some("Alice".to_owned()))
+            .unwrap();
+        let state = fixture.open(&sealed).unwrap();
         assert_eq!(
             (state.kind.as_str(), state.round, state.name.as_deref()),
             ("multi-round", 2, Some("Alice"))
         );
-        let err = open(&format!("{sealed}-TAMPERED")).unwrap_err();
+        let err = fixture.open(&format!("{sealed}-TAMPERED")).unwrap_err();
         assert!(err.message.contains("integrity"), "{err:?}");
         let mut flipped = sealed.into_bytes();
         let last = flipped.len() - 1;
         flipped[last] = if flipped[last] == b'A' { b'B' } else { b'A' };
-        assert!(open(&String::from_utf8(flipped).unwrap()).is_err());
+        assert!(fixture.open(&String::from_utf8(flipped).unwrap()).is_err());
     }
 
     #[test]

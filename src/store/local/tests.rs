@@ -1,33 +1,63 @@
-use std::io::Cursor;
+//! The local store: the shared port contracts, then what is particular to
+//! a directory + SQLite (atomic files, links, temporary files, corrupt
+//! catalogs, schema upgrades, the search plans).
+
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use bytes::Bytes;
 use serde_json::{Map, json};
 
 use super::*;
+use crate::media::tests_support::png;
+use crate::store::{
+    Catalog, Change, Library, ListQuery, MediaId, MediaKind, MediaRecord, MediaStore, NewMedia,
+    Page, ReconcileReport, SortBy, new_name, suite,
+};
 
-fn png(w: u32, h: u32) -> Vec<u8> {
-    let img =
-        image::DynamicImage::ImageRgb8(image::RgbImage::from_pixel(w, h, image::Rgb([9, 8, 7])));
-    let mut out = Cursor::new(Vec::new());
-    img.write_to(&mut out, image::ImageFormat::Png).unwrap();
-    out.into_inner()
-}
-
-fn new_media<'a>(bytes: &'a [u8], prompt: &'a str) -> NewMedia<'a> {
+fn new_media(bytes: &[u8], prompt: &str) -> NewMedia {
     let mut metadata = Map::new();
     metadata.insert("aspect_ratio".into(), json!("16:9"));
     NewMedia {
-        bytes,
+        bytes: Bytes::copy_from_slice(bytes),
         kind: MediaKind::Image,
-        extension: "png",
-        mime_type: "image/png",
+        extension: "png".into(),
+        mime_type: "image/png".into(),
         width: Some(4),
         height: Some(3),
-        prompt: Some(prompt),
-        model: Some("gemini-3-pro-image-preview"),
+        prompt: Some(prompt.into()),
+        model: Some("gemini-3-pro-image-preview".into()),
         metadata,
         source: None,
     }
+}
+
+fn open(dir: &Path) -> (LocalStore, Library) {
+    let local = LocalStore::open(dir).unwrap();
+    let lib = local.library();
+    (local, lib)
+}
+
+fn path_of(local: &LocalStore, id: &MediaId) -> PathBuf {
+    local.media.local_path(id).unwrap()
+}
+
+/// Rows in the catalog, whatever their state.
+async fn rows(local: &LocalStore) -> usize {
+    local.catalog.all_ids().await.unwrap().len()
+}
+
+#[tokio::test]
+async fn local_ports_honour_the_shared_contracts() {
+    let dir = tempfile::tempdir().unwrap();
+    let local = LocalStore::open(dir.path()).unwrap();
+    suite::media_store(local.media.as_ref()).await;
+    suite::catalog(local.catalog.as_ref()).await;
+    suite::job_store(local.jobs.as_ref()).await;
+    suite::change_feed(local.feed.as_ref()).await;
+    let fresh = tempfile::tempdir().unwrap();
+    let local = LocalStore::open(fresh.path()).unwrap();
+    suite::library(&local.library(), local.media.as_ref()).await;
 }
 
 fn temps(dir: &Path) -> Vec<String> {
@@ -88,13 +118,13 @@ fn names_are_unique_and_time_sortable() {
     assert!(earlier.as_str().parse::<MediaId>().is_ok());
 }
 
-#[test]
-fn save_writes_exact_bytes_sidecar_and_row() {
+#[tokio::test]
+async fn save_writes_exact_bytes_sidecar_and_row() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let (local, store) = open(dir.path());
     let bytes = png(4, 3);
-    let r = store.save(new_media(&bytes, "a cat")).unwrap();
-    assert_eq!(std::fs::read(store.path_of(&r.id)).unwrap(), bytes);
+    let r = store.save(new_media(&bytes, "a cat")).await.unwrap();
+    assert_eq!(std::fs::read(path_of(&local, &r.id)).unwrap(), bytes);
     let sidecar: serde_json::Value = serde_json::from_slice(
         &std::fs::read(dir.path().join("metadata").join(format!("{}.json", r.id))).unwrap(),
     )
@@ -104,21 +134,21 @@ fn save_writes_exact_bytes_sidecar_and_row() {
     assert_eq!(sidecar["file_size_bytes"], bytes.len());
     assert_eq!(sidecar["aspect_ratio"], "16:9");
     assert_eq!(sidecar["type"], "image");
-    let got = store.get(&r.id).unwrap().unwrap();
+    let got = store.get(&r.id).await.unwrap().unwrap();
     assert_eq!(got, r);
     assert!(temps(dir.path()).is_empty());
     assert!(temps(&dir.path().join("metadata")).is_empty());
 }
 
-#[test]
-fn failed_save_leaves_nothing_behind() {
+#[tokio::test]
+async fn failed_save_leaves_nothing_behind() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let (local, store) = open(dir.path());
     // Replace metadata/ by a file: the sidecar cannot be written.
     std::fs::remove_dir(dir.path().join("metadata")).unwrap();
     std::fs::write(dir.path().join("metadata"), b"not a dir").unwrap();
     let bytes = png(4, 3);
-    assert!(store.save(new_media(&bytes, "x")).is_err());
+    assert!(store.save(new_media(&bytes, "x")).await.is_err());
     let left: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()
         .filter_map(Result::ok)
@@ -126,17 +156,17 @@ fn failed_save_leaves_nothing_behind() {
         .filter(|n| !n.starts_with("catalog.sqlite3") && n != "metadata")
         .collect();
     assert!(left.is_empty(), "{left:?}");
-    assert_eq!(store.catalog().count().unwrap(), 0);
+    assert_eq!(rows(&local).await, 0);
 }
 
-#[test]
-fn reconcile_adds_drops_and_cleans() {
+#[tokio::test]
+async fn reconcile_adds_drops_and_cleans() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let (local, store) = open(dir.path());
     let bytes = png(4, 3);
-    let kept = store.save(new_media(&bytes, "kept")).unwrap();
-    let gone = store.save(new_media(&bytes, "gone")).unwrap();
-    std::fs::remove_file(store.path_of(&gone.id)).unwrap();
+    let kept = store.save(new_media(&bytes, "kept")).await.unwrap();
+    let gone = store.save(new_media(&bytes, "gone")).await.unwrap();
+    std::fs::remove_file(path_of(&local, &gone.id)).unwrap();
     // Added by hand, without a sidecar.
     std::fs::write(dir.path().join("holiday.png"), png(40, 30)).unwrap();
     // A dead writer's temp file (PID that cannot exist), a live one's, a stray sidecar.
@@ -147,7 +177,7 @@ fn reconcile_adds_drops_and_cleans() {
     // Not media: left alone and not catalogued.
     std::fs::write(dir.path().join("notes.txt"), b"hello").unwrap();
 
-    let report = store.reconcile(Duration::from_secs(3600)).unwrap();
+    let report = store.reconcile(Duration::from_secs(3600)).await.unwrap();
     assert_eq!(
         report,
         ReconcileReport {
@@ -164,9 +194,13 @@ fn reconcile_adds_drops_and_cleans() {
         "the vanished file's sidecar goes with its row"
     );
     assert!(!dir.path().join("metadata/orphan.png.json").exists());
-    assert!(store.get(&gone.id).unwrap().is_none());
-    assert!(store.get(&kept.id).unwrap().is_some());
-    let holiday = store.get(&"holiday.png".parse().unwrap()).unwrap().unwrap();
+    assert!(store.get(&gone.id).await.unwrap().is_none());
+    assert!(store.get(&kept.id).await.unwrap().is_some());
+    let holiday = store
+        .get(&"holiday.png".parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
         (holiday.width, holiday.height, holiday.mime_type.as_str()),
         (Some(40), Some(30), "image/png")
@@ -176,18 +210,18 @@ fn reconcile_adds_drops_and_cleans() {
     assert!(dir.path().join("notes.txt").is_file());
     // A second run changes nothing.
     assert_eq!(
-        store.reconcile(Duration::from_secs(3600)).unwrap(),
+        store.reconcile(Duration::from_secs(3600)).await.unwrap(),
         ReconcileReport::default()
     );
 }
 
-#[test]
-fn catalog_is_rebuilt_from_files_and_sidecars() {
+#[tokio::test]
+async fn catalog_is_rebuilt_from_files_and_sidecars() {
     let dir = tempfile::tempdir().unwrap();
     let bytes = png(4, 3);
     let r = {
-        let store = Store::open(dir.path()).unwrap();
-        store.save(new_media(&bytes, "remember me")).unwrap()
+        let (_local, store) = open(dir.path());
+        store.save(new_media(&bytes, "remember me")).await.unwrap()
     };
     for f in [
         "catalog.sqlite3",
@@ -196,10 +230,17 @@ fn catalog_is_rebuilt_from_files_and_sidecars() {
     ] {
         let _ = std::fs::remove_file(dir.path().join(f));
     }
-    let store = Store::open(dir.path()).unwrap();
-    assert!(store.get(&r.id).unwrap().is_none());
-    assert_eq!(store.reconcile(Duration::from_secs(3600)).unwrap().added, 1);
-    let back = store.get(&r.id).unwrap().unwrap();
+    let (_local, store) = open(dir.path());
+    assert!(store.get(&r.id).await.unwrap().is_none());
+    assert_eq!(
+        store
+            .reconcile(Duration::from_secs(3600))
+            .await
+            .unwrap()
+            .added,
+        1
+    );
+    let back = store.get(&r.id).await.unwrap().unwrap();
     assert_eq!(back.prompt.as_deref(), Some("remember me"));
     assert_eq!(back.model.as_deref(), Some("gemini-3-pro-image-preview"));
     assert_eq!(
@@ -209,78 +250,102 @@ fn catalog_is_rebuilt_from_files_and_sidecars() {
     assert_eq!(back.metadata["aspect_ratio"], "16:9");
 }
 
-#[test]
-fn corrupt_catalog_is_moved_aside_and_rebuilt() {
+#[tokio::test]
+async fn corrupt_catalog_is_moved_aside_and_rebuilt() {
     let dir = tempfile::tempdir().unwrap();
     let bytes = png(4, 3);
     {
-        let store = Store::open(dir.path()).unwrap();
-        store.save(new_media(&bytes, "x")).unwrap();
+        let (_local, store) = open(dir.path());
+        store.save(new_media(&bytes, "x")).await.unwrap();
     }
     for f in ["catalog.sqlite3-wal", "catalog.sqlite3-shm"] {
         let _ = std::fs::remove_file(dir.path().join(f));
     }
     std::fs::write(dir.path().join("catalog.sqlite3"), vec![0x42; 8192]).unwrap();
-    let store = Store::open(dir.path()).unwrap();
-    assert_eq!(store.reconcile(Duration::from_secs(3600)).unwrap().added, 1);
+    let (_local, store) = open(dir.path());
+    assert_eq!(
+        store
+            .reconcile(Duration::from_secs(3600))
+            .await
+            .unwrap()
+            .added,
+        1
+    );
 }
 
-#[test]
-fn symlinks_are_not_catalogued() {
+#[tokio::test]
+async fn symlinks_are_not_catalogued() {
     let dir = tempfile::tempdir().unwrap();
     let outside = tempfile::tempdir().unwrap();
     let canary = outside.path().join("canary.png");
     std::fs::write(&canary, png(4, 3)).unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let (_local, store) = open(dir.path());
     std::os::unix::fs::symlink(&canary, dir.path().join("link.png")).unwrap();
-    assert_eq!(store.reconcile(Duration::from_secs(3600)).unwrap().added, 0);
+    assert_eq!(
+        store
+            .reconcile(Duration::from_secs(3600))
+            .await
+            .unwrap()
+            .added,
+        0
+    );
     assert!(canary.is_file());
 }
 
-#[test]
-fn interrupted_delete_is_finished_by_reconcile() {
+#[tokio::test]
+async fn interrupted_delete_is_finished_by_reconcile() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let (local, store) = open(dir.path());
     let bytes = png(4, 3);
-    let r = store.save(new_media(&bytes, "half deleted")).unwrap();
+    let r = store.save(new_media(&bytes, "half deleted")).await.unwrap();
     // The first step of a delete happened, then the process died.
-    assert!(store.catalog().mark_deleting(&r.id).unwrap());
-    assert!(store.get(&r.id).unwrap().is_none(), "hidden while deleting");
-    let (listed, total) = store.list(&ListQuery::default()).unwrap();
-    assert!(listed.is_empty() && total == 0);
-    let report = store.reconcile(Duration::from_secs(3600)).unwrap();
+    assert!(local.catalog.mark_deleting(&r.id).await.unwrap());
+    assert!(
+        store.get(&r.id).await.unwrap().is_none(),
+        "hidden while deleting"
+    );
+    let listed = store.list(&ListQuery::default()).await.unwrap();
+    assert!(listed.records.is_empty() && listed.total == 0);
+    let report = store.reconcile(Duration::from_secs(3600)).await.unwrap();
     assert_eq!(report.removed, 1);
-    assert!(!store.path_of(&r.id).exists());
+    assert!(!path_of(&local, &r.id).exists());
     assert!(!dir.path().join(format!("metadata/{}.json", r.id)).exists());
-    assert_eq!(store.catalog().count().unwrap(), 0);
+    assert_eq!(rows(&local).await, 0);
 }
 
-#[test]
-fn delete_removes_everything_and_reports_unknown() {
+#[tokio::test]
+async fn delete_removes_everything_and_reports_unknown() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let (local, store) = open(dir.path());
     let bytes = png(4, 3);
-    let r = store.save(new_media(&bytes, "bye")).unwrap();
-    assert!(store.delete(&r.id).unwrap());
-    assert!(!store.path_of(&r.id).exists());
-    assert!(!store.delete(&r.id).unwrap());
-    assert_eq!(store.catalog().count().unwrap(), 0);
+    let r = store.save(new_media(&bytes, "bye")).await.unwrap();
+    assert!(store.delete(&r.id).await.unwrap());
+    assert!(!path_of(&local, &r.id).exists());
+    assert!(!store.delete(&r.id).await.unwrap());
+    assert_eq!(rows(&local).await, 0);
 }
 
-#[test]
-fn cleanup_by_age_then_size_oldest_first() {
+#[tokio::test]
+async fn cleanup_by_age_then_size_oldest_first() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let (local, store) = open(dir.path());
     let bytes = png(4, 3);
     let mut ids = Vec::new();
     for i in 0..4 {
-        ids.push(store.save(new_media(&bytes, &format!("n{i}"))).unwrap().id);
+        ids.push(
+            store
+                .save(new_media(&bytes, &format!("n{i}")))
+                .await
+                .unwrap()
+                .id,
+        );
         std::thread::sleep(Duration::from_millis(3));
     }
     // Nothing configured: nothing happens.
     assert!(
         store
             .cleanup(None, None, chrono::Utc::now())
+            .await
             .unwrap()
             .is_empty()
     );
@@ -288,21 +353,35 @@ fn cleanup_by_age_then_size_oldest_first() {
     let size = bytes.len() as u64;
     let gone = store
         .cleanup(None, Some(2 * size), chrono::Utc::now())
+        .await
         .unwrap();
     assert_eq!(gone, ids[..2].to_vec());
-    assert!(!store.path_of(&ids[0]).exists() && store.path_of(&ids[2]).exists());
+    assert!(!path_of(&local, &ids[0]).exists() && path_of(&local, &ids[2]).exists());
     // By age: "now" a day later, everything older than an hour goes.
     let later = chrono::Utc::now() + chrono::Duration::days(1);
     let gone = store
         .cleanup(Some(Duration::from_secs(3600)), None, later)
+        .await
         .unwrap();
     assert_eq!(gone, ids[2..].to_vec());
-    assert_eq!(store.catalog().count().unwrap(), 0);
+    assert_eq!(rows(&local).await, 0);
+}
+
+/// How many ready files of `kind` the catalog counts.
+async fn total(store: &Library, kind: Option<MediaKind>) -> u64 {
+    store
+        .list(&ListQuery {
+            kind,
+            ..ListQuery::default()
+        })
+        .await
+        .unwrap()
+        .total
 }
 
 /// Names of a listing page, in order.
-fn page(store: &Store, q: ListQuery) -> (Vec<String>, u64) {
-    let (records, total) = store.list(&q).unwrap();
+async fn page(store: &Library, q: ListQuery) -> (Vec<String>, u64) {
+    let Page { records, total } = store.list(&q).await.unwrap();
     (
         records
             .iter()
@@ -312,10 +391,10 @@ fn page(store: &Store, q: ListQuery) -> (Vec<String>, u64) {
     )
 }
 
-#[test]
-fn listing_sorts_pages_filters_and_searches() {
+#[tokio::test]
+async fn listing_sorts_pages_filters_and_searches() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let (local, store) = open(dir.path());
     // Different sizes; created in this order, a few ms apart.
     let prompts = [
         "Red FOX at dawn",
@@ -326,7 +405,7 @@ fn listing_sorts_pages_filters_and_searches() {
     let mut ids = Vec::new();
     for (i, p) in prompts.iter().enumerate() {
         let bytes = png(4 + i as u32 * 40, 3);
-        ids.push(store.save(new_media(&bytes, p)).unwrap().id);
+        ids.push(store.save(new_media(&bytes, p)).await.unwrap().id);
         std::thread::sleep(Duration::from_millis(3));
     }
     let q = |sort, descending| ListQuery {
@@ -335,20 +414,21 @@ fn listing_sorts_pages_filters_and_searches() {
         ..ListQuery::default()
     };
     let newest: Vec<String> = prompts.iter().rev().map(|p| (*p).to_owned()).collect();
-    assert_eq!(page(&store, q(SortBy::Date, true)), (newest, 4));
+    assert_eq!(page(&store, q(SortBy::Date, true)).await, (newest, 4));
     assert_eq!(
-        page(&store, q(SortBy::Date, false)).0,
+        page(&store, q(SortBy::Date, false)).await.0,
         prompts.map(str::to_owned)
     );
     // Names sort like dates here (names start with the creation time).
     assert_eq!(
-        page(&store, q(SortBy::Name, false)).0,
+        page(&store, q(SortBy::Name, false)).await.0,
         prompts.map(str::to_owned)
     );
     let sizes: Vec<u64> = store
         .list(&q(SortBy::Size, true))
+        .await
         .unwrap()
-        .0
+        .records
         .iter()
         .map(|r| r.size_bytes)
         .collect();
@@ -361,7 +441,7 @@ fn listing_sorts_pages_filters_and_searches() {
         ..q(SortBy::Date, true)
     };
     assert_eq!(
-        page(&store, p2),
+        page(&store, p2).await,
         (vec!["blue whale".into(), "Red FOX at dawn".into()], 4)
     );
     // Kind filter.
@@ -369,7 +449,7 @@ fn listing_sorts_pages_filters_and_searches() {
         kind: Some(MediaKind::Video),
         ..ListQuery::default()
     };
-    assert_eq!(page(&store, videos), (vec![], 0));
+    assert_eq!(page(&store, videos).await, (vec![], 0));
 
     // Search: substring, case-insensitive, through the trigram index (≥ 3
     // characters) and the short-query scan; quotes and % are literal.
@@ -383,55 +463,61 @@ fn listing_sorts_pages_filters_and_searches() {
         )
     };
     assert_eq!(
-        search("fox"),
+        search("fox").await,
         (vec!["Red FOX at dawn".into(), "a fox's den".into()], 2)
     );
-    assert_eq!(search("ox'"), (vec!["a fox's den".into()], 1));
-    assert_eq!(search("0%"), (vec!["100% cotton".into()], 1));
-    assert_eq!(search("0% c"), (vec!["100% cotton".into()], 1));
-    assert_eq!(search("\"fox"), (vec![], 0));
-    assert_eq!(search("WHALE"), (vec!["blue whale".into()], 1));
+    assert_eq!(search("ox'").await, (vec!["a fox's den".into()], 1));
+    assert_eq!(search("0%").await, (vec!["100% cotton".into()], 1));
+    assert_eq!(search("0% c").await, (vec!["100% cotton".into()], 1));
+    assert_eq!(search("\"fox").await, (vec![], 0));
+    assert_eq!(search("WHALE").await, (vec!["blue whale".into()], 1));
 
     // The index follows deletes and re-inserts (reconcile's upsert path).
-    assert!(store.delete(&ids[0]).unwrap());
-    assert_eq!(search("fox"), (vec!["a fox's den".into()], 1));
-    let again = store.get(&ids[2]).unwrap().unwrap();
-    store.catalog().insert(&again).unwrap();
-    assert_eq!(search("fox"), (vec!["a fox's den".into()], 1));
-    assert_eq!(store.catalog().count().unwrap(), 3);
+    assert!(store.delete(&ids[0]).await.unwrap());
+    assert_eq!(search("fox").await, (vec!["a fox's den".into()], 1));
+    let again = store.get(&ids[2]).await.unwrap().unwrap();
+    local.catalog.insert(&again).await.unwrap();
+    assert_eq!(search("fox").await, (vec!["a fox's den".into()], 1));
+    assert_eq!(rows(&local).await, 3);
     // Totals (kept by triggers) follow inserts, upserts, marks and deletes.
-    let total = |kind| {
-        store
-            .list(&ListQuery {
-                kind,
-                ..ListQuery::default()
-            })
-            .unwrap()
-            .1
-    };
-    assert_eq!((total(None), total(Some(MediaKind::Image))), (3, 3));
-    assert!(store.catalog().mark_deleting(&ids[1]).unwrap());
-    assert_eq!((total(None), total(Some(MediaKind::Video))), (2, 0));
-    let mut as_video = store.get(&ids[3]).unwrap().unwrap();
-    as_video.kind = MediaKind::Video;
-    store.catalog().insert(&as_video).unwrap();
     assert_eq!(
         (
-            total(None),
-            total(Some(MediaKind::Image)),
-            total(Some(MediaKind::Video))
+            total(&store, None).await,
+            total(&store, Some(MediaKind::Image)).await
+        ),
+        (3, 3)
+    );
+    assert!(local.catalog.mark_deleting(&ids[1]).await.unwrap());
+    assert_eq!(
+        (
+            total(&store, None).await,
+            total(&store, Some(MediaKind::Video)).await
+        ),
+        (2, 0)
+    );
+    let mut as_video = store.get(&ids[3]).await.unwrap().unwrap();
+    as_video.kind = MediaKind::Video;
+    local.catalog.insert(&as_video).await.unwrap();
+    assert_eq!(
+        (
+            total(&store, None).await,
+            total(&store, Some(MediaKind::Image)).await,
+            total(&store, Some(MediaKind::Video)).await
         ),
         (2, 1, 1)
     );
 }
 
-#[test]
-fn older_catalog_schema_is_upgraded_and_search_index_rebuilt() {
+#[tokio::test]
+async fn older_catalog_schema_is_upgraded_and_search_index_rebuilt() {
     let dir = tempfile::tempdir().unwrap();
     {
-        let store = Store::open(dir.path()).unwrap();
+        let (_local, store) = open(dir.path());
         let bytes = png(4, 3);
-        store.save(new_media(&bytes, "lighthouse at dusk")).unwrap();
+        store
+            .save(new_media(&bytes, "lighthouse at dusk"))
+            .await
+            .unwrap();
     }
     // Make it look like a version-2 catalog with an empty search index.
     {
@@ -441,20 +527,21 @@ fn older_catalog_schema_is_upgraded_and_search_index_rebuilt() {
         )
         .unwrap();
     }
-    let store = Store::open(dir.path()).unwrap();
+    let (_local, store) = open(dir.path());
     let found = store
         .list(&ListQuery {
             text: Some("house".into()),
             ..ListQuery::default()
         })
+        .await
         .unwrap();
-    assert_eq!(found.1, 1);
+    assert_eq!(found.total, 1);
 }
 
-#[test]
-fn search_with_many_matches_walks_the_index_and_counts_exactly() {
+#[tokio::test]
+async fn search_with_many_matches_walks_the_index_and_counts_exactly() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let (local, store) = open(dir.path());
     let t0 = chrono::Utc::now();
     // 2,500 rows (more than the by-rowid plan takes): every one matches
     // "common", every tenth also "tenth".
@@ -480,54 +567,65 @@ fn search_with_many_matches_walks_the_index_and_counts_exactly() {
             }
         })
         .collect();
-    store.catalog().insert_many(&records).unwrap();
-    let search = |text: &str, offset| {
-        store
+    local.catalog.insert_many(records.clone()).await.unwrap();
+    let search = async |text: &str, offset| {
+        let Page { records, total } = store
             .list(&ListQuery {
                 text: Some(text.into()),
                 offset,
                 limit: 3,
                 ..ListQuery::default()
             })
-            .unwrap()
+            .await
+            .unwrap();
+        (records, total)
     };
-    let (page, total) = search("common", 0);
+    let (page, total) = search("common", 0).await;
     assert_eq!(total, 2500);
     let prompts: Vec<_> = page.iter().map(|r| r.prompt.clone().unwrap()).collect();
     assert_eq!(prompts, ["common 2499", "common 2498", "common 2497"]);
-    let (page, total) = search("COMMON", 2497);
+    let (page, total) = search("COMMON", 2497).await;
     assert_eq!(total, 2500);
     assert_eq!(
         page.last().unwrap().prompt.as_deref(),
         Some("common tenth 0")
     );
-    assert_eq!(search("tenth", 0).1, 250);
+    assert_eq!(search("tenth", 0).await.1, 250);
     // A delete in progress is not counted.
-    assert!(store.catalog().mark_deleting(&records[2499].id).unwrap());
-    let (page, total) = search("common", 0);
+    assert!(
+        local
+            .catalog
+            .mark_deleting(&records[2499].id)
+            .await
+            .unwrap()
+    );
+    let (page, total) = search("common", 0).await;
     assert_eq!(total, 2499);
     assert_eq!(page[0].prompt.as_deref(), Some("common 2498"));
 }
 
-#[test]
-fn changes_are_announced_for_adds_deletes_and_reconcile_only() {
+#[tokio::test]
+async fn changes_are_announced_for_adds_deletes_and_reconcile_only() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
-    let mut rx = store.watch_changes();
+    let (_local, store) = open(dir.path());
+    let mut rx = store.subscribe();
     let bytes = png(4, 3);
-    let r = store.save(new_media(&bytes, "watched")).unwrap();
-    assert!(rx.has_changed().unwrap());
-    rx.mark_unchanged();
+    let r = store.save(new_media(&bytes, "watched")).await.unwrap();
+    assert_eq!(rx.next().await, Some(Change::Added(r.id.clone())));
     // Reads, a delete of an unknown name and a no-op reconcile change nothing.
-    store.list(&ListQuery::default()).unwrap();
-    assert!(!store.delete(&"image_nope.png".parse().unwrap()).unwrap());
-    store.reconcile(Duration::from_secs(3600)).unwrap();
-    assert!(!rx.has_changed().unwrap());
+    store.list(&ListQuery::default()).await.unwrap();
+    assert!(
+        !store
+            .delete(&"image_nope.png".parse().unwrap())
+            .await
+            .unwrap()
+    );
+    store.reconcile(Duration::from_secs(3600)).await.unwrap();
+    assert!(!rx.drain());
     // A file added by hand, found by reconcile.
     std::fs::write(dir.path().join("by_hand.png"), &bytes).unwrap();
-    store.reconcile(Duration::from_secs(3600)).unwrap();
-    assert!(rx.has_changed().unwrap());
-    rx.mark_unchanged();
-    assert!(store.delete(&r.id).unwrap());
-    assert!(rx.has_changed().unwrap());
+    store.reconcile(Duration::from_secs(3600)).await.unwrap();
+    assert_eq!(rx.next().await, Some(Change::Rescanned));
+    assert!(store.delete(&r.id).await.unwrap());
+    assert_eq!(rx.next().await, Some(Change::Removed(r.id)));
 }

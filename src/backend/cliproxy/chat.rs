@@ -5,10 +5,10 @@ use std::borrow::Cow;
 
 use serde::Deserialize;
 
-use super::{
-    BackendError, GeneratedImage, ImageRequest, decode_base64, excerpt, is_block_reason,
-    push_data_url, split_data_url,
+use crate::backend::wire::{
+    decode_base64, excerpt, is_block_reason, push_data_url, split_data_url,
 };
+use crate::backend::{BackendError, GeneratedImage, ImageRequest};
 
 /// The request body. Built by hand into one buffer so input images are
 /// base64-encoded once, straight into place.

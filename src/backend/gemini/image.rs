@@ -6,7 +6,8 @@ use std::borrow::Cow;
 
 use serde::Deserialize;
 
-use super::{BackendError, GeneratedImage, ImageRequest, decode_base64, excerpt, is_block_reason};
+use crate::backend::wire::{decode_base64, excerpt, is_block_reason};
+use crate::backend::{BackendError, GeneratedImage, ImageRequest};
 
 pub(super) fn request_body(req: &ImageRequest<'_>) -> Vec<u8> {
     use base64::Engine;

@@ -1,0 +1,275 @@
+//! The shell commands (`generate`, `models`, `list`, `info`, `rm`): the
+//! same service calls the tools make, printed as a table or line for people
+//! or, with `--json`, as the contract's JSON.
+
+use std::io::Write;
+use std::sync::Arc;
+
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+
+use super::AppError;
+use crate::contract::FileInfoOutput;
+use crate::service::{BatchInput, GenerateInput, ListInput, Service, ServiceError};
+
+/// A command failed with a contract error.
+fn failed(e: &ServiceError) -> AppError {
+    AppError::Command(format!("{}: {}", e.code().as_str(), e.message()))
+}
+
+fn print(text: &str) -> Result<(), AppError> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(AppError::Stdout)
+}
+
+/// Prints one line on stdout.
+pub(super) fn print_line(text: &str) -> Result<(), AppError> {
+    print(&format!("{text}\n"))
+}
+
+fn print_json(value: &impl Serialize) -> Result<(), AppError> {
+    let value = serde_json::to_value(value).map_err(|e| AppError::Command(e.to_string()))?;
+    print(&format!("{value:#}\n"))
+}
+
+/// Renders rows as an aligned text table for people.
+fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let line = |cells: &mut dyn Iterator<Item = &str>, out: &mut String| {
+        let parts: Vec<String> = cells
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        out.push_str(parts.join("  ").trim_end());
+        out.push('\n');
+    };
+    line(&mut header.iter().copied(), &mut out);
+    for row in rows {
+        line(&mut row.iter().map(String::as_str), &mut out);
+    }
+    out
+}
+
+fn shorten(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_owned()
+    } else {
+        format!("{}…", s.chars().take(max - 1).collect::<String>())
+    }
+}
+
+/// `media-gen generate`: one or more prompts, printed as paths
+/// (`PATH<TAB>WxH<TAB>MIME`) or, with `json`, as the tool's result (one
+/// image, or the batch). Fails if any prompt failed. `cancel` (the
+/// interrupt signal) stops what is still running; nothing half-made stays.
+pub async fn generate(
+    service: Arc<Service>,
+    input: BatchInput,
+    json: bool,
+    cancel: CancellationToken,
+) -> Result<(), AppError> {
+    let single = input.prompts.len() == 1;
+    let outcomes: Vec<(String, Result<_, ServiceError>)> = if single {
+        let one = GenerateInput {
+            prompt: input.prompts[0].clone(),
+            model: input.model.clone(),
+            aspect_ratio: input.aspect_ratio.clone(),
+            image_size: input.image_size.clone(),
+        };
+        vec![(
+            one.prompt.clone(),
+            service.generate_image(&one, &cancel).await,
+        )]
+    } else {
+        let batch = match service
+            .generate_batch(&input, &cancel, |done, total| {
+                tracing::info!("{done}/{total} done");
+            })
+            .await
+        {
+            Ok(batch) => batch,
+            Err(e) => {
+                if json {
+                    print_json(&e.output())?;
+                }
+                return Err(failed(&e));
+            }
+        };
+        if json {
+            print_json(&batch.output())?;
+        }
+        batch.items
+    };
+    let total = outcomes.len();
+    let failures = outcomes.iter().filter(|(_, o)| o.is_err()).count();
+    if single && json {
+        match &outcomes[0].1 {
+            Ok(g) => print_json(&g.output)?,
+            Err(e) => print_json(&e.output())?,
+        }
+    }
+    if !json {
+        let mut lines = String::new();
+        for (prompt, outcome) in &outcomes {
+            match outcome {
+                Ok(g) => {
+                    let m = &g.output.metadata;
+                    lines.push_str(&format!(
+                        "{}\t{}x{}\t{}\n",
+                        g.output.image_path, m.width, m.height, m.mime_type
+                    ));
+                }
+                Err(e) => tracing::error!("{}: {prompt:?}: {}", e.code().as_str(), e.message()),
+            }
+        }
+        print(&lines)?;
+    }
+    if failures > 0 {
+        return Err(AppError::GenerateFailed {
+            failed: failures,
+            total,
+        });
+    }
+    Ok(())
+}
+
+/// `media-gen models`.
+pub async fn models(service: Arc<Service>, json: bool) -> Result<(), AppError> {
+    let report = service.list_models(None).await.map_err(|e| failed(&e))?;
+    if json {
+        return print_json(&report);
+    }
+    let rows: Vec<Vec<String>> = report
+        .models
+        .iter()
+        .map(|m| {
+            let options = if m.kind == "image" {
+                m.image_sizes.join(",")
+            } else {
+                let d: Vec<String> = m.durations.iter().map(|d| format!("{d}s")).collect();
+                format!("{} {}", d.join(","), m.resolutions.join(","))
+            };
+            vec![
+                format!("{}{}", m.id, if m.default { " *" } else { "" }),
+                m.kind.clone(),
+                match m.available {
+                    Some(true) => "yes".into(),
+                    Some(false) => "no".into(),
+                    None => "?".into(),
+                },
+                options,
+                m.aspect_ratios.join(" "),
+            ]
+        })
+        .collect();
+    let mut text = table(
+        &[
+            "MODEL (* default)",
+            "TYPE",
+            "AVAILABLE",
+            "SIZES / DURATIONS",
+            "ASPECT RATIOS",
+        ],
+        &rows,
+    );
+    if let Some(note) = report.note {
+        text.push_str(&format!("\n{note}\n"));
+    }
+    print(&text)
+}
+
+/// `media-gen list`.
+pub async fn list(service: Arc<Service>, input: ListInput, json: bool) -> Result<(), AppError> {
+    let page = service.list_files(&input).await.map_err(|e| failed(&e))?;
+    if json {
+        return print_json(&page);
+    }
+    let rows: Vec<Vec<String>> = page
+        .files
+        .iter()
+        .map(|f| {
+            vec![
+                f.filename.clone(),
+                // `2026-01-14T12:00:00.000Z` → `2026-01-14 12:00`
+                f.created.get(..16).unwrap_or_default().replace('T', " "),
+                format!("{:.1} MB", f.size_bytes as f64 / 1e6),
+                match (f.width, f.height) {
+                    (Some(w), Some(h)) => format!("{w}x{h}"),
+                    _ => "-".into(),
+                },
+                shorten(f.prompt.as_deref().unwrap_or("-"), 48),
+            ]
+        })
+        .collect();
+    let mut text = table(&["FILE", "CREATED", "SIZE", "PIXELS", "PROMPT"], &rows);
+    text.push_str(&format!("{} of {} shown\n", page.files.len(), page.total));
+    print(&text)
+}
+
+/// `media-gen info FILE`.
+pub async fn info(service: Arc<Service>, file: &str, json: bool) -> Result<(), AppError> {
+    let info: FileInfoOutput = service.file_info(file).await.map_err(|e| failed(&e))?;
+    if json {
+        return print_json(&info);
+    }
+    let value = serde_json::to_value(&info).map_err(|e| AppError::Command(e.to_string()))?;
+    let mut text = String::new();
+    let shown = |v: &serde_json::Value| v.as_str().map_or_else(|| v.to_string(), str::to_owned);
+    for key in [
+        "filename",
+        "path",
+        "type",
+        "mime_type",
+        "width",
+        "height",
+        "size_bytes",
+        "created",
+        "uri",
+    ] {
+        text.push_str(&format!("{key:<13} {}\n", shown(&value[key])));
+    }
+    for key in ["prompt", "model", "aspect_ratio", "image_size"] {
+        if let Some(v) = info.metadata.get(key).filter(|v| !v.is_null()) {
+            text.push_str(&format!("{key:<13} {}\n", shown(v)));
+        }
+    }
+    print(&text)
+}
+
+/// `media-gen rm FILE`: asks on a terminal unless `yes`.
+pub async fn rm(service: Arc<Service>, file: &str, yes: bool) -> Result<(), AppError> {
+    use std::io::IsTerminal;
+    let name = file;
+    let mut confirm = yes;
+    if !confirm {
+        if !std::io::stdin().is_terminal() {
+            return Err(AppError::Command(format!(
+                "CONFIRMATION_REQUIRED: not deleting `{name}` without `--yes` (stdin is not a terminal)"
+            )));
+        }
+        // Show that it exists first, then ask.
+        service.file_info(name).await.map_err(|e| failed(&e))?;
+        eprint!("delete `{name}`, its sidecar and its catalog entry? [y/N] ");
+        let mut answer = String::new();
+        std::io::stdin()
+            .read_line(&mut answer)
+            .map_err(AppError::Stdout)?;
+        confirm = matches!(answer.trim(), "y" | "Y" | "yes");
+        if !confirm {
+            return Err(AppError::Command("nothing deleted".into()));
+        }
+    }
+    let out = service
+        .delete_file(name, confirm)
+        .await
+        .map_err(|e| failed(&e))?;
+    print(&format!("deleted {}\n", out.deleted))
+}

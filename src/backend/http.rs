@@ -1,0 +1,94 @@
+//! One provider endpoint over HTTP: URLs under its base (keeping any path
+//! prefix), its way of sending the key, and calls through the retry loop.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use reqwest::Url;
+
+use super::retry::{self, Attempt};
+use super::{BackendConfig, BackendError};
+
+/// How a provider expects its key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyStyle {
+    /// `Authorization: Bearer KEY` (CLIProxyAPI, OpenAI style).
+    Bearer,
+    /// `x-goog-api-key: KEY` (Gemini API).
+    GoogApiKey,
+}
+
+/// A provider's base URL, key, limits and HTTP client. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    cfg: BackendConfig,
+    key_style: KeyStyle,
+    http: reqwest::Client,
+}
+
+impl Endpoint {
+    pub(super) fn new(cfg: BackendConfig, key_style: KeyStyle, http: reqwest::Client) -> Self {
+        Self {
+            cfg,
+            key_style,
+            http,
+        }
+    }
+
+    pub fn base_url(&self) -> &Url {
+        &self.cfg.base_url
+    }
+
+    /// `path` under the base URL.
+    pub(super) fn url(&self, path: &str) -> Result<Url, BackendError> {
+        let base = &self.cfg.base_url;
+        // Keep any path prefix of the base URL (e.g. a reverse proxy mount).
+        let joined = format!("{}/{path}", base.as_str().trim_end_matches('/'));
+        Url::parse(&joined).map_err(|e| BackendError::Failed {
+            status: None,
+            message: format!("cannot build request URL from `{base}`: {e}"),
+        })
+    }
+
+    /// POSTs a JSON body, retrying within the timeout; the response body
+    /// and the number of attempts.
+    pub(super) async fn post_json(
+        &self,
+        url: &Url,
+        body: Bytes,
+    ) -> Result<(Bytes, u32), BackendError> {
+        retry::run(
+            &self.cfg.retry,
+            self.cfg.timeout,
+            &self.cfg.base_url,
+            || {
+                let rb = self
+                    .http
+                    .post(url.clone())
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .body(body.clone());
+                self.send(rb)
+            },
+        )
+        .await
+    }
+
+    /// GETs, retrying within `min(timeout, cap)`.
+    pub(super) async fn get(&self, url: &Url, cap: Duration) -> Result<Bytes, BackendError> {
+        let timeout = self.cfg.timeout.min(cap);
+        let (body, _) = retry::run(&self.cfg.retry, timeout, &self.cfg.base_url, || {
+            self.send(self.http.get(url.clone()))
+        })
+        .await?;
+        Ok(body)
+    }
+
+    async fn send(&self, rb: reqwest::RequestBuilder) -> Result<Bytes, Attempt> {
+        let rb = match (&self.cfg.api_key, self.key_style) {
+            (None, _) => rb,
+            (Some(k), KeyStyle::Bearer) => rb.bearer_auth(k),
+            (Some(k), KeyStyle::GoogApiKey) => rb.header("x-goog-api-key", k),
+        };
+        retry::send(rb).await
+    }
+}

@@ -1,0 +1,533 @@
+//! Configuration: built-in defaults < TOML file < `MCP_*` environment <
+//! flags, merged by [`layers`] and validated once into [`Settings`].
+//!
+//! `Settings` is grouped by owner — [`BackendSettings`] for the providers,
+//! [`LibrarySettings`] for storage, [`GenerationSettings`] and
+//! [`ResultSettings`] for the service, [`ServerSettings`] and
+//! [`HttpSettings`] for the transports — and the composition root hands
+//! each component only its own group. Values are parsed here (URLs,
+//! durations, sizes, addresses), so nothing downstream re-validates. A bad
+//! value stops start-up with one line naming the setting, the value and
+//! where it came from. Nothing here touches the file system but reading the
+//! config file: the library directory is created and checked where it is
+//! opened.
+
+mod layers;
+
+use std::fmt;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use reqwest::Url;
+
+use crate::domain;
+
+use layers::Layers;
+pub use layers::Sources;
+
+/// A credential: printed as `<redacted>` by `Debug`, read with [`Secret::expose`].
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// Which wire format images are requested in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImageBackendKind {
+    /// CLIProxyAPI's OpenAI-compatible `/v1/chat/completions`.
+    CliProxy,
+    /// Gemini's native `/v1beta/models/{model}:generateContent`.
+    Gemini,
+}
+
+/// Who makes videos.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VideoBackendKind {
+    /// Veo through the Gemini API.
+    Gemini,
+    /// CLIProxyAPI's OpenAI-style `/v1/videos`.
+    CliProxy,
+}
+
+/// How much of an image goes inline into a tool result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PreviewMode {
+    /// The whole file, base64 (can be megabytes: only for clients that want it).
+    Full,
+    /// A small JPEG/PNG (≤ 512 px long side, about 100 KB). The default.
+    #[default]
+    Preview,
+    /// No inline image; the `resource_link` only.
+    None,
+}
+
+/// The MCP transport `serve` speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Transport {
+    #[default]
+    Stdio,
+    Http,
+    Sse,
+    Dual,
+}
+
+/// Validated settings, grouped by the component that uses them.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub backend: BackendSettings,
+    pub library: LibrarySettings,
+    pub generation: GenerationSettings,
+    pub results: ResultSettings,
+    pub server: ServerSettings,
+    pub http: HttpSettings,
+}
+
+/// How to reach the providers.
+#[derive(Debug, Clone)]
+pub struct BackendSettings {
+    pub image_backend: ImageBackendKind,
+    /// CLIProxyAPI base URL (OpenAI-compatible image route).
+    pub cliproxy_url: Url,
+    pub cliproxy_api_key: Option<Secret>,
+    /// Gemini API base URL (native `generateContent`, Veo).
+    pub gemini_url: Url,
+    pub gemini_api_key: Option<Secret>,
+    /// Bound on one backend call including its retries.
+    pub request_timeout: Duration,
+    pub video_backend: VideoBackendKind,
+}
+
+/// Where the library lives and how it is kept.
+#[derive(Debug, Clone)]
+pub struct LibrarySettings {
+    /// Media, sidecars and the catalog. Absolute; created when opened.
+    pub output_dir: PathBuf,
+    /// Where `output_dir` came from, for messages about it.
+    pub output_dir_origin: String,
+    pub cleanup: CleanupSettings,
+}
+
+/// The automatic clean-up (off unless a limit is set).
+#[derive(Debug, Clone, Default)]
+pub struct CleanupSettings {
+    /// Delete files older than this.
+    pub max_age: Option<Duration>,
+    /// Keep the library under this many bytes, oldest first.
+    pub max_total_bytes: Option<u64>,
+}
+
+/// What a generation uses when the call does not say.
+#[derive(Debug, Clone)]
+pub struct GenerationSettings {
+    pub default_model: &'static str,
+    /// How many prompts of one batch run at once.
+    pub batch_concurrency: usize,
+}
+
+/// What results carry.
+#[derive(Debug, Clone)]
+pub struct ResultSettings {
+    pub preview: PreviewMode,
+}
+
+/// Which transport `serve` runs.
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    pub transport: Transport,
+}
+
+/// The HTTP server.
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    pub host: IpAddr,
+    pub port: u16,
+    pub token: Option<Secret>,
+    /// `Host` values accepted (names or `name:port`). Empty: any host (only
+    /// when bound to an unspecified address).
+    pub allowed_hosts: Vec<String>,
+    /// Browser origins accepted (`scheme://host[:port|:*]`); requests
+    /// without `Origin` are not browsers and pass.
+    pub allowed_origins: Vec<String>,
+    /// Largest request body read.
+    pub max_body_bytes: usize,
+    /// Most concurrent sessions (Streamable HTTP + legacy SSE).
+    pub max_sessions: usize,
+    /// How long in-flight work may finish after a shutdown signal.
+    pub shutdown_grace: Duration,
+    /// Extra directories edit tools may read from over HTTP.
+    pub input_roots: Vec<PathBuf>,
+}
+
+/// A configuration problem; the message is one line naming setting, value and origin.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("invalid `{setting}` = `{value}` (from {origin}): {reason}")]
+    Invalid {
+        setting: &'static str,
+        value: String,
+        origin: String,
+        reason: String,
+    },
+    #[error("cannot read config file `{}`: {source}", path.display())]
+    ReadFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot parse config file `{}`: {}", path.display(), message.replace('\n', " "))]
+    ParseFile { path: PathBuf, message: String },
+    #[error(
+        "no home directory: set `MCP_OUTPUT_DIR` (or `XDG_DATA_HOME`) to where generated files should go"
+    )]
+    NoDataDir,
+}
+
+impl Settings {
+    /// Merges `sources` over the defaults and validates every value.
+    pub fn load(sources: &Sources<'_>) -> Result<Settings, ConfigError> {
+        let l = Layers::load(sources)?;
+        let backend = BackendSettings::load(&l)?;
+        let library = LibrarySettings::load(&l, sources.env)?;
+        let generation = GenerationSettings {
+            default_model: l.get(
+                "default_model",
+                || domain::DEFAULT_IMAGE_MODEL,
+                |v| {
+                    domain::image_model(v).map(|m| m.id).ok_or_else(|| {
+                        format!("use one of: {}", domain::image_model_ids().join(", "))
+                    })
+                },
+            )?,
+            batch_concurrency: l.get(
+                "batch_concurrency",
+                || 4,
+                number(1..=64, "expected a number between 1 and 64"),
+            )?,
+        };
+        let results = ResultSettings {
+            preview: l.get("preview", PreviewMode::default, |v| {
+                one_of(
+                    v,
+                    &[
+                        ("full", PreviewMode::Full),
+                        ("preview", PreviewMode::Preview),
+                        ("none", PreviewMode::None),
+                        ("off", PreviewMode::None),
+                    ],
+                    "use `full`, `preview` or `none`",
+                )
+            })?,
+        };
+        let server = ServerSettings {
+            transport: l.get("transport", Transport::default, |v| {
+                one_of(
+                    v,
+                    &[
+                        ("stdio", Transport::Stdio),
+                        ("http", Transport::Http),
+                        ("streamable-http", Transport::Http),
+                        ("sse", Transport::Sse),
+                        ("dual", Transport::Dual),
+                    ],
+                    "use `stdio`, `http`, `sse` or `dual`",
+                )
+            })?,
+        };
+        let http = HttpSettings::load(&l)?;
+        Ok(Settings {
+            backend,
+            library,
+            generation,
+            results,
+            server,
+            http,
+        })
+    }
+}
+
+impl BackendSettings {
+    fn load(l: &Layers) -> Result<Self, ConfigError> {
+        Ok(Self {
+            image_backend: l.get(
+                "image_backend",
+                || ImageBackendKind::CliProxy,
+                |v| {
+                    one_of(
+                        v,
+                        &[
+                            ("cliproxy", ImageBackendKind::CliProxy),
+                            ("openai", ImageBackendKind::CliProxy),
+                            ("gemini", ImageBackendKind::Gemini),
+                        ],
+                        "use `cliproxy` or `gemini`",
+                    )
+                },
+            )?,
+            cliproxy_url: l.get(
+                "cliproxy_url",
+                || constant_url("http://127.0.0.1:8317"),
+                parse_url,
+            )?,
+            cliproxy_api_key: Some(
+                l.optional("cliproxy_api_key", secret)?
+                    .unwrap_or_else(|| Secret::new("ccs-internal-managed")),
+            ),
+            gemini_url: l.get(
+                "gemini_url",
+                || constant_url("https://generativelanguage.googleapis.com"),
+                parse_url,
+            )?,
+            gemini_api_key: l.optional("gemini_api_key", secret)?,
+            request_timeout: l.get(
+                "request_timeout",
+                || Duration::from_secs(120),
+                |v| {
+                    number(1..=3600, "expected whole seconds between 1 and 3600")(v)
+                        .map(Duration::from_secs)
+                },
+            )?,
+            video_backend: l.get(
+                "video_backend",
+                || VideoBackendKind::Gemini,
+                |v| {
+                    one_of(
+                        v,
+                        &[
+                            ("gemini", VideoBackendKind::Gemini),
+                            ("cliproxy", VideoBackendKind::CliProxy),
+                        ],
+                        "use `gemini` or `cliproxy`",
+                    )
+                },
+            )?,
+        })
+    }
+}
+
+impl LibrarySettings {
+    fn load(l: &Layers, env: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let (output_dir, output_dir_origin) = match l.paths("output_dir") {
+            None => (default_output_dir(env)?, "default".to_owned()),
+            Some(s) => {
+                let invalid = |reason: &str| ConfigError::Invalid {
+                    setting: "output_dir",
+                    value: s
+                        .value
+                        .first()
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_default(),
+                    origin: s.origin.clone(),
+                    reason: reason.to_owned(),
+                };
+                let dir = match s.value.as_slice() {
+                    [dir] => dir.clone(),
+                    [] => return Err(invalid("must not be empty")),
+                    _ => return Err(invalid("one directory, not a list")),
+                };
+                if dir.is_relative() {
+                    let cwd = std::env::current_dir().map_err(|_| {
+                        invalid("relative path and no working directory; use an absolute path")
+                    })?;
+                    (cwd.join(dir), s.origin)
+                } else {
+                    (dir, s.origin)
+                }
+            }
+        };
+        Ok(Self {
+            output_dir,
+            output_dir_origin,
+            cleanup: CleanupSettings::load(l)?,
+        })
+    }
+}
+
+impl CleanupSettings {
+    fn load(l: &Layers) -> Result<Self, ConfigError> {
+        Ok(Self {
+            max_age: l.optional("cleanup_max_age_days", |v| {
+                number(1..=36_500, "expected whole days, 1 or more")(v)
+                    .map(|d| Duration::from_secs(86_400 * d))
+            })?,
+            max_total_bytes: l.optional("cleanup_max_total_bytes", |v| {
+                parse_bytes(v).filter(|n| *n > 0).ok_or_else(|| {
+                    "expected a size such as `5000000000`, `500M` or `10G`".to_owned()
+                })
+            })?,
+        })
+    }
+}
+
+impl HttpSettings {
+    fn load(l: &Layers) -> Result<Self, ConfigError> {
+        let host = l.get(
+            "http_host",
+            || IpAddr::from([127, 0, 0, 1]),
+            |v| match v {
+                "localhost" => Ok(IpAddr::from([127, 0, 0, 1])),
+                _ => v.parse().map_err(|_| {
+                    "expected an IP address such as `127.0.0.1` or `0.0.0.0`".to_owned()
+                }),
+            },
+        )?;
+        let list = |v: &str| -> Vec<String> {
+            v.split(',')
+                .map(|x| x.trim().to_owned())
+                .filter(|x| !x.is_empty())
+                .collect()
+        };
+        Ok(Self {
+            host,
+            port: l.get("http_port", || 8318, number(0..=65535, "expected a port 0–65535"))?,
+            token: l.optional("http_token", secret)?,
+            allowed_hosts: l.get("http_allowed_hosts", || default_allowed_hosts(host), |v| Ok(list(v)))?,
+            allowed_origins: l.get(
+                "http_allowed_origins",
+                || ["http://localhost:*", "http://127.0.0.1:*", "http://[::1]:*"].map(str::to_owned).to_vec(),
+                |v| {
+                    let origins = list(v);
+                    match origins.iter().find(|o| *o != "null" && !o.contains("://")) {
+                        Some(bad) => Err(format!(
+                            "`{bad}`: origins need a scheme, e.g. `https://app.example.com` or `http://localhost:*`"
+                        )),
+                        None => Ok(origins),
+                    }
+                },
+            )?,
+            max_body_bytes: l.get("http_max_body_bytes", || 16 << 20, |v| {
+                parse_bytes(v)
+                    .and_then(|n| usize::try_from(n).ok())
+                    .filter(|n| *n >= 1024)
+                    .ok_or_else(|| "expected a size of at least 1K, such as `16M`".to_owned())
+            })?,
+            max_sessions: l.get("http_max_sessions", || 1024, number(1..=1_000_000, "expected a number of sessions, 1 or more"))?,
+            shutdown_grace: l.get("http_shutdown_grace", || Duration::from_secs(10), |v| {
+                number(0..=3600, "expected whole seconds, 0 to 3600")(v).map(Duration::from_secs)
+            })?,
+            input_roots: l.paths("input_roots").map(|s| s.value).unwrap_or_default(),
+        })
+    }
+}
+
+/// Parses a number within `range`.
+fn number<T>(
+    range: std::ops::RangeInclusive<T>,
+    expect: &'static str,
+) -> impl FnOnce(&str) -> Result<T, String>
+where
+    T: FromStr + PartialOrd,
+{
+    move |v| match v.parse::<T>() {
+        Ok(n) if range.contains(&n) => Ok(n),
+        _ => Err(expect.to_owned()),
+    }
+}
+
+/// One of a few names, case-insensitively.
+fn one_of<T: Copy>(v: &str, names: &[(&str, T)], expect: &str) -> Result<T, String> {
+    names
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case(v))
+        .map(|(_, value)| *value)
+        .ok_or_else(|| expect.to_owned())
+}
+
+fn secret(v: &str) -> Result<Secret, String> {
+    Ok(Secret::new(v))
+}
+
+fn parse_url(v: &str) -> Result<Url, String> {
+    match Url::parse(v) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => Ok(url),
+        Ok(_) => Err(
+            "expected an http:// or https:// URL with a host, e.g. `http://127.0.0.1:8317`"
+                .to_owned(),
+        ),
+        Err(e) => Err(format!("not a URL ({e}); e.g. `http://127.0.0.1:8317`")),
+    }
+}
+
+#[expect(
+    clippy::expect_used,
+    reason = "only called with the URL constants above"
+)]
+fn constant_url(url: &'static str) -> Url {
+    Url::parse(url).expect("constant URL parses")
+}
+
+/// The default output directory: `$XDG_DATA_HOME/media-gen/generated`, else
+/// `~/.local/share/media-gen/generated`. Never the working directory: desktop
+/// MCP hosts start servers in `/`.
+pub fn default_output_dir(get: &dyn Fn(&str) -> Option<String>) -> Result<PathBuf, ConfigError> {
+    let data_home = get("XDG_DATA_HOME")
+        .filter(|v| Path::new(v).is_absolute())
+        .map(PathBuf::from)
+        .or_else(|| {
+            get("HOME")
+                .filter(|h| !h.is_empty())
+                .map(|h| PathBuf::from(h).join(".local/share"))
+        })
+        .ok_or(ConfigError::NoDataDir)?;
+    Ok(data_home.join("media-gen").join("generated"))
+}
+
+/// The config file to read when none is named: `$XDG_CONFIG_HOME/media-gen/config.toml`
+/// (or `~/.config/…`) if it exists.
+pub fn default_config_file(get: &dyn Fn(&str) -> Option<String>) -> Option<PathBuf> {
+    let base = get("XDG_CONFIG_HOME")
+        .filter(|v| Path::new(v).is_absolute())
+        .map(PathBuf::from)
+        .or_else(|| get("HOME").map(|h| PathBuf::from(h).join(".config")))?;
+    let path = base.join("media-gen").join("config.toml");
+    path.is_file().then_some(path)
+}
+
+/// `Host` values accepted when none are configured: loopback names, plus the
+/// bound address itself; any host when bound to every interface (then the
+/// bearer token, not the Host header, is what protects the server).
+fn default_allowed_hosts(bind: IpAddr) -> Vec<String> {
+    if bind.is_unspecified() {
+        return Vec::new();
+    }
+    let mut hosts: Vec<String> = ["localhost", "127.0.0.1", "::1"]
+        .map(str::to_owned)
+        .to_vec();
+    let own = bind.to_string();
+    if !hosts.contains(&own) {
+        hosts.push(own);
+    }
+    hosts
+}
+
+/// `1234`, `500K`, `500M`, `10G`, `1T` (powers of 1024; a trailing `B`/`iB` is fine).
+fn parse_bytes(s: &str) -> Option<u64> {
+    let t = s.trim().to_ascii_uppercase();
+    let t = t.trim_end_matches("IB").trim_end_matches('B');
+    let (num, mult) = match t.chars().last()? {
+        'K' => (&t[..t.len() - 1], 1u64 << 10),
+        'M' => (&t[..t.len() - 1], 1 << 20),
+        'G' => (&t[..t.len() - 1], 1 << 30),
+        'T' => (&t[..t.len() - 1], 1 << 40),
+        _ => (t, 1),
+    };
+    num.trim().parse::<u64>().ok()?.checked_mul(mult)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,306 @@
+use std::collections::HashMap;
+
+use super::*;
+
+fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
+    let map: HashMap<String, String> = pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    move |k: &str| map.get(k).cloned()
+}
+
+/// Settings from the environment alone.
+fn from_env(get: &dyn Fn(&str) -> Option<String>) -> Result<Settings, ConfigError> {
+    Settings::load(&Sources {
+        file: None,
+        env: get,
+        flags: Vec::new(),
+    })
+}
+
+#[test]
+fn precedence_defaults_file_env_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("config.toml");
+    std::fs::write(
+        &file,
+        "cliproxy_url = \"http://file:1\"\nrequest_timeout = 30\nbatch_concurrency = 2\noutput_dir = \"out\"\n",
+    )
+    .unwrap();
+    let get = env(&[
+        ("MCP_CLIPROXY_URL", "http://env:2"),
+        ("MCP_REQUEST_TIMEOUT", "45"),
+        ("HOME", dir.path().to_str().unwrap()),
+    ]);
+    let s = Settings::load(&Sources {
+        file: Some(file),
+        env: &get,
+        flags: vec![("cliproxy_url", "--cliproxy-url", "http://flag:3".into())],
+    })
+    .unwrap();
+    assert_eq!(s.backend.cliproxy_url.as_str(), "http://flag:3/"); // flag beats env
+    assert_eq!(s.backend.request_timeout, Duration::from_secs(45)); // env beats file
+    assert_eq!(s.generation.batch_concurrency, 2); // file beats default
+    assert_eq!(s.library.output_dir, dir.path().join("out")); // relative to the file
+    assert_eq!(s.http.port, 8318); // default
+    assert_eq!(s.generation.default_model, "gemini-3-pro-image-preview");
+    assert_eq!(
+        s.backend.cliproxy_api_key.as_ref().map(Secret::expose),
+        Some("ccs-internal-managed")
+    );
+}
+
+#[test]
+fn default_output_dir_is_under_xdg_data_home_never_cwd() {
+    let get = env(&[("XDG_DATA_HOME", "/data"), ("HOME", "/home/u")]);
+    assert_eq!(
+        default_output_dir(&get).unwrap(),
+        PathBuf::from("/data/media-gen/generated")
+    );
+    let get = env(&[("HOME", "/home/u")]);
+    assert_eq!(
+        default_output_dir(&get).unwrap(),
+        PathBuf::from("/home/u/.local/share/media-gen/generated")
+    );
+    let get = env(&[("XDG_DATA_HOME", "relative"), ("HOME", "/home/u")]);
+    assert_eq!(
+        default_output_dir(&get).unwrap(),
+        PathBuf::from("/home/u/.local/share/media-gen/generated")
+    );
+    assert!(matches!(
+        default_output_dir(&env(&[])),
+        Err(ConfigError::NoDataDir)
+    ));
+}
+
+#[test]
+fn bad_values_name_setting_value_and_origin() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().to_str().unwrap().to_owned();
+    let cases: &[(&str, &str, &str)] = &[
+        ("MCP_CLIPROXY_URL", "not a url", "cliproxy_url"),
+        ("MCP_CLIPROXY_URL", "ftp://x", "cliproxy_url"),
+        ("MCP_REQUEST_TIMEOUT", "abc", "request_timeout"),
+        ("MCP_REQUEST_TIMEOUT", "0", "request_timeout"),
+        ("MCP_SSE_PORT", "99999", "http_port"),
+        ("MCP_TRANSPORT", "carrier-pigeon", "transport"),
+        ("MCP_DEFAULT_MODEL", "dall-e-3", "default_model"),
+        ("MCP_PREVIEW", "huge", "preview"),
+        ("MCP_VIDEO_BACKEND", "sora", "video_backend"),
+    ];
+    for (var, value, setting) in cases {
+        let get = env(&[(var, value), ("MCP_OUTPUT_DIR", &out)]);
+        let err = from_env(&get)
+            .err()
+            .unwrap_or_else(|| panic!("{var}={value} accepted"));
+        let msg = err.to_string();
+        assert!(msg.contains(&format!("`{setting}`")), "{msg}");
+        assert!(msg.contains(&format!("`{value}`")), "{msg}");
+        assert!(msg.contains(var), "{msg}");
+        assert!(!msg.contains('\n'), "{msg}");
+    }
+}
+
+#[test]
+fn bad_file_values_name_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("c.toml");
+    std::fs::write(&file, "http_port = 99999\n").unwrap();
+    let get = env(&[("HOME", dir.path().to_str().unwrap())]);
+    let err = Settings::load(&Sources {
+        file: Some(file.clone()),
+        env: &get,
+        flags: Vec::new(),
+    })
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("`http_port`") && err.contains("`99999`"),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("config file `{}`", file.display())),
+        "{err}"
+    );
+    // A flag names itself.
+    let err = Settings::load(&Sources {
+        file: None,
+        env: &get,
+        flags: vec![("transport", "--transport", "smoke".into())],
+    })
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("flag `--transport`"), "{err}");
+}
+
+#[test]
+fn cleanup_settings() {
+    assert_eq!(parse_bytes("10G"), Some(10 << 30));
+    assert_eq!(parse_bytes("500MB"), Some(500 << 20));
+    assert_eq!(parse_bytes("1234"), Some(1234));
+    assert_eq!(parse_bytes("lots"), None);
+    let dir = tempfile::tempdir().unwrap();
+    let get = env(&[
+        ("MCP_OUTPUT_DIR", dir.path().to_str().unwrap()),
+        ("MCP_CLEANUP_MAX_AGE_DAYS", "30"),
+        ("MCP_CLEANUP_MAX_TOTAL_BYTES", "2G"),
+    ]);
+    let s = from_env(&get).unwrap();
+    assert_eq!(
+        s.library.cleanup.max_age,
+        Some(Duration::from_secs(30 * 86_400))
+    );
+    assert_eq!(s.library.cleanup.max_total_bytes, Some(2 << 30));
+    let get = env(&[("MCP_OUTPUT_DIR", dir.path().to_str().unwrap())]);
+    let s = from_env(&get).unwrap();
+    assert_eq!(
+        (s.library.cleanup.max_age, s.library.cleanup.max_total_bytes),
+        (None, None),
+        "off by default"
+    );
+    // In the file: a number, or a size with a unit.
+    let file = dir.path().join("c.toml");
+    std::fs::write(
+        &file,
+        "cleanup_max_total_bytes = \"500M\"\ncleanup_max_age_days = 7\n",
+    )
+    .unwrap();
+    let s = Settings::load(&Sources {
+        file: Some(file),
+        env: &get,
+        flags: Vec::new(),
+    })
+    .unwrap();
+    assert_eq!(s.library.cleanup.max_total_bytes, Some(500 << 20));
+    assert_eq!(
+        s.library.cleanup.max_age,
+        Some(Duration::from_secs(7 * 86_400))
+    );
+}
+
+#[test]
+fn http_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().to_str().unwrap();
+    let settings = |pairs: &[(&str, &str)]| {
+        let mut all = vec![("MCP_OUTPUT_DIR", out)];
+        all.extend_from_slice(pairs);
+        let get = env(&all);
+        from_env(&get)
+    };
+    let s = settings(&[]).unwrap().http;
+    assert_eq!(s.allowed_hosts, ["localhost", "127.0.0.1", "::1"]);
+    assert_eq!(s.allowed_origins.len(), 3);
+    assert_eq!(s.max_body_bytes, 16 << 20);
+    assert_eq!(s.max_sessions, 1024);
+    assert_eq!(s.shutdown_grace, Duration::from_secs(10));
+    // Bound to one address: that address is a valid Host too.
+    let s = settings(&[("MCP_SSE_HOST", "10.1.2.3")]).unwrap().http;
+    assert!(s.allowed_hosts.contains(&"10.1.2.3".to_owned()));
+    // Bound to every interface: names cannot be known; the token protects.
+    let s = settings(&[("MCP_SSE_HOST", "0.0.0.0")]).unwrap().http;
+    assert!(s.allowed_hosts.is_empty());
+    let s = settings(&[
+        (
+            "MCP_HTTP_ALLOWED_HOSTS",
+            "media.example.com, media.example.com:8443",
+        ),
+        ("MCP_HTTP_ALLOWED_ORIGINS", "https://app.example.com,null"),
+        ("MCP_HTTP_MAX_BODY_BYTES", "1M"),
+        ("MCP_HTTP_MAX_SESSIONS", "5"),
+        ("MCP_HTTP_SHUTDOWN_GRACE", "0"),
+    ])
+    .unwrap()
+    .http;
+    assert_eq!(
+        s.allowed_hosts,
+        ["media.example.com", "media.example.com:8443"]
+    );
+    assert_eq!(s.allowed_origins, ["https://app.example.com", "null"]);
+    assert_eq!((s.max_body_bytes, s.max_sessions), (1 << 20, 5));
+    assert_eq!(s.shutdown_grace, Duration::ZERO);
+    for (key, bad) in [
+        ("MCP_HTTP_ALLOWED_ORIGINS", "app.example.com"),
+        ("MCP_HTTP_MAX_BODY_BYTES", "10"),
+        ("MCP_HTTP_MAX_SESSIONS", "0"),
+        ("MCP_HTTP_SHUTDOWN_GRACE", "soon"),
+    ] {
+        let e = settings(&[(key, bad)]).unwrap_err().to_string();
+        assert!(e.contains(bad) && e.contains(key), "{e}");
+    }
+    // Lists in the file are TOML arrays; input roots are relative to it.
+    let file = dir.path().join("c.toml");
+    std::fs::write(
+        &file,
+        "http_allowed_hosts = [\"a.example\", \"b.example:8443\"]\ninput_roots = [\"pictures\", \"/abs\"]\n",
+    )
+    .unwrap();
+    let get = env(&[("MCP_OUTPUT_DIR", out)]);
+    let s = Settings::load(&Sources {
+        file: Some(file),
+        env: &get,
+        flags: Vec::new(),
+    })
+    .unwrap()
+    .http;
+    assert_eq!(s.allowed_hosts, ["a.example", "b.example:8443"]);
+    assert_eq!(
+        s.input_roots,
+        [dir.path().join("pictures"), PathBuf::from("/abs")]
+    );
+    let get = env(&[("MCP_OUTPUT_DIR", out), ("MCP_INPUT_ROOTS", "/x:/y")]);
+    assert_eq!(
+        from_env(&get).unwrap().http.input_roots,
+        [PathBuf::from("/x"), PathBuf::from("/y")]
+    );
+}
+
+#[test]
+fn unknown_file_keys_are_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("c.toml");
+    std::fs::write(&file, "cliproxy_ulr = \"http://x\"\n").unwrap();
+    let get = env(&[]);
+    let err = Settings::load(&Sources {
+        file: Some(file),
+        env: &get,
+        flags: Vec::new(),
+    })
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("cliproxy_ulr"), "{err}");
+    assert!(!err.contains('\n'), "{err}");
+}
+
+#[test]
+fn empty_environment_values_count_as_unset() {
+    let dir = tempfile::tempdir().unwrap();
+    let get = env(&[
+        ("MCP_OUTPUT_DIR", dir.path().to_str().unwrap()),
+        ("MCP_SSE_PORT", " "),
+        ("MCP_GEMINI_API_KEY", ""),
+        ("GEMINI_API_KEY", "from-the-fallback"),
+    ]);
+    let s = from_env(&get).unwrap();
+    assert_eq!(s.http.port, 8318);
+    assert_eq!(
+        s.backend.gemini_api_key.as_ref().map(Secret::expose),
+        Some("from-the-fallback")
+    );
+}
+
+#[test]
+fn debug_redacts_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let get = env(&[
+        ("MCP_OUTPUT_DIR", dir.path().to_str().unwrap()),
+        ("MCP_CLIPROXY_API_KEY", "sekrit-key"),
+        ("MCP_HTTP_TOKEN", "sekrit-token"),
+        ("MCP_GEMINI_API_KEY", "sekrit-gemini"),
+    ]);
+    let s = from_env(&get).unwrap();
+    let dbg = format!("{s:?}");
+    assert!(!dbg.contains("sekrit"), "{dbg}");
+    assert!(dbg.contains("<redacted>"), "{dbg}");
+}

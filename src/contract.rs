@@ -1,0 +1,239 @@
+//! The contract's shapes: error codes and every tool's output, as the MCP
+//! tools return them in `structuredContent` and the CLI prints them with
+//! `--json`. Written once, here (serde for the wire, schemars for the
+//! `outputSchema` the model reads); the service fills them in.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// `media://files/NAME`: the resource URI of a library file.
+pub fn media_uri(filename: &str) -> String {
+    format!("media://files/{filename}")
+}
+
+/// The contract's error codes (ARCHITECTURE.md), spelled as on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ErrorCode {
+    InvalidPrompt,
+    InvalidModel,
+    InvalidParameter,
+    InvalidImage,
+    CliproxyUnavailable,
+    AuthFailed,
+    RateLimited,
+    ContentBlocked,
+    GenerationTimeout,
+    GenerationFailed,
+    FileNotFound,
+    JobNotFound,
+    ConfirmationRequired,
+    SaveFailed,
+    VideoBackendUnavailable,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidPrompt => "INVALID_PROMPT",
+            Self::InvalidModel => "INVALID_MODEL",
+            Self::InvalidParameter => "INVALID_PARAMETER",
+            Self::InvalidImage => "INVALID_IMAGE",
+            Self::CliproxyUnavailable => "CLIPROXY_UNAVAILABLE",
+            Self::AuthFailed => "AUTH_FAILED",
+            Self::RateLimited => "RATE_LIMITED",
+            Self::ContentBlocked => "CONTENT_BLOCKED",
+            Self::GenerationTimeout => "GENERATION_TIMEOUT",
+            Self::GenerationFailed => "GENERATION_FAILED",
+            Self::FileNotFound => "FILE_NOT_FOUND",
+            Self::JobNotFound => "JOB_NOT_FOUND",
+            Self::ConfirmationRequired => "CONFIRMATION_REQUIRED",
+            Self::SaveFailed => "SAVE_FAILED",
+            Self::VideoBackendUnavailable => "VIDEO_BACKEND_UNAVAILABLE",
+        }
+    }
+}
+
+/// The error envelope of the contract: `{"success":false,"error":{code,message,details}}`.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct ErrorOutput {
+    /// Always `false`.
+    pub success: bool,
+    pub error: ErrorBody,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct ErrorBody {
+    /// Stable machine-readable code, e.g. `RATE_LIMITED`.
+    pub code: ErrorCode,
+    /// What went wrong and what to do next.
+    pub message: String,
+    /// Extra facts: the offending parameter, HTTP status, retry delay …
+    pub details: Map<String, Value>,
+}
+
+/// Facts about a generated image (also written to its JSON sidecar).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct ImageMetadata {
+    pub prompt: String,
+    pub model: String,
+    pub aspect_ratio: String,
+    pub image_size: String,
+    /// Real pixel width, read from the file.
+    pub width: u32,
+    /// Real pixel height, read from the file.
+    pub height: u32,
+    pub mime_type: String,
+    pub file_size_bytes: u64,
+    /// When the file was saved (RFC 3339, UTC).
+    pub timestamp: String,
+    /// Text the model sent with the image, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model_text: Option<String>,
+}
+
+/// A generated image: where it is and what it is.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct ImageOutput {
+    /// Always `true`.
+    pub success: bool,
+    /// Absolute path of the saved file.
+    pub image_path: String,
+    /// File name inside the media library (use it with the library tools).
+    pub filename: String,
+    /// MCP resource URI, `media://files/FILENAME`.
+    pub uri: String,
+    pub metadata: ImageMetadata,
+}
+
+/// One entry of a batch: an image, or the error for that prompt.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum BatchItem {
+    Ok(ImageOutput),
+    Err(BatchError),
+}
+
+/// A failed prompt of a batch.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct BatchError {
+    /// The prompt that failed.
+    pub prompt: String,
+    #[serde(flatten)]
+    pub error: ErrorOutput,
+}
+
+/// Result of `generate_image_batch`.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct BatchOutput {
+    /// `true` when every prompt produced an image.
+    pub success: bool,
+    /// One entry per prompt, in the order given.
+    pub results: Vec<BatchItem>,
+    pub succeeded: usize,
+    pub failed: usize,
+}
+
+/// One model and what it accepts.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct ModelOutput {
+    pub id: String,
+    /// `image` or `video`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub aspect_ratios: Vec<String>,
+    /// Image models: the `image_size` values.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub image_sizes: Vec<String>,
+    /// Video models: whole seconds.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub durations: Vec<u32>,
+    /// Video models: output resolutions.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub resolutions: Vec<String>,
+    /// Used when a call names no model.
+    pub default: bool,
+    /// Whether the backend offers it now; `null` when that could not be checked.
+    pub available: Option<bool>,
+}
+
+/// Result of `list_models`.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct ListModelsOutput {
+    pub success: bool,
+    pub models: Vec<ModelOutput>,
+    /// Why `available` is `null`, when it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// One file of a listing.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct FileEntry {
+    pub filename: String,
+    /// Absolute path.
+    pub path: String,
+    /// `image` or `video`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub size_bytes: u64,
+    /// RFC 3339, UTC.
+    pub created: String,
+    pub prompt: Option<String>,
+    pub model: Option<String>,
+    pub mime_type: String,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    /// `media://files/FILENAME`.
+    pub uri: String,
+}
+
+/// Result of `list_generated`.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct ListGeneratedOutput {
+    pub success: bool,
+    pub files: Vec<FileEntry>,
+    /// How many files match in all (not just this page).
+    pub total: u64,
+    /// Pass as `offset` for the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_offset: Option<u64>,
+}
+
+/// Where a file came from and what was made from it.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Lineage {
+    /// The file this one was made from (edits), if any.
+    pub source: Option<String>,
+    /// Files made from this one.
+    pub derived: Vec<String>,
+}
+
+/// Result of `get_file_info`.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct FileInfoOutput {
+    pub success: bool,
+    pub filename: String,
+    pub path: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub size_bytes: u64,
+    pub mime_type: String,
+    /// Read from the file itself.
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    pub created: String,
+    pub uri: String,
+    /// The JSON sidecar: prompt, model, parameters.
+    pub metadata: Map<String, Value>,
+    pub lineage: Lineage,
+}
+
+/// Result of `delete_file`.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct DeleteOutput {
+    pub success: bool,
+    /// The file name that was deleted.
+    pub deleted: String,
+}

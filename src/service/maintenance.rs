@@ -1,0 +1,51 @@
+//! Keeping the library in order in the background: reconcile once (after
+//! the first answer, so it never delays a handshake), then the automatic
+//! clean-up now and every hour, if configured.
+
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use super::Service;
+use crate::store::{ReconcileReport, STALE_TEMP_AGE, StoreError};
+
+/// How often the automatic clean-up runs (it also runs at start).
+const CLEANUP_EVERY: Duration = Duration::from_secs(3600);
+
+impl Service {
+    /// Brings the catalog in line with the stored files.
+    pub async fn reconcile(&self) -> Result<ReconcileReport, StoreError> {
+        self.library.reconcile(STALE_TEMP_AGE).await
+    }
+
+    /// Reconciles, then runs the clean-up at once and hourly until
+    /// `shutdown`. Failures are logged; the next round tries again.
+    pub async fn maintain(&self, shutdown: CancellationToken) {
+        match self.reconcile().await {
+            Ok(report) => tracing::info!(?report, "catalog reconciled"),
+            Err(e) => tracing::error!(error = %e, "catalog reconcile failed"),
+        }
+        let (max_age, max_bytes) = (self.cleanup.max_age, self.cleanup.max_total_bytes);
+        if max_age.is_none() && max_bytes.is_none() {
+            return;
+        }
+        let mut hourly = tokio::time::interval(CLEANUP_EVERY);
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                _ = hourly.tick() => {}
+            }
+            match self
+                .library
+                .cleanup(max_age, max_bytes, chrono::Utc::now())
+                .await
+            {
+                Ok(gone) if gone.is_empty() => tracing::debug!("clean-up: nothing to delete"),
+                Ok(gone) => {
+                    tracing::info!(count = gone.len(), files = ?gone, "clean-up deleted old files")
+                }
+                Err(e) => tracing::error!(error = %e, "clean-up failed"),
+            }
+        }
+    }
+}

@@ -1,0 +1,319 @@
+//! The library's protocols, written once over the ports so every storage
+//! implementation gets the same guarantees:
+//!
+//! - **save**: bytes (durable, never overwriting), then the sidecar, then the
+//!   catalog row, then the change is announced. A failure undoes what was
+//!   written; a save, once started, finishes even if its caller goes away.
+//! - **delete**: the row is marked, the file and sidecar go, the row goes.
+//!   Reconcile finishes a delete a crash interrupted.
+//! - **reconcile**: the catalog is brought in line with the files (files
+//!   added by hand are catalogued, rows of vanished files dropped, unfinished
+//!   writes and orphan sidecars removed).
+//! - **clean-up**: oldest first, by age and by total size.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value, json};
+use tokio::sync::RwLock;
+
+use super::{
+    Catalog, Change, ChangeFeed, ListQuery, MediaId, MediaKind, MediaRecord, MediaStore, NameSpec,
+    NewMedia, ObjectMeta, Page, StoreError, Subscription,
+};
+
+/// What a reconcile changed.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ReconcileReport {
+    /// Files found without a catalog row, now catalogued.
+    pub added: usize,
+    /// Rows whose file had vanished (or whose delete was interrupted), now dropped.
+    pub removed: usize,
+    /// Unfinished writes removed.
+    pub temp_removed: usize,
+    /// Sidecars whose media file was gone, deleted.
+    pub sidecars_removed: usize,
+}
+
+/// The media library over its ports. Cheap to clone.
+#[derive(Clone)]
+pub struct Library {
+    media: Arc<dyn MediaStore>,
+    catalog: Arc<dyn Catalog>,
+    feed: Arc<dyn ChangeFeed>,
+    /// Saves share it; reconcile takes it alone, so it never mistakes a file
+    /// being saved for one added by hand.
+    gate: Arc<RwLock<()>>,
+}
+
+impl Library {
+    pub fn new(
+        media: Arc<dyn MediaStore>,
+        catalog: Arc<dyn Catalog>,
+        feed: Arc<dyn ChangeFeed>,
+    ) -> Self {
+        Self {
+            media,
+            catalog,
+            feed,
+            gate: Arc::default(),
+        }
+    }
+
+    /// Listens for library changes (saves, deletes, clean-up, reconcile).
+    pub fn subscribe(&self) -> Subscription {
+        self.feed.subscribe()
+    }
+
+    /// Where a file is on this machine's disk, if the store has a disk.
+    pub fn local_path(&self, id: &MediaId) -> Option<PathBuf> {
+        self.media.local_path(id)
+    }
+
+    /// Adds a file with a new unique name: bytes, sidecar, row, announcement.
+    pub async fn save(&self, new: NewMedia) -> Result<MediaRecord, StoreError> {
+        let this = self.clone();
+        // Spawned: a caller that stops waiting cannot leave half a save.
+        tokio::spawn(async move { this.save_now(new).await })
+            .await
+            .map_err(|e| StoreError::Task(e.to_string()))?
+    }
+
+    async fn save_now(&self, new: NewMedia) -> Result<MediaRecord, StoreError> {
+        let _shared = self.gate.read().await;
+        // Millisecond precision: what the sidecar and catalog keep.
+        let now = Utc::now();
+        let created = DateTime::from_timestamp_millis(now.timestamp_millis()).unwrap_or(now);
+        let size_bytes = new.bytes.len() as u64;
+        let name = NameSpec {
+            prefix: new.kind.as_str(),
+            created,
+            extension: new.extension.clone(),
+        };
+        let id = self.media.put_new(new.bytes, &name).await?;
+        let record = MediaRecord {
+            id: id.clone(),
+            kind: new.kind,
+            mime_type: new.mime_type,
+            size_bytes,
+            width: new.width,
+            height: new.height,
+            created,
+            prompt: new.prompt,
+            model: new.model,
+            source: new.source,
+            metadata: Map::new(),
+        }
+        .with_sidecar(new.metadata);
+        let written = match self.media.put_sidecar(&id, record.sidecar_json()).await {
+            Ok(()) => self.catalog.insert(&record).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = written {
+            // Leave nothing half-made behind.
+            let _ = self.media.delete_sidecar(&id).await;
+            let _ = self.media.delete(&id).await;
+            return Err(e);
+        }
+        self.feed.publish(Change::Added(id)).await;
+        Ok(record)
+    }
+
+    pub async fn get(&self, id: &MediaId) -> Result<Option<MediaRecord>, StoreError> {
+        self.catalog.get(id).await
+    }
+
+    pub async fn list(&self, q: &ListQuery) -> Result<Page, StoreError> {
+        self.catalog.list(q).await
+    }
+
+    /// Files made from `id`.
+    pub async fn derived_from(&self, id: &MediaId) -> Result<Vec<MediaId>, StoreError> {
+        self.catalog.derived_from(id).await
+    }
+
+    /// The whole file.
+    pub async fn read(&self, id: &MediaId) -> Result<Bytes, StoreError> {
+        self.media.get(id).await
+    }
+
+    /// The first `max` bytes of a file (enough for its header).
+    pub async fn read_head(&self, id: &MediaId, max: u64) -> Result<Bytes, StoreError> {
+        self.media.get_range(id, 0..max).await
+    }
+
+    /// Size and time of the stored file now.
+    pub async fn stat(&self, id: &MediaId) -> Result<Option<ObjectMeta>, StoreError> {
+        self.media.head(id).await
+    }
+
+    /// Deletes a catalogued file, its sidecar and its row; `Ok(false)` if
+    /// the catalog does not know `id`. Crash-safe: see the module comment.
+    pub async fn delete(&self, id: &MediaId) -> Result<bool, StoreError> {
+        let this = self.clone();
+        let id = id.clone();
+        tokio::spawn(async move {
+            if !this.catalog.mark_deleting(&id).await? {
+                return Ok(false);
+            }
+            // Hidden from reads from here on, even if a removal fails.
+            this.feed.publish(Change::Removed(id.clone())).await;
+            this.finish_delete(&id).await?;
+            Ok(true)
+        })
+        .await
+        .map_err(|e| StoreError::Task(e.to_string()))?
+    }
+
+    async fn finish_delete(&self, id: &MediaId) -> Result<(), StoreError> {
+        self.media.delete(id).await?;
+        self.media.delete_sidecar(id).await?;
+        self.catalog.remove(id).await
+    }
+
+    /// Automatic clean-up: deletes files older than `max_age`, then the
+    /// oldest files until the library is at most `max_total_bytes`. Returns
+    /// what was deleted; each delete is the crash-safe [`Library::delete`].
+    pub async fn cleanup(
+        &self,
+        max_age: Option<Duration>,
+        max_total_bytes: Option<u64>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<MediaId>, StoreError> {
+        if max_age.is_none() && max_total_bytes.is_none() {
+            return Ok(Vec::new());
+        }
+        let files = self.catalog.oldest_first().await?;
+        let mut total: u64 = files.iter().map(|(_, size, _)| size).sum();
+        let cutoff = max_age.map(|age| {
+            now.timestamp_millis()
+                .saturating_sub(i64::try_from(age.as_millis()).unwrap_or(i64::MAX))
+        });
+        let mut deleted = Vec::new();
+        for (id, size, created_ms) in files {
+            let too_old = cutoff.is_some_and(|c| created_ms < c);
+            let too_big = max_total_bytes.is_some_and(|max| total > max);
+            if !too_old && !too_big {
+                // Oldest first: once neither limit applies, none will further on.
+                break;
+            }
+            if self.delete(&id).await? {
+                total = total.saturating_sub(size);
+                deleted.push(id);
+            }
+        }
+        Ok(deleted)
+    }
+
+    /// Brings the catalog in line with the stored files: catalogues files
+    /// added by hand, drops rows whose files vanished, finishes interrupted
+    /// deletes, removes unfinished writes (of dead writers, or older than
+    /// `stale_after`) and orphan sidecars.
+    pub async fn reconcile(&self, stale_after: Duration) -> Result<ReconcileReport, StoreError> {
+        let _alone = self.gate.write().await;
+        let mut report = ReconcileReport {
+            temp_removed: self.media.sweep_incomplete(stale_after).await?,
+            ..ReconcileReport::default()
+        };
+        for id in self.catalog.deleting().await? {
+            self.finish_delete(&id).await?;
+            report.removed += 1;
+        }
+        let stored = self.media.list().await?;
+        let names: HashSet<&MediaId> = stored.iter().map(|e| &e.id).collect();
+        let known = self.catalog.all_ids().await?;
+        let known_set: HashSet<&MediaId> = known.iter().collect();
+        for id in &known {
+            if !names.contains(id) {
+                self.catalog.remove(id).await?;
+                let _ = self.media.delete_sidecar(id).await;
+                report.removed += 1;
+            }
+        }
+        let mut new_records = Vec::new();
+        let mut new_sidecars = Vec::new();
+        for entry in stored.iter().filter(|e| !known_set.contains(&e.id)) {
+            if let Some((record, sidecar)) = self.record_for_unknown(entry).await? {
+                new_records.push(record);
+                new_sidecars.extend(sidecar.map(|s| (entry.id.clone(), s)));
+            }
+        }
+        report.added = new_records.len();
+        // The sidecars made here hold only what the files say; a lost one
+        // is made again by the next reconcile, so they share one sync.
+        self.media.put_sidecars(new_sidecars).await?;
+        self.catalog.insert_many(new_records).await?;
+        for id in self.media.list_sidecars().await? {
+            if !names.contains(&id) {
+                self.media.delete_sidecar(&id).await?;
+                report.sidecars_removed += 1;
+            }
+        }
+        if report.added + report.removed > 0 {
+            self.feed.publish(Change::Rescanned).await;
+        }
+        Ok(report)
+    }
+
+    /// A record for a file that has no row: from its sidecar if it has a
+    /// good one, else from what the file itself says (and the sidecar to
+    /// write). `None` for files that are not media.
+    async fn record_for_unknown(
+        &self,
+        entry: &ObjectMeta,
+    ) -> Result<Option<(MediaRecord, Option<Bytes>)>, StoreError> {
+        if let Some(Value::Object(map)) = self
+            .media
+            .get_sidecar(&entry.id)
+            .await?
+            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+            && let Some(r) = MediaRecord::from_sidecar(&entry.id, entry.size, map)
+        {
+            return Ok(Some((r, None)));
+        }
+        let head = self.media.get_range(&entry.id, 0..64 * 1024).await?;
+        let (mime, width, height) = match crate::media::probe(&head) {
+            Ok(info) => (
+                info.mime_type.to_owned(),
+                Some(info.width),
+                Some(info.height),
+            ),
+            Err(_) => match mime_from_extension(entry.id.as_str()) {
+                Some(m) => (m.to_owned(), None, None),
+                None => return Ok(None), // not media: leave it alone
+            },
+        };
+        let mut extra = Map::new();
+        extra.insert("added_by_hand".into(), json!(true));
+        let record = MediaRecord {
+            id: entry.id.clone(),
+            kind: MediaKind::from_mime(&mime),
+            mime_type: mime,
+            size_bytes: entry.size,
+            width,
+            height,
+            created: entry.modified,
+            prompt: None,
+            model: None,
+            source: None,
+            metadata: Map::new(),
+        }
+        .with_sidecar(extra);
+        let sidecar = record.sidecar_json();
+        Ok(Some((record, Some(sidecar))))
+    }
+}
+
+fn mime_from_extension(name: &str) -> Option<&'static str> {
+    let ext = name.rsplit_once('.')?.1.to_ascii_lowercase();
+    Some(match ext.as_str() {
+        "mp4" => "video/mp4",
+        "webm" => "video/webm",
+        "mov" => "video/quicktime",
+        _ => return None,
+    })
+}

@@ -1,0 +1,72 @@
+//! The embedded default: media and sidecars in a local directory
+//! ([`LocalMedia`]), the catalog and jobs in SQLite inside it
+//! ([`SqliteCatalog`], [`SqliteJobs`]), changes within the process
+//! ([`LocalFeed`]).
+
+mod catalog;
+mod feed;
+mod files;
+mod jobs;
+mod sqlite;
+#[cfg(test)]
+mod tests;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub use catalog::SqliteCatalog;
+pub use feed::LocalFeed;
+pub use files::LocalMedia;
+pub use jobs::SqliteJobs;
+
+use super::{Library, StoreError};
+
+/// Name of the database file inside the output directory.
+pub const CATALOG_FILE: &str = "catalog.sqlite3";
+/// Folder of the JSON sidecars.
+pub const METADATA_DIR: &str = "metadata";
+
+/// The local implementations of every port, over one directory.
+#[derive(Clone)]
+pub struct LocalStore {
+    pub root: PathBuf,
+    pub media: Arc<LocalMedia>,
+    pub catalog: Arc<SqliteCatalog>,
+    pub jobs: Arc<SqliteJobs>,
+    pub feed: Arc<LocalFeed>,
+}
+
+impl LocalStore {
+    /// Opens the library in `root`, creating it, and checks that files can
+    /// be written there. Fast: no directory scan (reconcile does that).
+    pub fn open(root: &Path) -> Result<Self, StoreError> {
+        let media = LocalMedia::open(root)?;
+        probe_writable(root)?;
+        let db = sqlite::Db::open(&root.join(CATALOG_FILE))?;
+        Ok(Self {
+            root: root.to_owned(),
+            media: Arc::new(media),
+            catalog: Arc::new(SqliteCatalog::new(db.clone())),
+            jobs: Arc::new(SqliteJobs::new(db)),
+            feed: Arc::new(LocalFeed::default()),
+        })
+    }
+
+    /// The library protocols over these ports.
+    pub fn library(&self) -> Library {
+        Library::new(self.media.clone(), self.catalog.clone(), self.feed.clone())
+    }
+}
+
+/// A directory can exist and still refuse writes (read-only mount,
+/// permissions): find out at start, not at the first save.
+fn probe_writable(root: &Path) -> Result<(), StoreError> {
+    tempfile::Builder::new()
+        .prefix(".tmp-probe-")
+        .tempfile_in(root)
+        .map(drop)
+        .map_err(|source| StoreError::Io {
+            path: root.to_owned(),
+            source,
+        })
+}
