@@ -26,6 +26,23 @@ const BIN: &str = env!("CARGO_BIN_EXE_media-gen");
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let quick = args.iter().any(|a| a == "--quick");
+    // `--against PATH`: the core section also measures another media-gen
+    // binary (an older build), interleaved with this one, and prints both.
+    let against = args
+        .iter()
+        .position(|a| a == "--against")
+        .and_then(|i| args.get(i + 1))
+        .cloned();
+    let mut bins = vec![Bin {
+        label: "this build",
+        path: BIN.to_owned(),
+    }];
+    if let Some(path) = &against {
+        bins.push(Bin {
+            label: "against",
+            path: path.clone(),
+        });
+    }
     // `cargo bench --bench bench -- [--quick] [core] [scale] [load]`: named sections
     // only; none named runs all.
     let named: Vec<&str> = args
@@ -37,7 +54,7 @@ fn main() {
     let work = tempfile::tempdir().expect("temp dir");
     let mut rows: Vec<(String, String, String)> = Vec::new();
     if want("core") {
-        core(work.path(), quick, &mut rows);
+        core(work.path(), quick, &bins, &mut rows);
     }
     if want("scale") {
         scale::run(work.path(), quick, 100_000, &mut rows);
@@ -48,58 +65,83 @@ fn main() {
     print_table(&rows);
 }
 
-/// Start-up, idle memory, batch, per-image overhead and peak memory.
-fn core(work: &Path, quick: bool, rows: &mut Vec<(String, String, String)>) {
+/// A media-gen binary the core section measures.
+struct Bin {
+    label: &'static str,
+    path: String,
+}
+
+/// A measure's name, with the binary's label when several are measured.
+fn named(bins: &[Bin], i: usize, name: &str) -> String {
+    if bins.len() == 1 {
+        name.to_owned()
+    } else {
+        format!("{name} [{}]", bins[i].label)
+    }
+}
+
+/// Start-up, idle memory, batch, per-image overhead and peak memory, for
+/// each binary, interleaved repetition by repetition.
+fn core(work: &Path, quick: bool, bins: &[Bin], rows: &mut Vec<(String, String, String)>) {
     let runs = if quick { 5 } else { 30 };
+    let per_bin = || -> Vec<Vec<Duration>> { bins.iter().map(|_| Vec::new()).collect() };
 
     // 1. Start-up to the initialize result, and idle memory.
-    let out = work.join("startup");
-    let mut startup = Vec::new();
-    let mut idle_rss = Vec::new();
+    let mut startup = per_bin();
+    let mut idle_rss: Vec<Vec<f64>> = bins.iter().map(|_| Vec::new()).collect();
     for i in 0..runs {
-        let mut s = Server::spawn(&out, &[]);
-        let t = s.initialize();
-        startup.push(t);
-        if i < 5 {
-            std::thread::sleep(Duration::from_millis(300));
-            idle_rss.push(s.status_kib("VmRSS") as f64 / 1024.0);
+        for (b, bin) in bins.iter().enumerate() {
+            let out = work.join(format!("startup{b}"));
+            let mut s = Server::spawn_bin(&bin.path, &out, &[], Stdio::null());
+            startup[b].push(s.initialize());
+            if i < 5 {
+                std::thread::sleep(Duration::from_millis(300));
+                idle_rss[b].push(s.status_kib("VmRSS") as f64 / 1024.0);
+            }
+            s.close();
         }
-        s.close();
     }
-    rows.push(row(
-        "start-up: spawn → initialize result",
-        format!("{:.2} ms", ms(median_d(&mut startup))),
-        "≤ 10 ms",
-    ));
-    rows.push(row(
-        "idle memory (RSS after initialize)",
-        format!("{:.1} MiB", median(&mut idle_rss)),
-        "≤ 15 MiB",
-    ));
+    for b in 0..bins.len() {
+        rows.push(row(
+            &named(bins, b, "start-up: spawn → initialize result"),
+            format!("{:.2} ms", ms(median_d(&mut startup[b]))),
+            "≤ 10 ms",
+        ));
+        rows.push(row(
+            &named(bins, b, "idle memory (RSS after initialize)"),
+            format!("{:.1} MiB", median(&mut idle_rss[b])),
+            "≤ 15 MiB",
+        ));
+    }
 
     // 2. Batch of 16 prompts, emulator latency 1 s, default concurrency.
     let emu = Emulator::spawn(1000);
-    let mut batch = Vec::new();
+    let mut batch = per_bin();
     for i in 0..if quick { 1 } else { 3 } {
-        let out = work.join(format!("batch{i}"));
-        let mut s = Server::spawn(
-            &out,
-            &[("MCP_CLIPROXY_URL", &emu.url), ("MCP_PREVIEW", "none")],
-        );
-        s.initialize();
-        let prompts: Vec<String> = (0..16).map(|n| format!("batch prompt {n}")).collect();
-        let t = Instant::now();
-        let r = s.call("generate_image_batch", json!({"prompts": prompts}));
-        batch.push(t.elapsed());
-        assert_eq!(r["structuredContent"]["succeeded"], 16, "{r}");
-        s.close();
+        for (b, bin) in bins.iter().enumerate() {
+            let out = work.join(format!("batch{i}-{b}"));
+            let env = [
+                ("MCP_CLIPROXY_URL", emu.url.as_str()),
+                ("MCP_PREVIEW", "none"),
+            ];
+            let mut s = Server::spawn_bin(&bin.path, &out, &env, Stdio::null());
+            s.initialize();
+            let prompts: Vec<String> = (0..16).map(|n| format!("batch prompt {n}")).collect();
+            let t = Instant::now();
+            let r = s.call("generate_image_batch", json!({"prompts": prompts}));
+            batch[b].push(t.elapsed());
+            assert_eq!(r["structuredContent"]["succeeded"], 16, "{r}");
+            s.close();
+        }
     }
     drop(emu);
-    rows.push(row(
-        "generate_image_batch ×16, 1 s backend latency",
-        format!("{:.2} s", median_d(&mut batch).as_secs_f64()),
-        "≤ 4.5 s",
-    ));
+    for (b, times) in batch.iter_mut().enumerate() {
+        rows.push(row(
+            &named(bins, b, "generate_image_batch ×16, 1 s backend latency"),
+            format!("{:.2} s", median_d(times).as_secs_f64()),
+            "≤ 4.5 s",
+        ));
+    }
 
     // 3. Per-image overhead at zero backend latency vs the floor, 1K and 4K.
     let emu = Emulator::spawn(0);
@@ -114,39 +156,42 @@ fn core(work: &Path, quick: bool, rows: &mut Vec<(String, String, String)>) {
         std::fs::create_dir_all(&floor_dir).expect("floor dir");
         let mut floor = Vec::new();
         let mut fetch = Vec::new();
-        let mut calls = Vec::new();
-        let mut calls_preview = Vec::new();
+        let mut calls = per_bin();
+        let mut calls_preview = per_bin();
         for preview in ["none", "preview"] {
-            let out = work.join(format!("over{size}{preview}"));
-            let mut s = Server::spawn(
-                &out,
-                &[("MCP_CLIPROXY_URL", &emu.url), ("MCP_PREVIEW", preview)],
-            );
-            s.initialize();
-            let args = json!({"prompt": prompt, "image_size": size});
-            s.call("generate_image", args.clone()); // warm the emulator's cache
-            for i in 0..n {
-                let t = Instant::now();
-                let r = s.call("generate_image", args.clone());
-                let d = t.elapsed();
-                assert_eq!(r["structuredContent"]["success"], true, "{r}");
-                if preview == "none" {
-                    calls.push(d);
-                    floor.push(floor_once(&body, &floor_dir.join(format!("f{i}"))));
-                    // The backend's own share (emulator at zero latency, loopback).
+            for (b, bin) in bins.iter().enumerate() {
+                let out = work.join(format!("over{size}{preview}{b}"));
+                let env = [
+                    ("MCP_CLIPROXY_URL", emu.url.as_str()),
+                    ("MCP_PREVIEW", preview),
+                ];
+                let mut s = Server::spawn_bin(&bin.path, &out, &env, Stdio::null());
+                s.initialize();
+                let args = json!({"prompt": prompt, "image_size": size});
+                s.call("generate_image", args.clone()); // warm the emulator's cache
+                for i in 0..n {
                     let t = Instant::now();
-                    let _ = emu.raw_body(&prompt, size);
-                    fetch.push(t.elapsed());
-                } else {
-                    calls_preview.push(d);
+                    let r = s.call("generate_image", args.clone());
+                    let d = t.elapsed();
+                    assert_eq!(r["structuredContent"]["success"], true, "{r}");
+                    if preview == "preview" {
+                        calls_preview[b].push(d);
+                        continue;
+                    }
+                    calls[b].push(d);
+                    if b == 0 {
+                        floor.push(floor_once(&body, &floor_dir.join(format!("f{i}"))));
+                        // The backend's own share (emulator at zero latency, loopback).
+                        let t = Instant::now();
+                        let _ = emu.raw_body(&prompt, size);
+                        fetch.push(t.elapsed());
+                    }
                 }
+                s.close();
             }
-            s.close();
         }
         let f = median_d(&mut floor);
-        let b = median_d(&mut fetch);
-        let c = median_d(&mut calls);
-        let cp = median_d(&mut calls_preview);
+        let share = median_d(&mut fetch);
         rows.push(row(
             &format!(
                 "{size} image: floor (b64 decode + write + fsync, {:.1} MB body)",
@@ -157,60 +202,79 @@ fn core(work: &Path, quick: bool, rows: &mut Vec<(String, String, String)>) {
         ));
         rows.push(row(
             &format!("{size} image: backend share (emulator response over loopback)"),
-            format!("{:.1} ms", ms(b)),
+            format!("{:.1} ms", ms(share)),
             "",
         ));
-        rows.push(row(
-            &format!("{size} image: generate_image call, no preview"),
-            format!("{:.1} ms", ms(c)),
-            "",
-        ));
-        for (label, call, target) in [("no preview", c, "≤ 2× floor"), ("with preview", cp, "")]
-        {
-            let over = call.saturating_sub(b);
+        for b in 0..bins.len() {
+            let c = median_d(&mut calls[b]);
+            let cp = median_d(&mut calls_preview[b]);
             rows.push(row(
-                &format!("{size} image: overhead (call − backend share), {label}"),
-                format!(
-                    "{:.1} ms ({:.2}× floor)",
-                    ms(over),
-                    over.as_secs_f64() / f.as_secs_f64()
+                &named(
+                    bins,
+                    b,
+                    &format!("{size} image: generate_image call, no preview"),
                 ),
-                target,
+                format!("{:.1} ms", ms(c)),
+                "",
             ));
+            for (label, call, target) in [("no preview", c, "≤ 2× floor"), ("with preview", cp, "")]
+            {
+                let over = call.saturating_sub(share);
+                rows.push(row(
+                    &named(
+                        bins,
+                        b,
+                        &format!("{size} image: overhead (call − backend share), {label}"),
+                    ),
+                    format!(
+                        "{:.1} ms ({:.2}× floor)",
+                        ms(over),
+                        over.as_secs_f64() / f.as_secs_f64()
+                    ),
+                    target,
+                ));
+            }
         }
         if size == "4K" {
             for preview in ["none", "preview"] {
-                let out = work.join(format!("peak{preview}"));
-                let mut s = Server::spawn(
-                    &out,
-                    &[("MCP_CLIPROXY_URL", &emu.url), ("MCP_PREVIEW", preview)],
-                );
-                s.initialize();
-                std::thread::sleep(Duration::from_millis(200));
-                let before = s.status_kib("VmRSS");
-                s.call(
-                    "generate_image",
-                    json!({"prompt": prompt, "image_size": size}),
-                );
-                let peak = s.status_kib("VmHWM");
-                let grew = peak.saturating_sub(before) as f64 * 1024.0;
-                rows.push(row(
-                    &format!(
-                        "4K peak memory growth, preview={preview} (PNG {:.1} MB)",
-                        png.len() as f64 / 1e6
-                    ),
-                    format!(
-                        "{:.1} MB ({:.2}× body)",
-                        grew / 1e6,
-                        grew / body.len() as f64
-                    ),
-                    if preview == "none" {
-                        "≤ 4× body"
-                    } else {
-                        ""
-                    },
-                ));
-                s.close();
+                for (b, bin) in bins.iter().enumerate() {
+                    let out = work.join(format!("peak{preview}{b}"));
+                    let env = [
+                        ("MCP_CLIPROXY_URL", emu.url.as_str()),
+                        ("MCP_PREVIEW", preview),
+                    ];
+                    let mut s = Server::spawn_bin(&bin.path, &out, &env, Stdio::null());
+                    s.initialize();
+                    std::thread::sleep(Duration::from_millis(200));
+                    let before = s.status_kib("VmRSS");
+                    s.call(
+                        "generate_image",
+                        json!({"prompt": prompt, "image_size": size}),
+                    );
+                    let peak = s.status_kib("VmHWM");
+                    let grew = peak.saturating_sub(before) as f64 * 1024.0;
+                    rows.push(row(
+                        &named(
+                            bins,
+                            b,
+                            &format!(
+                                "4K peak memory growth, preview={preview} (PNG {:.1} MB)",
+                                png.len() as f64 / 1e6
+                            ),
+                        ),
+                        format!(
+                            "{:.1} MB ({:.2}× body)",
+                            grew / 1e6,
+                            grew / body.len() as f64
+                        ),
+                        if preview == "none" {
+                            "≤ 4× body"
+                        } else {
+                            ""
+                        },
+                    ));
+                    s.close();
+                }
             }
         }
     }
@@ -370,14 +434,15 @@ struct Server {
 }
 
 impl Server {
-    fn spawn(out: &Path, env: &[(&str, &str)]) -> Self {
-        Self::spawn_with(out, env, Stdio::null())
-    }
-
     /// `env` is applied after the defaults, so it can override them.
     fn spawn_with(out: &Path, env: &[(&str, &str)], stderr: Stdio) -> Self {
+        Self::spawn_bin(BIN, out, env, stderr)
+    }
+
+    /// `media-gen serve` from the binary at `bin`.
+    fn spawn_bin(bin: &str, out: &Path, env: &[(&str, &str)], stderr: Stdio) -> Self {
         let home: PathBuf = out.with_extension("home");
-        let mut cmd = Command::new(BIN);
+        let mut cmd = Command::new(bin);
         cmd.arg("serve")
             .env_clear()
             .env("MCP_OUTPUT_DIR", out)
