@@ -91,6 +91,22 @@ pub struct ImageMetadata {
     /// Text the model sent with the image, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub model_text: Option<String>,
+    /// Edits: `edit`, `inpaint`, `outpaint` or `upscale`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub operation: Option<String>,
+    /// Edits: the image edited (a library file name, or a path).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// Edits: `png`, `jpeg` or `webp`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output_format: Option<String>,
+    /// The parameters the operation used (mask, feather, direction, factor,
+    /// method, reference images …).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parameters: Option<Map<String, Value>>,
+    /// Something the caller should know (a mask scaled to the image …).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// A generated image: where it is and what it is.
@@ -111,7 +127,7 @@ pub struct ImageOutput {
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 #[serde(untagged)]
 pub enum BatchItem {
-    Ok(ImageOutput),
+    Ok(Box<ImageOutput>),
     Err(BatchError),
 }
 
@@ -152,6 +168,9 @@ pub struct ModelOutput {
     /// Video models: output resolutions.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub resolutions: Vec<String>,
+    /// Image models: most `reference_images` one call may give.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_reference_images: Option<u32>,
     /// Used when a call names no model.
     pub default: bool,
     /// Whether the backend offers it now; `null` when that could not be checked.

@@ -195,6 +195,41 @@ pub struct ImageModelInfo {
     pub id: &'static str,
     pub aspect_ratios: &'static [AspectRatio],
     pub image_sizes: &'static [ImageSize],
+    /// Most reference images one request may carry (beside an image being edited).
+    pub max_reference_images: u32,
+}
+
+impl ImageModelInfo {
+    /// The supported ratio closest to `width`:`height` (by the logarithm of
+    /// the ratio, so 2:1 and 1:2 are equally far from 1:1).
+    pub fn nearest_ratio(&self, width: u32, height: u32) -> AspectRatio {
+        let want = (f64::from(width.max(1)) / f64::from(height.max(1))).ln();
+        let distance = |r: &AspectRatio| {
+            let (w, h) = r.base_1k();
+            ((f64::from(w) / f64::from(h)).ln() - want).abs()
+        };
+        self.aspect_ratios
+            .iter()
+            .copied()
+            .min_by(|a, b| distance(a).total_cmp(&distance(b)))
+            .unwrap_or(AspectRatio::Square)
+    }
+
+    /// The smallest size whose output at `ratio` is at least `width`×`height`,
+    /// or the largest the model has.
+    pub fn covering_size(&self, ratio: AspectRatio, width: u32, height: u32) -> ImageSize {
+        let mut sizes = self.image_sizes.to_vec();
+        sizes.sort_by_key(|s| output_dimensions(ratio, *s).0);
+        sizes
+            .iter()
+            .copied()
+            .find(|s| {
+                let (w, h) = output_dimensions(ratio, *s);
+                w >= width && h >= height
+            })
+            .or_else(|| sizes.last().copied())
+            .unwrap_or(ImageSize::S1K)
+    }
 }
 
 const ALL_SIZES_BUT_512: [ImageSize; 3] = [ImageSize::S1K, ImageSize::S2K, ImageSize::S4K];
@@ -205,21 +240,25 @@ pub const IMAGE_MODELS: [ImageModelInfo; 4] = [
         id: "gemini-3-pro-image-preview",
         aspect_ratios: &AspectRatio::STANDARD,
         image_sizes: &ALL_SIZES_BUT_512,
+        max_reference_images: 14,
     },
     ImageModelInfo {
         id: "gemini-2.5-flash-image",
         aspect_ratios: &AspectRatio::STANDARD,
         image_sizes: &[ImageSize::S1K],
+        max_reference_images: 3,
     },
     ImageModelInfo {
         id: "gemini-3.1-flash-image-preview",
         aspect_ratios: &AspectRatio::ALL,
         image_sizes: &ImageSize::ALL,
+        max_reference_images: 14,
     },
     ImageModelInfo {
         id: "gemini-3-pro-image",
         aspect_ratios: &AspectRatio::STANDARD,
         image_sizes: &ALL_SIZES_BUT_512,
+        max_reference_images: 14,
     },
 ];
 
@@ -376,6 +415,33 @@ mod tests {
         for s in ImageSize::ALL {
             assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
         }
+    }
+
+    #[test]
+    fn nearest_ratio_and_covering_size() {
+        let pro = image_model(DEFAULT_IMAGE_MODEL).unwrap();
+        assert_eq!(pro.nearest_ratio(1024, 1024), AspectRatio::Square);
+        assert_eq!(pro.nearest_ratio(1280, 1024), AspectRatio::R5x4);
+        assert_eq!(pro.nearest_ratio(1920, 1080), AspectRatio::R16x9);
+        assert_eq!(pro.nearest_ratio(4000, 1000), AspectRatio::R21x9);
+        let flash = image_model("gemini-3.1-flash-image-preview").unwrap();
+        assert_eq!(flash.nearest_ratio(4000, 1000), AspectRatio::R4x1);
+        assert_eq!(
+            pro.covering_size(AspectRatio::Square, 1000, 1000),
+            ImageSize::S1K
+        );
+        assert_eq!(
+            pro.covering_size(AspectRatio::Square, 1025, 900),
+            ImageSize::S2K
+        );
+        assert_eq!(
+            pro.covering_size(AspectRatio::Square, 9000, 9000),
+            ImageSize::S4K
+        );
+        assert_eq!(
+            flash.covering_size(AspectRatio::Square, 300, 300),
+            ImageSize::S512
+        );
     }
 
     #[test]

@@ -5,10 +5,11 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use media_gen::app::cli::Edit;
 use media_gen::app::{self, AppError, Command as AppCommand};
 use media_gen::config::{Settings, Sources, default_config_file};
 use media_gen::emulator::EmulatorOptions;
-use media_gen::service::{BatchInput, ListInput};
+use media_gen::service::{BatchInput, EditInput, ListInput, OutpaintInput, UpscaleInput};
 use tokio_util::sync::CancellationToken;
 
 /// MCP server for Gemini image generation (via CLIProxyAPI or the Gemini API),
@@ -52,6 +53,14 @@ enum Command {
     Serve(ServeArgs),
     /// Generate images from the shell; several prompts run as a batch.
     Generate(GenerateArgs),
+    /// Edit an image as a prompt says (optionally only inside a mask).
+    Edit(EditArgs),
+    /// Repaint the masked area of an image.
+    Inpaint(InpaintArgs),
+    /// Extend an image beyond its borders.
+    Outpaint(OutpaintArgs),
+    /// Make an image 2 or 4 times larger.
+    Upscale(UpscaleArgs),
     /// Run the offline backend emulator (a test and demo tool, not Gemini).
     Emulator(EmulatorArgs),
     /// List the models, their options, and whether the backend offers them.
@@ -132,9 +141,95 @@ struct GenerateArgs {
     /// 512, 1K, 2K or 4K [default: 1K].
     #[arg(long, short)]
     image_size: Option<String>,
+    /// A reference image (file name, media:// URI or path); repeat for several.
+    #[arg(long = "reference", short = 'r', value_name = "IMAGE")]
+    reference_images: Vec<String>,
     /// Print the JSON result instead of one line per file.
     #[arg(long)]
     json: bool,
+}
+
+/// What every edit command takes besides its own arguments.
+#[derive(Debug, Args)]
+struct EditCommon {
+    /// Image model [default: gemini-3-pro-image-preview].
+    #[arg(long, short)]
+    model: Option<String>,
+    /// `png` (default), `jpeg` or `webp`.
+    #[arg(long, value_name = "FORMAT")]
+    output_format: Option<String>,
+    /// Print the JSON result instead of one line.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+struct EditArgs {
+    /// The image (library file name, media:// URI or path).
+    image: String,
+    /// What to change.
+    prompt: String,
+    /// Mask: white where the image may change, black where it must stay.
+    #[arg(long, value_name = "IMAGE")]
+    mask: Option<String>,
+    /// A reference image; repeat for several.
+    #[arg(long = "reference", short = 'r', value_name = "IMAGE")]
+    reference_images: Vec<String>,
+    /// Pixels of soft edge inside the mask (0 = hard) [default: 4].
+    #[arg(long)]
+    feather: Option<i64>,
+    #[command(flatten)]
+    common: EditCommon,
+}
+
+#[derive(Debug, Args)]
+struct InpaintArgs {
+    /// The image (library file name, media:// URI or path).
+    image: String,
+    /// Mask: white where to repaint, black where to keep.
+    mask: String,
+    /// What to put in the masked area.
+    prompt: String,
+    /// Pixels of soft edge inside the mask (0 = hard) [default: 4].
+    #[arg(long)]
+    feather: Option<i64>,
+    #[command(flatten)]
+    common: EditCommon,
+}
+
+#[derive(Debug, Args)]
+struct OutpaintArgs {
+    /// The image (library file name, media:// URI or path).
+    image: String,
+    /// `left`, `right`, `up`, `down` or `all`.
+    direction: String,
+    /// What the new area should show.
+    prompt: String,
+    /// Pixels added on each extended side [default: 256].
+    #[arg(long)]
+    extend_pixels: Option<i64>,
+    /// Pixels over which the new area blends into the original's edge [default: 4].
+    #[arg(long)]
+    feather: Option<i64>,
+    #[command(flatten)]
+    common: EditCommon,
+}
+
+#[derive(Debug, Args)]
+struct UpscaleArgs {
+    /// The image (library file name, media:// URI or path).
+    image: String,
+    /// 2 or 4 [default: 2].
+    #[arg(long, short)]
+    scale_factor: Option<f64>,
+    /// `lanczos` (local, default) or `model` (re-rendered by the image model).
+    #[arg(long)]
+    method: Option<String>,
+    /// With `--method model`: what the re-render should pay attention to.
+    #[arg(long)]
+    prompt: Option<String>,
+    #[command(flatten)]
+    common: EditCommon,
 }
 
 #[derive(Debug, Args)]
@@ -197,8 +292,56 @@ impl Cli {
                     model: g.model,
                     aspect_ratio: g.aspect_ratio,
                     image_size: g.image_size,
+                    reference_images: g.reference_images,
                 },
                 json: g.json,
+            },
+            Some(Command::Edit(e)) => AppCommand::Edit {
+                json: e.common.json,
+                edit: Edit::Edit(EditInput {
+                    image: e.image,
+                    prompt: e.prompt,
+                    mask: e.mask,
+                    reference_images: e.reference_images,
+                    model: e.common.model,
+                    output_format: e.common.output_format,
+                    feather: e.feather,
+                }),
+            },
+            Some(Command::Inpaint(e)) => AppCommand::Edit {
+                json: e.common.json,
+                edit: Edit::Inpaint(EditInput {
+                    image: e.image,
+                    prompt: e.prompt,
+                    mask: Some(e.mask),
+                    reference_images: Vec::new(),
+                    model: e.common.model,
+                    output_format: e.common.output_format,
+                    feather: e.feather,
+                }),
+            },
+            Some(Command::Outpaint(e)) => AppCommand::Edit {
+                json: e.common.json,
+                edit: Edit::Outpaint(OutpaintInput {
+                    image: e.image,
+                    prompt: e.prompt,
+                    direction: e.direction,
+                    extend_pixels: e.extend_pixels,
+                    model: e.common.model,
+                    output_format: e.common.output_format,
+                    feather: e.feather,
+                }),
+            },
+            Some(Command::Upscale(e)) => AppCommand::Edit {
+                json: e.common.json,
+                edit: Edit::Upscale(UpscaleInput {
+                    image: e.image,
+                    scale_factor: e.scale_factor,
+                    method: e.method,
+                    prompt: e.prompt,
+                    model: e.common.model,
+                    output_format: e.common.output_format,
+                }),
             },
             Some(Command::Models { json }) => AppCommand::Models { json },
             Some(Command::List(l)) => AppCommand::List {
@@ -239,7 +382,15 @@ async fn main() -> ExitCode {
     // (and `rm`'s question) keep the default: the signal ends the process.
     if matches!(
         cli.command,
-        None | Some(Command::Serve(_) | Command::Emulator(_) | Command::Generate(_))
+        None | Some(
+            Command::Serve(_)
+                | Command::Emulator(_)
+                | Command::Generate(_)
+                | Command::Edit(_)
+                | Command::Inpaint(_)
+                | Command::Outpaint(_)
+                | Command::Upscale(_)
+        )
     ) {
         spawn_signal_handler(shutdown.clone());
     }

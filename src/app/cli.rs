@@ -10,7 +10,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::AppError;
 use crate::contract::FileInfoOutput;
-use crate::service::{BatchInput, GenerateInput, ListInput, Service, ServiceError};
+use crate::service::{
+    BatchInput, EditInput, GenerateInput, Generated, ListInput, OutpaintInput, Service,
+    ServiceError, UpscaleInput,
+};
 
 /// A command failed with a contract error.
 fn failed(e: &ServiceError) -> AppError {
@@ -77,20 +80,22 @@ pub async fn generate(
     cancel: CancellationToken,
 ) -> Result<(), AppError> {
     let single = input.prompts.len() == 1;
+    let policy = super::stdio_policy();
     let outcomes: Vec<(String, Result<_, ServiceError>)> = if single {
         let one = GenerateInput {
             prompt: input.prompts[0].clone(),
             model: input.model.clone(),
             aspect_ratio: input.aspect_ratio.clone(),
             image_size: input.image_size.clone(),
+            reference_images: input.reference_images.clone(),
         };
         vec![(
             one.prompt.clone(),
-            service.generate_image(&one, &cancel).await,
+            service.generate_image(&one, &policy, &cancel).await,
         )]
     } else {
         let batch = match service
-            .generate_batch(&input, &cancel, |done, total| {
+            .generate_batch(&input, &policy, &cancel, |done, total| {
                 tracing::info!("{done}/{total} done");
             })
             .await
@@ -120,13 +125,7 @@ pub async fn generate(
         let mut lines = String::new();
         for (prompt, outcome) in &outcomes {
             match outcome {
-                Ok(g) => {
-                    let m = &g.output.metadata;
-                    lines.push_str(&format!(
-                        "{}\t{}x{}\t{}\n",
-                        g.output.image_path, m.width, m.height, m.mime_type
-                    ));
-                }
+                Ok(g) => lines.push_str(&result_line(g)),
                 Err(e) => tracing::error!("{}: {prompt:?}: {}", e.code().as_str(), e.message()),
             }
         }
@@ -139,6 +138,51 @@ pub async fn generate(
         });
     }
     Ok(())
+}
+
+/// `PATH<TAB>WxH<TAB>MIME` for a saved image.
+fn result_line(g: &Generated) -> String {
+    let m = &g.output.metadata;
+    format!(
+        "{}\t{}x{}\t{}\n",
+        g.output.image_path, m.width, m.height, m.mime_type
+    )
+}
+
+/// Which edit a shell command asks for.
+#[derive(Debug, Clone)]
+pub enum Edit {
+    Edit(EditInput),
+    Inpaint(EditInput),
+    Outpaint(OutpaintInput),
+    Upscale(UpscaleInput),
+}
+
+/// `media-gen edit|inpaint|outpaint|upscale`: prints like `generate` (a
+/// line, or with `json` the tool's result). Input paths are read as over
+/// stdio: any readable path, relative ones from the working directory.
+pub async fn edit(
+    service: Arc<Service>,
+    edit: Edit,
+    json: bool,
+    cancel: CancellationToken,
+) -> Result<(), AppError> {
+    let policy = super::stdio_policy();
+    let outcome = match &edit {
+        Edit::Edit(i) => service.edit_image(i, &policy, &cancel).await,
+        Edit::Inpaint(i) => service.inpaint(i, &policy, &cancel).await,
+        Edit::Outpaint(i) => service.outpaint(i, &policy, &cancel).await,
+        Edit::Upscale(i) => service.upscale(i, &policy, &cancel).await,
+    };
+    match (outcome, json) {
+        (Ok(g), true) => print_json(&g.output),
+        (Ok(g), false) => print(&result_line(&g)),
+        (Err(e), true) => {
+            print_json(&e.output())?;
+            Err(failed(&e))
+        }
+        (Err(e), false) => Err(failed(&e)),
+    }
 }
 
 /// `media-gen models`.

@@ -22,7 +22,7 @@ use crate::config::{
     Settings, Transport,
 };
 use crate::emulator::{self, EmulatorHandle, EmulatorOptions};
-use crate::service::{BatchInput, ListInput, Service, ServiceParts};
+use crate::service::{BatchInput, InputPolicy, ListInput, Service, ServiceParts};
 use crate::store::local::LocalStore;
 use crate::tools::MediaServer;
 use crate::transport::http::{self, Handlers, HttpServer};
@@ -67,6 +67,11 @@ pub enum Command {
         input: BatchInput,
         json: bool,
     },
+    /// An edit of an existing image.
+    Edit {
+        edit: cli::Edit,
+        json: bool,
+    },
     Models {
         json: bool,
     },
@@ -97,14 +102,24 @@ pub async fn run(
         false => None,
     };
     let service = build_service(&settings)?;
-    match command {
+    let done = service.clone();
+    let result = match command {
         Command::Serve => Server::new(service, &settings).run(shutdown).await,
         Command::Generate { input, json } => cli::generate(service, input, json, shutdown).await,
+        Command::Edit { edit, json } => cli::edit(service, edit, json, shutdown).await,
         Command::Models { json } => cli::models(service, json).await,
         Command::List { input, json } => cli::list(service, input, json).await,
         Command::Info { file, json } => cli::info(service, &file, json).await,
         Command::Rm { file, yes } => cli::rm(service, &file, yes).await,
+    };
+    // Nothing half-written at exit: saves and deletes under way finish.
+    if tokio::time::timeout(MAINTENANCE_GRACE, done.settle())
+        .await
+        .is_err()
+    {
+        tracing::warn!("library writes still under way at exit; the next start reconciles them");
     }
+    result
 }
 
 /// `media-gen emulator`: serves the offline backend emulator on `listener`
@@ -202,14 +217,35 @@ pub fn build_service(settings: &Settings) -> Result<Arc<Service>, AppError> {
         generation: settings.generation.clone(),
         results: settings.results.clone(),
         cleanup: settings.library.cleanup.clone(),
+        edit: settings.edit.clone(),
     })))
 }
 
-/// What `serve` needs: the service, the transport and the HTTP settings.
+/// The input policy of stdio sessions: the client runs on this machine as
+/// this user, so any readable path (relative ones from the working directory).
+pub fn stdio_policy() -> Arc<InputPolicy> {
+    Arc::new(InputPolicy::any_path(std::env::current_dir().ok()))
+}
+
+/// The input policy of HTTP sessions: only inside the output directory and
+/// `MCP_INPUT_ROOTS`.
+pub fn http_policy(settings: &Settings) -> Arc<InputPolicy> {
+    let mut roots = vec![settings.library.output_dir.clone()];
+    roots.extend(settings.http.input_roots.iter().cloned());
+    Arc::new(InputPolicy::within(&roots))
+}
+
+/// Makes a session's MCP handler, given the input policy of its transport.
+pub type MakeHandler<H> = Arc<dyn Fn(Arc<InputPolicy>) -> H + Send + Sync>;
+
+/// What `serve` needs: the service, the transport, the HTTP settings and
+/// each transport's input policy.
 pub struct Server {
     pub service: Arc<Service>,
     pub transport: Transport,
     pub http: HttpSettings,
+    stdio_policy: Arc<InputPolicy>,
+    http_policy: Arc<InputPolicy>,
 }
 
 impl Server {
@@ -218,37 +254,47 @@ impl Server {
             service,
             transport: settings.server.transport,
             http: settings.http.clone(),
+            stdio_policy: stdio_policy(),
+            http_policy: http_policy(settings),
         }
     }
 
     /// Serves media-gen's own MCP server.
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), AppError> {
         let service = self.service.clone();
-        let handlers: Handlers<MediaServer> = Arc::new(move || MediaServer::new(service.clone()));
-        self.run_with(handlers, shutdown).await
+        let make: MakeHandler<MediaServer> =
+            Arc::new(move |policy| MediaServer::new(service.clone(), policy));
+        self.run_with(make, shutdown).await
     }
 
-    /// Serves handlers made by `handlers` until the client disconnects
-    /// (stdio) or `shutdown` fires. `http`/`sse` serve HTTP only; `dual`
-    /// serves stdio and HTTP from one process sharing one service: stdio
-    /// EOF ends the process, giving in-flight HTTP requests the grace period.
+    /// Serves handlers made by `make` until the client disconnects (stdio)
+    /// or `shutdown` fires; each transport hands its sessions its own input
+    /// policy. `http`/`sse` serve HTTP only; `dual` serves stdio and HTTP
+    /// from one process sharing one service: stdio EOF ends the process,
+    /// giving in-flight HTTP requests the grace period.
     pub async fn run_with<H: ServerHandler>(
         self,
-        handlers: Handlers<H>,
+        make: MakeHandler<H>,
         shutdown: CancellationToken,
     ) -> Result<(), AppError> {
+        let http_policy = self.http_policy.clone();
+        let make_http = make.clone();
+        let handlers: Handlers<H> = Arc::new(move || make_http(http_policy.clone()));
+        let stdio_handler = || make(self.stdio_policy.clone());
         match self.transport {
-            Transport::Stdio => self.stdio(handlers(), shutdown).await,
+            Transport::Stdio => self.stdio(stdio_handler(), shutdown).await,
             Transport::Http | Transport::Sse => {
                 let server = self.http_server(handlers).await?;
-                spawn_maintenance(&self.service, shutdown.clone());
-                Ok(server.run(shutdown).await?)
+                let maintenance = Maintenance::start(&self.service, &shutdown);
+                let served = server.run(shutdown).await;
+                maintenance.finish().await;
+                Ok(served?)
             }
             Transport::Dual => {
-                let server = self.http_server(handlers.clone()).await?;
+                let server = self.http_server(handlers).await?;
                 let http_stop = shutdown.child_token();
                 let http_task = tokio::spawn(server.run(http_stop.clone()));
-                let stdio = self.stdio(handlers(), shutdown).await;
+                let stdio = self.stdio(stdio_handler(), shutdown).await;
                 tracing::info!("stdio closed; stopping the HTTP server");
                 http_stop.cancel();
                 match http_task.await {
@@ -285,18 +331,48 @@ impl Server {
     ) -> Result<(), AppError> {
         // Reconcile and clean-up start after the first answer: on a large
         // library they would otherwise compete with the handshake for the CPU.
-        let service = self.service.clone();
-        let maintenance = shutdown.clone();
-        transport::serve_stdio(handler, shutdown, move || {
-            spawn_maintenance(&service, maintenance);
+        let started = std::sync::Mutex::new(None);
+        let served = transport::serve_stdio(handler, shutdown.clone(), || {
+            if let Ok(mut slot) = started.lock() {
+                *slot = Some(Maintenance::start(&self.service, &shutdown));
+            }
         })
-        .await?;
-        Ok(())
+        .await;
+        let maintenance = started.lock().ok().and_then(|mut s| s.take());
+        if let Some(m) = maintenance {
+            m.finish().await;
+        }
+        Ok(served?)
     }
 }
 
-/// Starts the library's background maintenance (reconcile, clean-up).
-pub fn spawn_maintenance(service: &Arc<Service>, shutdown: CancellationToken) {
-    let service = service.clone();
-    tokio::spawn(async move { service.maintain(shutdown).await });
+/// The library's background maintenance (reconcile, clean-up), stopped
+/// and waited for when serving ends, so no step is cut off half-way.
+struct Maintenance {
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
 }
+
+impl Maintenance {
+    fn start(service: &Arc<Service>, shutdown: &CancellationToken) -> Self {
+        let service = service.clone();
+        let stop = shutdown.child_token();
+        let until = stop.clone();
+        let task = tokio::spawn(async move { service.maintain(until).await });
+        Self { stop, task }
+    }
+
+    /// Stops it at its next step and waits (a bounded time) for that step.
+    async fn finish(self) {
+        self.stop.cancel();
+        if tokio::time::timeout(MAINTENANCE_GRACE, self.task)
+            .await
+            .is_err()
+        {
+            tracing::warn!("maintenance still busy at exit; the next start finishes its work");
+        }
+    }
+}
+
+/// How long exit waits for a maintenance step in progress.
+const MAINTENANCE_GRACE: Duration = Duration::from_secs(10);

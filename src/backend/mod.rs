@@ -65,7 +65,7 @@ impl fmt::Debug for BackendConfig {
 #[derive(Debug, Clone)]
 pub struct InputImage {
     pub mime_type: String,
-    pub data: Vec<u8>,
+    pub data: bytes::Bytes,
 }
 
 /// What to generate.

@@ -40,6 +40,10 @@ pub(super) const SETTINGS: &[(&str, &[&str])] = &[
     ("http_max_sessions", &["MCP_HTTP_MAX_SESSIONS"]),
     ("http_shutdown_grace", &["MCP_HTTP_SHUTDOWN_GRACE"]),
     ("input_roots", &["MCP_INPUT_ROOTS"]),
+    ("input_max_bytes", &["MCP_INPUT_MAX_BYTES"]),
+    ("input_max_pixels", &["MCP_INPUT_MAX_PIXELS"]),
+    ("mask_feather", &["MCP_MASK_FEATHER"]),
+    ("outpaint_max_extend", &["MCP_OUTPAINT_MAX_EXTEND"]),
 ];
 
 /// Where the values of a load come from.

@@ -94,8 +94,22 @@ pub struct Settings {
     pub library: LibrarySettings,
     pub generation: GenerationSettings,
     pub results: ResultSettings,
+    pub edit: EditSettings,
     pub server: ServerSettings,
     pub http: HttpSettings,
+}
+
+/// Input images and the edit tools.
+#[derive(Debug, Clone)]
+pub struct EditSettings {
+    /// Largest input file, in bytes.
+    pub input_max_bytes: u64,
+    /// Most pixels an input (or a result) may have.
+    pub input_max_pixels: u64,
+    /// Default feather of a mask's edge, in pixels (0 = hard edge).
+    pub mask_feather: u32,
+    /// Most pixels an outpaint may add on one side.
+    pub outpaint_max_extend: u32,
 }
 
 /// How to reach the providers.
@@ -250,11 +264,43 @@ impl Settings {
             })?,
         };
         let http = HttpSettings::load(&l)?;
+        let edit = EditSettings {
+            input_max_bytes: l.get(
+                "input_max_bytes",
+                || 50 << 20,
+                |v| {
+                    parse_bytes(v)
+                        .filter(|n| *n >= 1024)
+                        .ok_or_else(|| "expected a size of at least 1K, such as `50M`".to_owned())
+                },
+            )?,
+            input_max_pixels: l.get(
+                "input_max_pixels",
+                || 64 << 20,
+                |v| {
+                    parse_bytes(v).filter(|n| *n >= 1).ok_or_else(|| {
+                        "expected a number of pixels, such as `67108864` or `64M` (64 × 2²⁰)"
+                            .to_owned()
+                    })
+                },
+            )?,
+            mask_feather: l.get(
+                "mask_feather",
+                || 4,
+                number(0..=64, "expected whole pixels, 0 (a hard edge) to 64"),
+            )?,
+            outpaint_max_extend: l.get(
+                "outpaint_max_extend",
+                || 2048,
+                number(1..=8192, "expected whole pixels, 1 to 8192"),
+            )?,
+        };
         Ok(Settings {
             backend,
             library,
             generation,
             results,
+            edit,
             server,
             http,
         })

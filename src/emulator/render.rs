@@ -1,14 +1,22 @@
 //! Deterministic test patterns: same inputs, same bytes.
 
 use image::codecs::png::{CompressionType, FilterType, PngEncoder};
-use image::{ImageEncoder, RgbImage};
+use image::{GrayImage, ImageEncoder, RgbImage};
 use sha2::{Digest, Sha256};
 
 /// Renders a PNG of `width`×`height` from a seed (a hash of the request):
 /// a two-colour diagonal gradient, a few bands and discs, and fine grain so
 /// the file is not trivially small. If `source` pixels are given (an edit),
-/// they are scaled in and a tinted band marks the change.
-pub fn render_png(seed: &[u8], width: u32, height: u32, source: Option<&RgbImage>) -> Vec<u8> {
+/// they are scaled in and a tinted band marks the change. With a `mask`
+/// too, the pattern appears only where the mask is white; the source shows
+/// (scaled, as a model would redraw it) everywhere else.
+pub fn render_png(
+    seed: &[u8],
+    width: u32,
+    height: u32,
+    source: Option<&RgbImage>,
+    mask: Option<&GrayImage>,
+) -> Vec<u8> {
     let h = Sha256::digest(seed);
     let c0 = [h[0], h[1], h[2]];
     let c1 = [h[3], h[4], h[5]];
@@ -27,7 +35,8 @@ pub fn render_png(seed: &[u8], width: u32, height: u32, source: Option<&RgbImage
             }
         }
     }
-    if let Some(src) = source {
+    let masked = source.zip(mask);
+    if let (Some(src), None) = (source, mask) {
         blit_scaled(&mut buf, width, height, src);
     }
     // Discs and bands derived from the hash.
@@ -41,7 +50,7 @@ pub fn render_png(seed: &[u8], width: u32, height: u32, source: Option<&RgbImage
     }
     let band_y = u64::from(h[30]) * hgt / 256;
     let band_h = (hgt / 24).max(1);
-    let tint = if source.is_some() {
+    let tint = if source.is_some() && mask.is_none() {
         [255, 40, 40]
     } else {
         [h[31], 255 - h[31], 128]
@@ -54,10 +63,22 @@ pub fn render_png(seed: &[u8], width: u32, height: u32, source: Option<&RgbImage
             }
         }
     }
+    if let Some((src, mask)) = masked {
+        keep_unmasked(&mut buf, width, height, src, mask);
+    }
     let mut out = Vec::with_capacity(buf.len() / 8);
     // Fast compression: the emulator must not dominate benchmarks.
     let _ = PngEncoder::new_with_quality(&mut out, CompressionType::Fast, FilterType::Sub)
         .write_image(&buf, width, height, image::ExtendedColorType::Rgb8);
+    out
+}
+
+/// A PNG of one colour.
+pub fn flat_png(width: u32, height: u32, colour: [u8; 3]) -> Vec<u8> {
+    let img = RgbImage::from_pixel(width, height, image::Rgb(colour));
+    let mut out = Vec::new();
+    let _ = PngEncoder::new_with_quality(&mut out, CompressionType::Fast, FilterType::Sub)
+        .write_image(img.as_raw(), width, height, image::ExtendedColorType::Rgb8);
     out
 }
 
@@ -77,6 +98,30 @@ fn disc(buf: &mut [u8], width: u32, height: u32, cx: u64, cy: u64, r: u64, colou
         let end = ((y * w + x1 + 1) * 3) as usize;
         for px in buf[start..end].chunks_exact_mut(3) {
             px.copy_from_slice(&colour);
+        }
+    }
+}
+
+/// Where `mask` (scaled to the canvas) is dark, the source (scaled) again.
+fn keep_unmasked(buf: &mut [u8], width: u32, height: u32, src: &RgbImage, mask: &GrayImage) {
+    let (w, h) = (u64::from(width), u64::from(height));
+    let (sw, sh) = (
+        u64::from(src.width().max(1)),
+        u64::from(src.height().max(1)),
+    );
+    let (mw, mh) = (
+        u64::from(mask.width().max(1)),
+        u64::from(mask.height().max(1)),
+    );
+    let raw = src.as_raw();
+    for y in 0..h {
+        for x in 0..w {
+            if mask.get_pixel((x * mw / w) as u32, (y * mh / h) as u32).0[0] >= 128 {
+                continue;
+            }
+            let s = (((y * sh / h) * sw + x * sw / w) * 3) as usize;
+            let d = ((y * w + x) * 3) as usize;
+            buf[d..d + 3].copy_from_slice(&raw[s..s + 3]);
         }
     }
 }
@@ -106,9 +151,9 @@ mod tests {
 
     #[test]
     fn deterministic_and_sized() {
-        let a = render_png(b"a cat", 64, 48, None);
-        let b = render_png(b"a cat", 64, 48, None);
-        let c = render_png(b"a dog", 64, 48, None);
+        let a = render_png(b"a cat", 64, 48, None, None);
+        let b = render_png(b"a cat", 64, 48, None, None);
+        let c = render_png(b"a dog", 64, 48, None, None);
         assert_eq!(a, b);
         assert_ne!(a, c);
         let img = image::load_from_memory(&a).unwrap();
@@ -118,10 +163,28 @@ mod tests {
     #[test]
     fn edits_are_derived_from_the_source() {
         let src = RgbImage::from_pixel(10, 10, image::Rgb([0, 0, 255]));
-        let out = render_png(b"edit", 40, 40, Some(&src));
+        let out = render_png(b"edit", 40, 40, Some(&src), None);
         let img = image::load_from_memory(&out).unwrap().into_rgb8();
         // Most of the picture is still the (blue) source.
         let blue = img.pixels().filter(|p| p.0[2] > 200 && p.0[0] < 60).count();
         assert!(blue > 40 * 40 / 3, "{blue}");
+    }
+
+    #[test]
+    fn masked_edits_change_only_the_white_area() {
+        let src = RgbImage::from_pixel(10, 10, image::Rgb([0, 0, 255]));
+        let mask = GrayImage::from_fn(10, 10, |x, _| image::Luma([if x < 5 { 0 } else { 255 }]));
+        let out = render_png(b"paint", 40, 40, Some(&src), Some(&mask));
+        let img = image::load_from_memory(&out).unwrap().into_rgb8();
+        let blue = |x: u32, y: u32| img.get_pixel(x, y).0 == [0, 0, 255];
+        assert!(
+            (0..20).all(|x| (0..40).all(|y| blue(x, y))),
+            "the black half is the source"
+        );
+        let changed = (20..40)
+            .flat_map(|x| (0..40).map(move |y| (x, y)))
+            .filter(|&(x, y)| !blue(x, y))
+            .count();
+        assert!(changed > 20 * 40 * 9 / 10, "{changed}");
     }
 }

@@ -46,6 +46,9 @@ pub enum FailMode {
     Forbidden,
     /// 400 `model_not_found`.
     UnknownModel,
+    /// Not a failure: the answer holds a "thought" draft image first, then
+    /// the final one (as Gemini's thinking models answer).
+    Drafts,
 }
 
 impl FailMode {
@@ -77,6 +80,8 @@ pub struct State {
     in_flight: AtomicU64,
     /// Recently rendered images: (key, png).
     cache: ImageCache,
+    /// Input images the last generation request carried.
+    last_images: AtomicU64,
 }
 
 /// The emulator's routes, for embedding or for [`super::start`].
@@ -89,6 +94,7 @@ pub fn router(opts: EmulatorOptions) -> axum::Router {
         models_requests: AtomicU64::new(0),
         in_flight: AtomicU64::new(0),
         cache: Mutex::new(VecDeque::new()),
+        last_images: AtomicU64::new(0),
     });
     axum::Router::new()
         .route("/healthz", get(|| async { "ok" }))
@@ -144,6 +150,7 @@ async fn stats(AxState(s): AxState<Shared>) -> Json<Value> {
         "generate_requests": s.generate_requests.load(Ordering::SeqCst),
         "models_requests": s.models_requests.load(Ordering::SeqCst),
         "in_flight": s.in_flight.load(Ordering::SeqCst),
+        "last_request_images": s.last_images.load(Ordering::SeqCst),
     }))
 }
 
@@ -409,6 +416,8 @@ impl Drop for InFlight<'_> {
 
 async fn generate(s: &State, headers: &HeaderMap, wire: Wire, ask: Ask) -> Response {
     let _in_flight = InFlight::enter(&s.in_flight);
+    s.last_images
+        .store(ask.images.len() as u64, Ordering::SeqCst);
     let failure = pick_failure(s, headers, &ask.prompt);
     let (latency, retry_after) = s
         .control
@@ -494,10 +503,17 @@ async fn generate(s: &State, headers: &HeaderMap, wire: Wire, ask: Ask) -> Respo
                 Wire::Gemini => r#"{"candidates":[{"content":{"role":"model","parts":[{"text":"I can describe it, but here is no picture."}]},"finishReason":"STOP","index":0}]}"#.to_owned(),
             });
         }
-        Some(FailMode::Truncated) | Some(FailMode::UnknownModel) | None => {}
+        Some(FailMode::Truncated)
+        | Some(FailMode::UnknownModel)
+        | Some(FailMode::Drafts)
+        | None => {}
     }
-    let png = image_for(s, &ask).await;
-    let body = success_body(wire, &ask, &png);
+    let png = image_for(s, &ask, false).await;
+    let draft = match failure {
+        Some(FailMode::Drafts) => Some(image_for(s, &ask, true).await),
+        _ => None,
+    };
+    let body = success_body(wire, &ask, &png, draft.as_deref().map(String::as_str));
     if failure == Some(FailMode::Truncated) {
         let mut cut = body.into_bytes();
         cut.truncate(cut.len() / 2);
@@ -535,18 +551,28 @@ fn blocked_body(wire: Wire) -> String {
     }
 }
 
-fn success_body(wire: Wire, ask: &Ask, b64: &str) -> String {
+fn success_body(wire: Wire, ask: &Ask, b64: &str, draft: Option<&str>) -> String {
     let text = "Here is your image (media-gen emulator test pattern).";
+    // A thought draft comes first (CLIProxyAPI lists it before the answer;
+    // Gemini marks its part as a thought).
+    let openai_draft = draft
+        .map(|d| format!(r#"{{"type":"image_url","image_url":{{"url":"data:image/png;base64,{d}"}},"index":0}},"#))
+        .unwrap_or_default();
+    let gemini_draft = draft
+        .map(|d| {
+            format!(r#"{{"inlineData":{{"mimeType":"image/png","data":"{d}"}},"thought":true}},"#)
+        })
+        .unwrap_or_default();
     match wire {
         Wire::OpenAi => format!(
-            r#"{{"id":"emu-{n}","object":"chat.completion","created":0,"model":{model},"choices":[{{"index":0,"message":{{"role":"assistant","content":"{text}","reasoning_content":null,"tool_calls":null,"images":[{{"type":"image_url","image_url":{{"url":"data:image/png;base64,{b64}"}},"index":0}}]}},"finish_reason":"stop","native_finish_reason":"stop"}}],"usage":{{"prompt_tokens":{pt},"completion_tokens":1290,"total_tokens":{tt}}}}}"#,
+            r#"{{"id":"emu-{n}","object":"chat.completion","created":0,"model":{model},"choices":[{{"index":0,"message":{{"role":"assistant","content":"{text}","reasoning_content":null,"tool_calls":null,"images":[{openai_draft}{{"type":"image_url","image_url":{{"url":"data:image/png;base64,{b64}"}},"index":0}}]}},"finish_reason":"stop","native_finish_reason":"stop"}}],"usage":{{"prompt_tokens":{pt},"completion_tokens":1290,"total_tokens":{tt}}}}}"#,
             n = b64.len(),
             model = Value::from(ask.model.as_str()),
             pt = ask.prompt.len() / 4 + 1,
             tt = ask.prompt.len() / 4 + 1291,
         ),
         Wire::Gemini => format!(
-            r#"{{"candidates":[{{"content":{{"role":"model","parts":[{{"text":"{text}"}},{{"inlineData":{{"mimeType":"image/png","data":"{b64}"}}}}]}},"finishReason":"STOP","index":0}}],"usageMetadata":{{"promptTokenCount":{pt},"candidatesTokenCount":1290,"totalTokenCount":{tt}}},"modelVersion":{model},"responseId":"emu-{n}"}}"#,
+            r#"{{"candidates":[{{"content":{{"role":"model","parts":[{gemini_draft}{{"text":"{text}"}},{{"inlineData":{{"mimeType":"image/png","data":"{b64}"}}}}]}},"finishReason":"STOP","index":0}}],"usageMetadata":{{"promptTokenCount":{pt},"candidatesTokenCount":1290,"totalTokenCount":{tt}}},"modelVersion":{model},"responseId":"emu-{n}"}}"#,
             n = b64.len(),
             model = Value::from(ask.model.as_str()),
             pt = ask.prompt.len() / 4 + 1,
@@ -556,9 +582,14 @@ fn success_body(wire: Wire, ask: &Ask, b64: &str) -> String {
 }
 
 /// The image for a request as base64 (how every response carries it), from
-/// the cache or rendered on a blocking thread.
-async fn image_for(s: &State, ask: &Ask) -> std::sync::Arc<String> {
+/// the cache or rendered on a blocking thread. The first input image is the
+/// picture being edited; a later black-and-white one is its mask. A `draft`
+/// is a different rendering of the same request.
+async fn image_for(s: &State, ask: &Ask, draft: bool) -> std::sync::Arc<String> {
     let mut key = Vec::with_capacity(ask.prompt.len() + 64);
+    if draft {
+        key.extend_from_slice(b"draft\0");
+    }
     key.extend_from_slice(ask.model.as_bytes());
     key.push(0);
     key.extend_from_slice(ask.prompt.as_bytes());
@@ -580,6 +611,12 @@ async fn image_for(s: &State, ask: &Ask) -> std::sync::Arc<String> {
         .first()
         .and_then(|b| image::load_from_memory(b).ok())
         .map(|i| i.into_rgb8());
+    let mask = ask
+        .images
+        .iter()
+        .skip(1)
+        .filter_map(|b| image::load_from_memory(b).ok())
+        .find_map(|i| as_mask(&i));
     // An edit without an explicit size keeps the source's size.
     let (w, h) = match (&source, ask.sized_explicitly) {
         (Some(src), false) => (src.width(), src.height()),
@@ -587,7 +624,13 @@ async fn image_for(s: &State, ask: &Ask) -> std::sync::Arc<String> {
     };
     let seed = key.clone();
     let png = tokio::task::spawn_blocking(move || {
-        base64::engine::general_purpose::STANDARD.encode(render_png(&seed, w, h, source.as_ref()))
+        // A draft is flat mid-grey: unmistakable if it were taken for the answer.
+        let png = if draft {
+            crate::emulator::render::flat_png(w, h, [128, 128, 128])
+        } else {
+            render_png(&seed, w, h, source.as_ref(), mask.as_ref())
+        };
+        base64::engine::general_purpose::STANDARD.encode(png)
     })
     .await
     .unwrap_or_default();
@@ -597,6 +640,21 @@ async fn image_for(s: &State, ask: &Ask) -> std::sync::Arc<String> {
         cache.truncate(8);
     }
     png
+}
+
+/// The image as a mask, if it is one: grey pixels that are all (nearly)
+/// black or white, with some white.
+fn as_mask(img: &image::DynamicImage) -> Option<image::GrayImage> {
+    let rgb = img.to_rgb8();
+    let mut white = false;
+    for p in rgb.pixels() {
+        let [r, g, b] = p.0;
+        if r != g || g != b || (16..240).contains(&r) {
+            return None;
+        }
+        white |= r >= 240;
+    }
+    white.then(|| img.to_luma8())
 }
 
 trait DigestBytes {

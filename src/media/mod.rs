@@ -1,15 +1,23 @@
 //! Pixels: reading image headers, decoding within limits, and the small inline
-//! previews that go into tool results. No MCP, no HTTP, no files.
+//! previews that go into tool results ([`preview`]); input images with their
+//! limits and orientation ([`input`]); exact-size resampling ([`resize`]);
+//! masks ([`mask`]); outpaint canvases and compositing ([`canvas`]);
+//! encoding results ([`encode`]). No MCP, no HTTP, no files.
+
+pub mod canvas;
+pub mod encode;
+pub mod input;
+pub mod mask;
+pub mod resize;
 
 use std::io::Cursor;
 
-use fast_image_resize::images::Image;
-use fast_image_resize::{IntoImageView, ResizeAlg, ResizeOptions, Resizer};
 use image::codecs::jpeg::JpegEncoder;
 use image::codecs::png::{CompressionType, FilterType, PngEncoder};
 use image::{DynamicImage, ImageEncoder, ImageFormat, ImageReader, Limits};
 
-/// Largest image accepted for decoding, in pixels (decompression-bomb guard).
+/// Largest image accepted for decoding, in pixels (decompression-bomb
+/// guard): 100 megapixels, above the largest result (an 8192² upscale).
 pub const MAX_PIXELS: u64 = 100_000_000;
 /// Largest allocation a decode may make.
 pub const MAX_ALLOC: u64 = 1 << 30;
@@ -34,10 +42,20 @@ pub struct Preview {
 
 #[derive(Debug, thiserror::Error)]
 pub enum MediaError {
-    #[error("not a supported image (PNG, JPEG or WebP)")]
+    #[error("not a supported image (PNG, JPEG, WebP or GIF)")]
     Unsupported,
-    #[error("the image is {width}×{height}, larger than the {MAX_PIXELS}-pixel limit")]
-    TooLarge { width: u32, height: u32 },
+    #[error(
+        "the image is {width}×{height} ({:.1} megapixels), over the limit of {:.1} megapixels",
+        megapixels(u64::from(*width) * u64::from(*height)),
+        megapixels(*max_pixels)
+    )]
+    TooLarge {
+        width: u32,
+        height: u32,
+        max_pixels: u64,
+    },
+    #[error("the file is {:.1} MB, over the limit of {:.1} MB", *size as f64 / 1e6, *max as f64 / 1e6)]
+    FileTooLarge { size: u64, max: u64 },
     #[error("cannot decode the image: {0}")]
     Decode(#[source] image::ImageError),
     #[error("cannot encode the preview: {0}")]
@@ -46,11 +64,17 @@ pub enum MediaError {
     Resize(String),
 }
 
+/// Megapixels (10⁶ pixels) for messages.
+fn megapixels(pixels: u64) -> f64 {
+    pixels as f64 / 1e6
+}
+
 fn format_info(format: ImageFormat) -> Option<(&'static str, &'static str)> {
     match format {
         ImageFormat::Png => Some(("image/png", "png")),
         ImageFormat::Jpeg => Some(("image/jpeg", "jpg")),
         ImageFormat::WebP => Some(("image/webp", "webp")),
+        ImageFormat::Gif => Some(("image/gif", "gif")),
         _ => None,
     }
 }
@@ -92,6 +116,7 @@ pub fn decode(bytes: &[u8]) -> Result<DynamicImage, MediaError> {
         return Err(MediaError::TooLarge {
             width: info.width,
             height: info.height,
+            max_pixels: MAX_PIXELS,
         });
     }
     let (mut reader, _) = reader(bytes)?;
@@ -104,6 +129,7 @@ pub fn decode(bytes: &[u8]) -> Result<DynamicImage, MediaError> {
         image::ImageError::Limits(_) => MediaError::TooLarge {
             width: info.width,
             height: info.height,
+            max_pixels: MAX_PIXELS,
         },
         other => MediaError::Decode(other),
     })
@@ -124,26 +150,51 @@ pub fn fit(width: u32, height: u32, max_side: u32) -> (u32, u32) {
 /// A preview whose long side is at most `max_side` and whose encoded size is
 /// at most about `max_bytes`: JPEG, or PNG when the image has transparency.
 pub fn preview(bytes: &[u8], max_side: u32, max_bytes: usize) -> Result<Preview, MediaError> {
-    let img = decode(bytes)?;
-    let has_alpha = img.color().has_alpha() && has_transparency(&img);
-    let img = if has_alpha {
-        DynamicImage::ImageRgba8(img.into_rgba8())
-    } else {
-        DynamicImage::ImageRgb8(img.into_rgb8())
-    };
+    preview_of(&decode(bytes)?, max_side, max_bytes)
+}
+
+/// [`preview`] of pixels already decoded (a result still in memory: no
+/// second decode of a large file).
+pub fn preview_of(
+    img: &DynamicImage,
+    max_side: u32,
+    max_bytes: usize,
+) -> Result<Preview, MediaError> {
+    let has_alpha = img.color().has_alpha() && has_transparency(img);
     let mut side = max_side;
+    // Shrink the source once to the first target size; the retries below
+    // work from that small copy, never from the full image again.
+    let (w, h) = fit(img.width(), img.height(), side);
+    let mut small = resize::resized(img, w, h, resize::Filter::Bilinear)?;
     loop {
-        let (w, h) = fit(img.width(), img.height(), side);
-        let small = resize(&img, w, h)?;
-        if let Some(p) = encode_within(&small, w, h, has_alpha, max_bytes)? {
+        let layout = if has_alpha {
+            DynamicImage::ImageRgba8(small.to_rgba8())
+        } else {
+            DynamicImage::ImageRgb8(small.to_rgb8())
+        };
+        if let Some(p) = encode_within(
+            layout.as_bytes(),
+            layout.width(),
+            layout.height(),
+            has_alpha,
+            max_bytes,
+        )? {
             return Ok(p);
         }
         // Even the lowest quality is too big: shrink and try again.
         if side <= 64 {
-            return encode_within(&small, w, h, has_alpha, usize::MAX)?
-                .ok_or_else(|| MediaError::Resize("preview could not be encoded".into()));
+            return encode_within(
+                layout.as_bytes(),
+                layout.width(),
+                layout.height(),
+                has_alpha,
+                usize::MAX,
+            )?
+            .ok_or_else(|| MediaError::Resize("preview could not be encoded".into()));
         }
         side = side * 3 / 4;
+        let (w, h) = fit(small.width(), small.height(), side);
+        small = resize::resize_exact(small, w, h, resize::Filter::Bilinear)?;
     }
 }
 
@@ -155,23 +206,6 @@ fn has_transparency(img: &DynamicImage) -> bool {
         DynamicImage::ImageLumaA16(b) => b.pixels().any(|p| p.0[1] != u16::MAX),
         _ => true,
     }
-}
-
-fn resize(img: &DynamicImage, w: u32, h: u32) -> Result<Vec<u8>, MediaError> {
-    if (w, h) == (img.width(), img.height()) {
-        return Ok(img.as_bytes().to_vec());
-    }
-    let pixel_type = img
-        .pixel_type()
-        .ok_or_else(|| MediaError::Resize("unsupported pixel type".into()))?;
-    let mut dst = Image::new(w, h, pixel_type);
-    let opts = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(
-        fast_image_resize::FilterType::Bilinear,
-    ));
-    Resizer::new()
-        .resize(img, &mut dst, &opts)
-        .map_err(|e| MediaError::Resize(e.to_string()))?;
-    Ok(dst.into_vec())
 }
 
 /// Encodes at decreasing quality until it fits; `None` if even q=40 does not.
@@ -297,32 +331,13 @@ mod tests {
     /// pixel buffer is allocated.
     #[test]
     fn decompression_bomb_is_refused() {
-        let mut png = encode(&noisy_rgb(8, 8), ImageFormat::Png);
-        png[16..20].copy_from_slice(&100_000u32.to_be_bytes());
-        png[20..24].copy_from_slice(&100_000u32.to_be_bytes());
-        let crc = crc32(&png[12..29]);
-        png[29..33].copy_from_slice(&crc.to_be_bytes());
+        let png = super::tests_support::png_claiming(100_000, 100_000);
         assert_eq!(probe(&png).unwrap().width, 100_000);
         assert!(matches!(decode(&png), Err(MediaError::TooLarge { .. })));
         assert!(matches!(
             preview(&png, 512, 1000),
             Err(MediaError::TooLarge { .. })
         ));
-    }
-
-    fn crc32(data: &[u8]) -> u32 {
-        let mut crc = !0u32;
-        for &b in data {
-            crc ^= u32::from(b);
-            for _ in 0..8 {
-                crc = if crc & 1 != 0 {
-                    (crc >> 1) ^ 0xEDB8_8320
-                } else {
-                    crc >> 1
-                };
-            }
-        }
-        !crc
     }
 
     #[test]
@@ -334,7 +349,7 @@ mod tests {
     }
 }
 
-/// Small real images for other modules' tests.
+/// Small real images (and crafted ones) for tests across the crate.
 #[cfg(test)]
 pub(crate) mod tests_support {
     /// A `w`×`h` PNG of one colour.
@@ -347,5 +362,50 @@ pub(crate) mod tests_support {
         let mut out = std::io::Cursor::new(Vec::new());
         let _ = img.write_to(&mut out, image::ImageFormat::Png);
         out.into_inner()
+    }
+
+    /// A small PNG whose header claims `w`×`h`: a decompression bomb's
+    /// shape, harmless unless something decodes it.
+    pub fn png_claiming(w: u32, h: u32) -> Vec<u8> {
+        let mut png = png(8, 8);
+        png[16..20].copy_from_slice(&w.to_be_bytes());
+        png[20..24].copy_from_slice(&h.to_be_bytes());
+        let crc = crc32(&png[12..29]);
+        png[29..33].copy_from_slice(&crc.to_be_bytes());
+        png
+    }
+
+    /// `jpeg` with an EXIF segment saying `orientation` (1–8).
+    pub fn with_exif_orientation(jpeg: &[u8], orientation: u16) -> Vec<u8> {
+        // TIFF, little-endian: header, one IFD entry (0x0112 SHORT), no next IFD.
+        let mut tiff = vec![
+            b'I', b'I', 0x2a, 0, 8, 0, 0, 0, 1, 0, 0x12, 0x01, 3, 0, 1, 0, 0, 0,
+        ];
+        tiff.extend_from_slice(&orientation.to_le_bytes());
+        tiff.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
+        let mut segment = b"Exif\0\0".to_vec();
+        segment.extend_from_slice(&tiff);
+        let len = u16::try_from(segment.len() + 2).unwrap_or(u16::MAX);
+        let mut out = jpeg[..2].to_vec(); // SOI
+        out.extend_from_slice(&[0xff, 0xe1]);
+        out.extend_from_slice(&len.to_be_bytes());
+        out.extend_from_slice(&segment);
+        out.extend_from_slice(&jpeg[2..]);
+        out
+    }
+
+    pub fn crc32(data: &[u8]) -> u32 {
+        let mut crc = !0u32;
+        for &b in data {
+            crc ^= u32::from(b);
+            for _ in 0..8 {
+                crc = if crc & 1 != 0 {
+                    (crc >> 1) ^ 0xEDB8_8320
+                } else {
+                    crc >> 1
+                };
+            }
+        }
+        !crc
     }
 }

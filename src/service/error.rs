@@ -31,6 +31,55 @@ pub enum ServiceError {
         field: &'static str,
         message: String,
     },
+    /// A parameter whose name is only known at run time (`reference_images[2]`).
+    #[error("{message}")]
+    BadInput { field: String, message: String },
+    #[error(
+        "`{field}`: no image `{reference}` (give a library file name as `list_generated` shows it, a `media://files/…` URI, or a path the server can read)"
+    )]
+    InputNotFound { field: String, reference: String },
+    #[error(
+        "`{field}` = `{reference}` is not allowed: {reason}; give a library file name, or put the file there first"
+    )]
+    InputRefused {
+        field: String,
+        reference: String,
+        reason: String,
+    },
+    #[error("`{field}` (`{reference}`) cannot be read: {source}")]
+    InputUnreadable {
+        field: String,
+        reference: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("`{field}` (`{reference}`) is not a usable image: {source}")]
+    InvalidImage {
+        field: String,
+        reference: String,
+        #[source]
+        source: MediaError,
+    },
+    #[error("{given} reference images given; model `{model}` takes at most {max}")]
+    TooManyReferences {
+        given: usize,
+        max: u32,
+        model: &'static str,
+    },
+    #[error(
+        "the mask is all black (nothing may change); paint white where the image should change"
+    )]
+    EmptyMask,
+    #[error(
+        "the result would be {width}×{height} ({:.1} megapixels), over the limit of {:.1} megapixels; use a smaller factor or extension",
+        (*width as f64) * (*height as f64) / 1e6,
+        *max_pixels as f64 / 1e6
+    )]
+    OutputTooLarge {
+        width: u64,
+        height: u64,
+        max_pixels: u64,
+    },
     /// The image provider failed.
     #[error("{source}")]
     Image {
@@ -68,9 +117,16 @@ impl ServiceError {
     pub fn code(&self) -> ErrorCode {
         match self {
             Self::EmptyPrompt | Self::PromptTooLong { .. } => ErrorCode::InvalidPrompt,
-            Self::InvalidParameter(_) | Self::BadParameter { .. } | Self::BatchSize { .. } => {
-                ErrorCode::InvalidParameter
-            }
+            Self::InvalidParameter(_)
+            | Self::BadParameter { .. }
+            | Self::BadInput { .. }
+            | Self::BatchSize { .. }
+            | Self::InputRefused { .. }
+            | Self::TooManyReferences { .. }
+            | Self::EmptyMask
+            | Self::OutputTooLarge { .. } => ErrorCode::InvalidParameter,
+            Self::InputNotFound { .. } | Self::InputUnreadable { .. } => ErrorCode::FileNotFound,
+            Self::InvalidImage { .. } => ErrorCode::InvalidImage,
             Self::UnknownModel { .. } => ErrorCode::InvalidModel,
             Self::Image { backend, source } => match source {
                 BackendError::Unavailable { .. } => match backend {
@@ -161,6 +217,48 @@ config) and that you are logged in to CLIProxyAPI"
             Self::BatchSize { count } => {
                 d.insert("parameter".into(), json!("prompts"));
                 d.insert("count".into(), json!(count));
+            }
+            Self::BadInput { field, .. } => {
+                d.insert("parameter".into(), json!(field));
+            }
+            Self::InputNotFound { field, reference }
+            | Self::InputRefused {
+                field, reference, ..
+            }
+            | Self::InputUnreadable {
+                field, reference, ..
+            } => {
+                d.insert("parameter".into(), json!(field));
+                d.insert("value".into(), json!(reference));
+            }
+            Self::InvalidImage {
+                field,
+                reference,
+                source,
+            } => {
+                d.insert("parameter".into(), json!(field));
+                d.insert("value".into(), json!(reference));
+                match source {
+                    MediaError::TooLarge { max_pixels, .. } => {
+                        d.insert("max_pixels".into(), json!(max_pixels));
+                    }
+                    MediaError::FileTooLarge { max, .. } => {
+                        d.insert("max_bytes".into(), json!(max));
+                    }
+                    _ => {}
+                }
+            }
+            Self::TooManyReferences { given, max, model } => {
+                d.insert("parameter".into(), json!("reference_images"));
+                d.insert("count".into(), json!(given));
+                d.insert("max".into(), json!(max));
+                d.insert("model".into(), json!(model));
+            }
+            Self::EmptyMask => {
+                d.insert("parameter".into(), json!("mask_path"));
+            }
+            Self::OutputTooLarge { max_pixels, .. } => {
+                d.insert("max_pixels".into(), json!(max_pixels));
             }
             Self::InvalidFilename(e) => {
                 d.insert("parameter".into(), json!("filename"));

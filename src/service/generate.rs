@@ -6,11 +6,15 @@ use bytes::Bytes;
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 
+use serde_json::json;
+
 use super::input::{BatchInput, GenerateInput, GenerateSpec};
+use super::refs::{InputPolicy, REFERENCE_MAX_SIDE};
 use super::save::{ImageProduct, PreviewBudget, Saved, generation_facts};
 use super::{Service, ServiceError};
-use crate::backend::ImageRequest;
+use crate::backend::{GeneratedImage, ImageRequest, InputImage};
 use crate::contract::{BatchError, BatchItem, BatchOutput};
+use crate::domain::{self, ImageModelInfo};
 
 /// A generated, saved image: the contract's result and what to show inline.
 pub type Generated = Saved;
@@ -28,7 +32,7 @@ impl Batch {
             .items
             .iter()
             .map(|(prompt, outcome)| match outcome {
-                Ok(g) => BatchItem::Ok(g.output.clone()),
+                Ok(g) => BatchItem::Ok(Box::new(g.output.clone())),
                 Err(e) => BatchItem::Err(BatchError {
                     prompt: prompt.clone(),
                     error: e.output(),
@@ -52,15 +56,21 @@ impl Batch {
 }
 
 impl Service {
-    /// Generates one image and saves it. Cancelling `cancel` aborts the
-    /// backend call; a cancelled request saves nothing.
+    /// Generates one image and saves it; `reference_images` are read as
+    /// `policy` allows and sent with the prompt. Cancelling `cancel` aborts
+    /// the backend call; a cancelled request saves nothing.
     pub async fn generate_image(
         &self,
         input: &GenerateInput,
+        policy: &InputPolicy,
         cancel: &CancellationToken,
     ) -> Result<Generated, ServiceError> {
         let spec = self.parse_generate(input)?;
-        self.generate_with(&spec, cancel, PreviewBudget::SINGLE)
+        let model = model_info(&spec)?;
+        let references = self
+            .references(&input.reference_images, model, policy)
+            .await?;
+        self.generate_with(&spec, &references, cancel, PreviewBudget::SINGLE)
             .await
     }
 
@@ -71,10 +81,24 @@ impl Service {
     pub async fn generate_batch(
         &self,
         input: &BatchInput,
+        policy: &InputPolicy,
         cancel: &CancellationToken,
         on_done: impl Fn(usize, usize) + Send + Sync,
     ) -> Result<Batch, ServiceError> {
         let checked = self.parse_batch(input)?;
+        // The references are read once and sent with every prompt.
+        let model = match checked.iter().flatten().next() {
+            Some(spec) => Some(model_info(spec)?),
+            None => None,
+        };
+        let references = match model {
+            Some(model) => {
+                self.references(&input.reference_images, model, policy)
+                    .await?
+            }
+            None => Vec::new(),
+        };
+        let references = &references;
         let total = checked.len();
         let refused = checked.iter().filter(|c| c.is_err()).count();
         let budget = PreviewBudget::for_batch(total);
@@ -84,7 +108,7 @@ impl Service {
             .map(|check| async move {
                 // A prompt refused up front keeps its own error.
                 let spec = check?;
-                let r = self.generate_with(&spec, cancel, budget).await;
+                let r = self.generate_with(&spec, references, cancel, budget).await;
                 on_done(done.fetch_add(1, Ordering::SeqCst) + 1, total);
                 r
             })
@@ -98,37 +122,104 @@ impl Service {
     async fn generate_with(
         &self,
         spec: &GenerateSpec,
+        references: &[(String, InputImage)],
         cancel: &CancellationToken,
         budget: PreviewBudget,
     ) -> Result<Generated, ServiceError> {
+        let images: Vec<InputImage> = references.iter().map(|(_, i)| i.clone()).collect();
         let request = ImageRequest {
             model: spec.model,
             prompt: &spec.prompt,
             aspect_ratio: spec.aspect_ratio,
             image_size: spec.image_size,
-            images: &[],
+            images: &images,
         };
+        let image = self.ask_images(&request, cancel).await?;
+        let mut facts = generation_facts(
+            spec.aspect_ratio.as_str(),
+            spec.image_size.as_str(),
+            image.text.as_deref(),
+        );
+        if !references.is_empty() {
+            let labels: Vec<&str> = references.iter().map(|(l, _)| l.as_str()).collect();
+            facts.insert("parameters".into(), json!({"reference_images": labels}));
+        }
+        let product = ImageProduct {
+            facts,
+            bytes: Bytes::from(image.data),
+            pixels: None,
+            prompt: spec.prompt.clone(),
+            model: spec.model.to_owned(),
+            source: None,
+        };
+        self.save_image(product, budget).await
+    }
+
+    /// One call to the image provider, abandoned (nothing saved) when
+    /// `cancel` fires; a failure is mapped with the provider it came from.
+    pub(super) async fn ask_images(
+        &self,
+        request: &ImageRequest<'_>,
+        cancel: &CancellationToken,
+    ) -> Result<GeneratedImage, ServiceError> {
         let image = tokio::select! {
             biased;
             () = cancel.cancelled() => return Err(ServiceError::Cancelled),
-            r = self.images.generate(&request) => {
+            r = self.images.generate(request) => {
                 r.map_err(|e| ServiceError::image(self.images.backend(), e))?
             }
         };
         if cancel.is_cancelled() {
             return Err(ServiceError::Cancelled);
         }
-        let product = ImageProduct {
-            facts: generation_facts(
-                spec.aspect_ratio.as_str(),
-                spec.image_size.as_str(),
-                image.text.as_deref(),
-            ),
-            bytes: Bytes::from(image.data),
-            prompt: spec.prompt.clone(),
-            model: spec.model,
-            source: None,
-        };
-        self.save_image(product, budget).await
+        Ok(image)
     }
+
+    /// Checks how many references a model takes.
+    pub(super) fn check_reference_count(
+        &self,
+        given: usize,
+        model: &'static ImageModelInfo,
+    ) -> Result<(), ServiceError> {
+        if given > model.max_reference_images as usize {
+            return Err(ServiceError::TooManyReferences {
+                given,
+                max: model.max_reference_images,
+                model: model.id,
+            });
+        }
+        Ok(())
+    }
+
+    /// Reads reference images and prepares them for `model` (scaled to at
+    /// most [`REFERENCE_MAX_SIDE`]): each with the label results show.
+    pub(super) async fn references(
+        &self,
+        references: &[String],
+        model: &'static ImageModelInfo,
+        policy: &InputPolicy,
+    ) -> Result<Vec<(String, InputImage)>, ServiceError> {
+        self.check_reference_count(references.len(), model)?;
+        let mut out = Vec::with_capacity(references.len());
+        for (i, r) in references.iter().enumerate() {
+            let read = self
+                .read_input(&format!("reference_images[{i}]"), r, policy)
+                .await?;
+            let limits = self.input_limits();
+            let label = read.label.clone();
+            let image =
+                tokio::task::spawn_blocking(move || read.for_model(&limits, REFERENCE_MAX_SIDE))
+                    .await
+                    .map_err(|e| ServiceError::Internal(format!("reference task failed: {e}")))??;
+            out.push((label, image));
+        }
+        Ok(out)
+    }
+}
+
+/// The registry entry of a parsed spec's model.
+fn model_info(spec: &GenerateSpec) -> Result<&'static ImageModelInfo, ServiceError> {
+    domain::image_model(spec.model).ok_or_else(|| ServiceError::UnknownModel {
+        model: spec.model.to_owned(),
+    })
 }

@@ -3,7 +3,7 @@
 //! through unchanged; nothing above the service knows a default.
 
 use super::{Service, ServiceError};
-use crate::domain::{self, AspectRatio, ImageSize, InvalidValue};
+use crate::domain::{self, AspectRatio, ImageModelInfo, ImageSize, InvalidValue};
 use crate::store::{ListQuery, MediaId, MediaKind, SortBy};
 
 /// Longest prompt accepted (Gemini's own limit is far above what is useful).
@@ -20,6 +20,8 @@ pub struct GenerateInput {
     pub model: Option<String>,
     pub aspect_ratio: Option<String>,
     pub image_size: Option<String>,
+    /// Images sent with the prompt (file names, URIs or paths).
+    pub reference_images: Vec<String>,
 }
 
 /// A batch as it arrives: several prompts, shared parameters.
@@ -29,6 +31,8 @@ pub struct BatchInput {
     pub model: Option<String>,
     pub aspect_ratio: Option<String>,
     pub image_size: Option<String>,
+    /// Sent with every prompt.
+    pub reference_images: Vec<String>,
 }
 
 /// A listing request as it arrives.
@@ -77,6 +81,7 @@ impl Service {
             model: input.model.clone(),
             aspect_ratio: input.aspect_ratio.clone(),
             image_size: input.image_size.clone(),
+            reference_images: Vec::new(),
         };
         self.parse_generate(&shared("-"))?;
         Ok(input
@@ -87,12 +92,9 @@ impl Service {
     }
 }
 
-/// Parses generation parameters with `default_model` for a call that names none.
-pub fn parse_generate(
-    input: &GenerateInput,
-    default_model: &'static str,
-) -> Result<GenerateSpec, ServiceError> {
-    let prompt = input.prompt.trim();
+/// A prompt, trimmed: not empty, not too long.
+pub fn parse_prompt(prompt: &str) -> Result<String, ServiceError> {
+    let prompt = prompt.trim();
     if prompt.is_empty() {
         return Err(ServiceError::EmptyPrompt);
     }
@@ -100,13 +102,30 @@ pub fn parse_generate(
     if chars > MAX_PROMPT_CHARS {
         return Err(ServiceError::PromptTooLong { chars });
     }
-    let model = match input.model.as_deref().map(str::trim) {
+    Ok(prompt.to_owned())
+}
+
+/// The image model a call names, or `default_model`.
+pub fn parse_model(
+    model: Option<&str>,
+    default_model: &'static str,
+) -> Result<&'static ImageModelInfo, ServiceError> {
+    match model.map(str::trim) {
         None | Some("") => domain::image_model(default_model),
         Some(m) => domain::image_model(m),
     }
     .ok_or_else(|| ServiceError::UnknownModel {
-        model: input.model.clone().unwrap_or_default(),
-    })?;
+        model: model.unwrap_or_default().to_owned(),
+    })
+}
+
+/// Parses generation parameters with `default_model` for a call that names none.
+pub fn parse_generate(
+    input: &GenerateInput,
+    default_model: &'static str,
+) -> Result<GenerateSpec, ServiceError> {
+    let prompt = parse_prompt(&input.prompt)?;
+    let model = parse_model(input.model.as_deref(), default_model)?;
     let aspect_ratio = match input.aspect_ratio.as_deref() {
         None => AspectRatio::Square,
         Some(s) => s.parse().map_err(ServiceError::InvalidParameter)?,
@@ -138,7 +157,7 @@ pub fn parse_generate(
         });
     }
     Ok(GenerateSpec {
-        prompt: prompt.to_owned(),
+        prompt,
         model: model.id,
         aspect_ratio,
         image_size,

@@ -55,6 +55,7 @@ impl Service {
                         .collect(),
                     durations: Vec::new(),
                     resolutions: Vec::new(),
+                    max_reference_images: Some(m.max_reference_images),
                     default: m.id == self.generation.default_model,
                     available: offers(m.id),
                 });
@@ -75,6 +76,7 @@ impl Service {
                     image_sizes: Vec::new(),
                     durations: m.durations.to_vec(),
                     resolutions: strings(m.resolutions),
+                    max_reference_images: None,
                     default: i == 0,
                     available,
                 });

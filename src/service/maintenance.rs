@@ -18,8 +18,14 @@ impl Service {
         self.library.reconcile(STALE_TEMP_AGE).await
     }
 
+    /// Waits for the library's saves and deletes under way (before exit).
+    pub async fn settle(&self) {
+        self.library.settle().await;
+    }
+
     /// Reconciles, then runs the clean-up at once and hourly until
-    /// `shutdown`. Failures are logged; the next round tries again.
+    /// `shutdown`. Failures are logged; the next round tries again. A
+    /// clean-up in progress stops at the next file when `shutdown` fires.
     pub async fn maintain(&self, shutdown: CancellationToken) {
         match self.reconcile().await {
             Ok(report) => tracing::info!(?report, "catalog reconciled"),
@@ -37,7 +43,7 @@ impl Service {
             }
             match self
                 .library
-                .cleanup(max_age, max_bytes, chrono::Utc::now())
+                .cleanup(max_age, max_bytes, chrono::Utc::now(), &shutdown)
                 .await
             {
                 Ok(gone) if gone.is_empty() => tracing::debug!("clean-up: nothing to delete"),

@@ -5,7 +5,10 @@
 //! - [`input`]: tool and CLI input parsed into specs once, defaults applied;
 //! - [`save`]: the one pipeline every producer uses — bytes → checks →
 //!   library → preview → the contract's result;
-//! - [`generate`]: images from prompts, one or a batch;
+//! - [`generate`]: images from prompts, one or a batch, with reference images;
+//! - [`edit`]: edit, inpaint, outpaint and upscale an existing image;
+//! - [`refs`]: every input image (file name, URI or path), as the session's
+//!   [`InputPolicy`] allows;
 //! - [`library`]: listing, file info, delete, reads, the model registry;
 //! - [`maintenance`]: reconcile and the automatic clean-up;
 //! - [`error`]: the one mapping from failures to the contract's codes.
@@ -13,24 +16,28 @@
 //! Nothing here knows MCP or HTTP: tools and the CLI call these methods and
 //! render the [`crate::contract`] shapes they return.
 
+mod edit;
 mod error;
 mod generate;
 mod input;
 mod library;
 mod maintenance;
+mod refs;
 mod save;
 
 use std::sync::Arc;
 
 use crate::backend::ImageProvider;
-use crate::config::{CleanupSettings, GenerationSettings, ResultSettings};
+use crate::config::{CleanupSettings, EditSettings, GenerationSettings, ResultSettings};
 use crate::store::Library;
 
+pub use edit::{EditInput, OutpaintInput, UpscaleInput};
 pub use error::ServiceError;
 pub use generate::{Batch, Generated};
 pub use input::{
     BatchInput, GenerateInput, GenerateSpec, ListInput, MAX_BATCH, MAX_PROMPT_CHARS, parse_filename,
 };
+pub use refs::{InputOrigin, InputPolicy, REFERENCE_MAX_SIDE};
 pub use save::{BATCH_PREVIEW_BUDGET, Inline, PREVIEW_MAX_BYTES, PREVIEW_MAX_SIDE, PreviewBudget};
 
 /// What the service is built from: its ports and its settings groups.
@@ -40,6 +47,7 @@ pub struct ServiceParts {
     pub generation: GenerationSettings,
     pub results: ResultSettings,
     pub cleanup: CleanupSettings,
+    pub edit: EditSettings,
 }
 
 /// The operations, with everything they need injected. Shared as `Arc`.
@@ -49,6 +57,7 @@ pub struct Service {
     generation: GenerationSettings,
     results: ResultSettings,
     cleanup: CleanupSettings,
+    edit: EditSettings,
 }
 
 impl Service {
@@ -59,6 +68,7 @@ impl Service {
             generation,
             results,
             cleanup,
+            edit,
         } = parts;
         Self {
             images,
@@ -66,6 +76,7 @@ impl Service {
             generation,
             results,
             cleanup,
+            edit,
         }
     }
 }

@@ -9,6 +9,7 @@
 
 use base64::Engine;
 use bytes::Bytes;
+use image::DynamicImage;
 use serde_json::{Map, Value, json};
 
 use super::{Service, ServiceError};
@@ -76,8 +77,11 @@ impl Inline {
 /// An image a producer made, ready to be saved.
 pub(super) struct ImageProduct {
     pub bytes: Bytes,
+    /// The pixels, when the producer already has them: the preview is made
+    /// from them instead of decoding the file again.
+    pub pixels: Option<DynamicImage>,
     pub prompt: String,
-    pub model: &'static str,
+    pub model: String,
     /// What the producer knows beyond the core fields (aspect ratio, size,
     /// the model's text, the operation …); written into the sidecar.
     pub facts: Map<String, Value>,
@@ -107,14 +111,14 @@ impl Service {
             mime_type: info.mime_type.to_owned(),
             width: Some(info.width),
             height: Some(info.height),
-            prompt: Some(product.prompt),
-            model: Some(product.model.to_owned()),
+            prompt: Some(product.prompt).filter(|p| !p.is_empty()),
+            model: Some(product.model),
             metadata: product.facts,
             source: product.source,
         };
         let (stored, inline) = tokio::join!(
             self.library.save(new),
-            self.inline(product.bytes, info.mime_type, budget)
+            self.inline(product.bytes, product.pixels, info.mime_type, budget)
         );
         let record = stored.map_err(ServiceError::Save)?;
         Ok(Saved {
@@ -125,7 +129,13 @@ impl Service {
 
     /// The inline part of a result, as the settings ask. A preview that
     /// cannot be made is logged, not fatal: the file is what matters.
-    async fn inline(&self, bytes: Bytes, mime_type: &str, budget: PreviewBudget) -> Inline {
+    async fn inline(
+        &self,
+        bytes: Bytes,
+        pixels: Option<DynamicImage>,
+        mime_type: &str,
+        budget: PreviewBudget,
+    ) -> Inline {
         match self.results.preview {
             PreviewMode::None => Inline::None,
             PreviewMode::Full => Inline::Full {
@@ -133,8 +143,9 @@ impl Service {
                 mime_type: mime_type.to_owned(),
             },
             PreviewMode::Preview => {
-                let made = tokio::task::spawn_blocking(move || {
-                    media::preview(&bytes, budget.max_side, budget.max_bytes)
+                let made = tokio::task::spawn_blocking(move || match pixels {
+                    Some(p) => media::preview_of(&p, budget.max_side, budget.max_bytes),
+                    None => media::preview(&bytes, budget.max_side, budget.max_bytes),
                 })
                 .await;
                 match made {
@@ -171,6 +182,15 @@ impl Service {
                 file_size_bytes: r.size_bytes,
                 timestamp: timestamp(r.created),
                 model_text: r.fact("model_text").map(str::to_owned),
+                operation: r.fact("operation").map(str::to_owned),
+                source: r.fact("source").map(str::to_owned),
+                output_format: r.fact("output_format").map(str::to_owned),
+                parameters: r
+                    .metadata
+                    .get("parameters")
+                    .and_then(Value::as_object)
+                    .cloned(),
+                note: r.fact("note").map(str::to_owned),
             },
         }
     }

@@ -20,6 +20,8 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 use tokio::sync::RwLock;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use super::{
     Catalog, Change, ChangeFeed, ListQuery, MediaId, MediaKind, MediaRecord, MediaStore, NameSpec,
@@ -48,6 +50,9 @@ pub struct Library {
     /// Saves share it; reconcile takes it alone, so it never mistakes a file
     /// being saved for one added by hand.
     gate: Arc<RwLock<()>>,
+    /// Saves and deletes under way: they finish even if their caller goes
+    /// away, and [`Library::settle`] waits for them before the process ends.
+    tasks: TaskTracker,
 }
 
 impl Library {
@@ -61,7 +66,16 @@ impl Library {
             catalog,
             feed,
             gate: Arc::default(),
+            tasks: TaskTracker::new(),
         }
+    }
+
+    /// Waits for the saves and deletes under way (and refuses none: the
+    /// library stays usable). Call before the process ends.
+    pub async fn settle(&self) {
+        self.tasks.close();
+        self.tasks.wait().await;
+        self.tasks.reopen();
     }
 
     /// Listens for library changes (saves, deletes, clean-up, reconcile).
@@ -74,11 +88,17 @@ impl Library {
         self.media.local_path(id)
     }
 
+    /// The library name of the file at `path` on this machine, if it is one.
+    pub fn local_id(&self, path: &std::path::Path) -> Option<MediaId> {
+        self.media.local_id(path)
+    }
+
     /// Adds a file with a new unique name: bytes, sidecar, row, announcement.
     pub async fn save(&self, new: NewMedia) -> Result<MediaRecord, StoreError> {
         let this = self.clone();
         // Spawned: a caller that stops waiting cannot leave half a save.
-        tokio::spawn(async move { this.save_now(new).await })
+        self.tasks
+            .spawn(async move { this.save_now(new).await })
             .await
             .map_err(|e| StoreError::Task(e.to_string()))?
     }
@@ -156,17 +176,18 @@ impl Library {
     pub async fn delete(&self, id: &MediaId) -> Result<bool, StoreError> {
         let this = self.clone();
         let id = id.clone();
-        tokio::spawn(async move {
-            if !this.catalog.mark_deleting(&id).await? {
-                return Ok(false);
-            }
-            // Hidden from reads from here on, even if a removal fails.
-            this.feed.publish(Change::Removed(id.clone())).await;
-            this.finish_delete(&id).await?;
-            Ok(true)
-        })
-        .await
-        .map_err(|e| StoreError::Task(e.to_string()))?
+        self.tasks
+            .spawn(async move {
+                if !this.catalog.mark_deleting(&id).await? {
+                    return Ok(false);
+                }
+                // Hidden from reads from here on, even if a removal fails.
+                this.feed.publish(Change::Removed(id.clone())).await;
+                this.finish_delete(&id).await?;
+                Ok(true)
+            })
+            .await
+            .map_err(|e| StoreError::Task(e.to_string()))?
     }
 
     async fn finish_delete(&self, id: &MediaId) -> Result<(), StoreError> {
@@ -178,11 +199,13 @@ impl Library {
     /// Automatic clean-up: deletes files older than `max_age`, then the
     /// oldest files until the library is at most `max_total_bytes`. Returns
     /// what was deleted; each delete is the crash-safe [`Library::delete`].
+    /// `stop` ends it between two deletes (the rest waits for the next run).
     pub async fn cleanup(
         &self,
         max_age: Option<Duration>,
         max_total_bytes: Option<u64>,
         now: DateTime<Utc>,
+        stop: &CancellationToken,
     ) -> Result<Vec<MediaId>, StoreError> {
         if max_age.is_none() && max_total_bytes.is_none() {
             return Ok(Vec::new());
@@ -195,6 +218,9 @@ impl Library {
         });
         let mut deleted = Vec::new();
         for (id, size, created_ms) in files {
+            if stop.is_cancelled() {
+                break;
+            }
             let too_old = cutoff.is_some_and(|c| created_ms < c);
             let too_big = max_total_bytes.is_some_and(|max| total > max);
             if !too_old && !too_big {

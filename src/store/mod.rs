@@ -107,6 +107,12 @@ pub trait MediaStore: Send + Sync + 'static {
     fn local_path(&self, _id: &MediaId) -> Option<PathBuf> {
         None
     }
+    /// The name of the stored file at `path` (a canonical path on this
+    /// machine), if it is one of this store's files: an input given as the
+    /// path a result showed is then known as the library file it is.
+    fn local_id(&self, _path: &std::path::Path) -> Option<MediaId> {
+        None
+    }
 }
 
 /// The index of records. Only `ready` rows are visible to reads; a delete

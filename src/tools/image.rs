@@ -14,7 +14,7 @@ use crate::contract::{BatchOutput, ImageOutput};
 use crate::domain::{self, AspectRatio, ImageSize};
 use crate::service::{BatchInput, GenerateInput, Generated};
 
-fn model_schema(_: &mut SchemaGenerator) -> Schema {
+pub(super) fn model_schema(_: &mut SchemaGenerator) -> Schema {
     json_schema!({
         "type": "string",
         "enum": domain::image_model_ids(),
@@ -60,6 +60,13 @@ pub struct GenerateImageParams {
     #[serde(default)]
     #[schemars(schema_with = "image_size_schema", extend("default" = "1K"))]
     pub image_size: Option<String>,
+    /// Reference images sent with the prompt (style, characters, objects to draw on): library
+    /// file names, `media://files/…` URIs, or paths (over HTTP only inside the output
+    /// directory and `MCP_INPUT_ROOTS`). At most 14 (3 on `gemini-2.5-flash-image`;
+    /// `list_models` shows each model's `max_reference_images`); larger than 2048 px on the
+    /// long side are scaled down before sending.
+    #[serde(default)]
+    pub reference_images: Vec<String>,
 }
 
 /// Parameters of `generate_image_batch`.
@@ -79,10 +86,13 @@ pub struct GenerateImageBatchParams {
     #[serde(default)]
     #[schemars(schema_with = "image_size_schema", extend("default" = "1K"))]
     pub image_size: Option<String>,
+    /// Reference images sent with every prompt (see `generate_image`).
+    #[serde(default)]
+    pub reference_images: Vec<String>,
 }
 
 /// The `resource_link` and inline image for one generated file.
-fn media_content(g: &Generated) -> Vec<ContentBlock> {
+pub(super) fn media_content(g: &Generated) -> Vec<ContentBlock> {
     let out = &g.output;
     let title: String = out.metadata.prompt.chars().take(80).collect();
     let link = Resource::new(out.uri.clone(), out.filename.clone())
@@ -98,13 +108,13 @@ fn media_content(g: &Generated) -> Vec<ContentBlock> {
 
 /// Sends `notifications/progress` when the client asked for it, in order,
 /// from a sync callback.
-struct Progress {
+pub(super) struct Progress {
     tx: Option<mpsc::UnboundedSender<(usize, usize)>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Progress {
-    fn start(ctx: &RequestContext<RoleServer>) -> Self {
+    pub(super) fn start(ctx: &RequestContext<RoleServer>) -> Self {
         let Some(token) = ctx.meta.get_progress_token() else {
             return Self {
                 tx: None,
@@ -132,14 +142,14 @@ impl Progress {
 
     /// Waits until every step was sent: progress must reach the client
     /// before the result does.
-    async fn finish(mut self) {
+    pub(super) async fn finish(mut self) {
         self.tx = None;
         if let Some(task) = self.task.take() {
             let _ = task.await;
         }
     }
 
-    fn step(&self, done: usize, total: usize) {
+    pub(super) fn step(&self, done: usize, total: usize) {
         if let Some(tx) = &self.tx {
             let _ = tx.send((done, total));
         }
@@ -174,9 +184,14 @@ prefer `generate_image_batch`.",
             model: p.model,
             aspect_ratio: p.aspect_ratio,
             image_size: p.image_size,
+            reference_images: p.reference_images,
         };
         let progress = Progress::start(&ctx);
-        match self.service().generate_image(&input, &ctx.ct).await {
+        match self
+            .service()
+            .generate_image(&input, self.policy(), &ctx.ct)
+            .await
+        {
             Ok(g) => {
                 progress.step(1, 1);
                 progress.finish().await;
@@ -212,11 +227,14 @@ notifications (one step per finished image) when the client asks for them.",
             model: p.model,
             aspect_ratio: p.aspect_ratio,
             image_size: p.image_size,
+            reference_images: p.reference_images,
         };
         let progress = Progress::start(&ctx);
         let batch = self
             .service()
-            .generate_batch(&input, &ctx.ct, |done, total| progress.step(done, total))
+            .generate_batch(&input, self.policy(), &ctx.ct, |done, total| {
+                progress.step(done, total)
+            })
             .await;
         progress.finish().await;
         match batch {

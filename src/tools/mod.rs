@@ -7,6 +7,7 @@
 //! for images — a `resource_link` to `media://files/NAME` plus an inline
 //! preview.
 
+mod edit;
 mod image;
 mod library;
 
@@ -25,22 +26,28 @@ use rmcp::{ErrorData, RoleServer, ServerHandler, tool_handler};
 use serde::Serialize;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
-use crate::service::{Service, ServiceError};
+use crate::service::{InputPolicy, Service, ServiceError};
 
 /// Instructions sent to the client at initialization, for the model to read.
-const INSTRUCTIONS: &str = "media-gen generates images with Gemini image models and saves \
-them to a local library. Use `generate_image` for one image and `generate_image_batch` for \
-several prompts at once (they run in parallel). Results give the absolute `image_path`, the \
-`filename` and a `media://files/NAME` resource URI; a small preview is attached inline. \
-Use `list_generated`, `get_file_info` and `delete_file` to manage the library, and \
-`list_models` to see models and their options. On failure, `error.code` says what went \
-wrong and `error.message` what to do next.";
+const INSTRUCTIONS: &str = "media-gen generates and edits images with Gemini image models \
+and saves them to a local library. Use `generate_image` for one image and \
+`generate_image_batch` for several prompts at once (they run in parallel); both take \
+`reference_images`. To change an existing image use `edit_image` (optionally with a mask), \
+`inpaint` (repaint a masked area), `outpaint` (extend beyond the borders) or `upscale`; they \
+take a library file name, a `media://files/NAME` URI or a path. Results give the absolute \
+`image_path`, the `filename` and a `media://files/NAME` resource URI; a small preview is \
+attached inline. Use `list_generated`, `get_file_info` and `delete_file` to manage the \
+library, and `list_models` to see models and their options. On failure, `error.code` says \
+what went wrong and `error.message` what to do next.";
 
 /// The MCP server: shared state is one [`Service`]; cloning is cheap. One
 /// instance (and its clones) serves one session.
 #[derive(Clone)]
 pub struct MediaServer {
     service: Arc<Service>,
+    /// What paths this session's input images may name (the transport
+    /// decides: any path over stdio, the allowed directories over HTTP).
+    policy: Arc<InputPolicy>,
     tool_router: ToolRouter<Self>,
     /// Cancelled when the last clone of this server is dropped, i.e. when
     /// its session ends: background work of the session stops with it.
@@ -49,11 +56,12 @@ pub struct MediaServer {
 }
 
 impl MediaServer {
-    pub fn new(service: Arc<Service>) -> Self {
+    pub fn new(service: Arc<Service>, policy: Arc<InputPolicy>) -> Self {
         let session_end = CancellationToken::new();
         Self {
             service,
-            tool_router: Self::image_router() + Self::library_router(),
+            policy,
+            tool_router: Self::image_router() + Self::edit_router() + Self::library_router(),
             _session: Arc::new(session_end.clone().drop_guard()),
             session_end,
         }
@@ -61,6 +69,10 @@ impl MediaServer {
 
     pub fn service(&self) -> &Service {
         &self.service
+    }
+
+    fn policy(&self) -> &InputPolicy {
+        &self.policy
     }
 
     /// Every tool this server offers, as `tools/list` shows them.

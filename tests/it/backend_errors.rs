@@ -86,12 +86,7 @@ async fn control(emu: &EmulatorHandle, body: serde_json::Value) {
 }
 
 async fn stats(emu: &EmulatorHandle) -> serde_json::Value {
-    reqwest::get(format!("{}/emulator/stats", emu.base_url()))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    crate::support::emulator_stats(emu).await
 }
 
 #[tokio::test]

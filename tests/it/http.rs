@@ -450,7 +450,9 @@ async fn http_served_in_process_from_a_bound_listener() {
     let h = crate::mcp::start(&[]).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let service = h.service.clone();
-    let handlers: Handlers<MediaServer> = Arc::new(move || MediaServer::new(service.clone()));
+    let policy = media_gen::app::http_policy(&h.settings);
+    let handlers: Handlers<MediaServer> =
+        Arc::new(move || MediaServer::new(service.clone(), policy.clone()));
     let server = HttpServer::new(listener, handlers, &h.settings.http);
     let base = format!("http://{}", server.local_addr().unwrap());
     let shutdown = tokio_util::sync::CancellationToken::new();

@@ -11,6 +11,7 @@
 mod backend_errors;
 mod cli;
 mod crash;
+mod edit;
 mod http;
 mod library;
 mod mcp;

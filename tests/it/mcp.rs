@@ -27,15 +27,25 @@ pub struct Harness {
 }
 
 pub async fn start(extra_env: &[(&str, &str)]) -> Harness {
-    start_inner(extra_env, None).await
+    start_inner(extra_env, None, false).await
 }
 
 /// A server whose backend is `url` (no emulator traffic), e.g. a dead port.
 pub async fn start_with_backend_url(url: &str) -> Harness {
-    start_inner(&[], Some(url)).await
+    start_inner(&[], Some(url), false).await
 }
 
-async fn start_inner(extra_env: &[(&str, &str)], backend_url: Option<&str>) -> Harness {
+/// A server whose session has the HTTP transport's input policy (paths
+/// only inside the output directory and `MCP_INPUT_ROOTS`).
+pub async fn start_with_http_policy(extra_env: &[(&str, &str)]) -> Harness {
+    start_inner(extra_env, None, true).await
+}
+
+async fn start_inner(
+    extra_env: &[(&str, &str)],
+    backend_url: Option<&str>,
+    http_policy: bool,
+) -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     let mut env: Vec<(String, String)> = vec![
@@ -67,8 +77,13 @@ async fn start_inner(extra_env: &[(&str, &str)], backend_url: Option<&str>) -> H
         generation: settings.generation.clone(),
         results: settings.results.clone(),
         cleanup: settings.library.cleanup.clone(),
+        edit: settings.edit.clone(),
     }));
-    let server = MediaServer::new(Arc::clone(&service));
+    let policy = match http_policy {
+        true => app::http_policy(&settings),
+        false => app::stdio_policy(),
+    };
+    let server = MediaServer::new(Arc::clone(&service), policy);
     let service_for_test = Arc::clone(&service);
     let (server_io, client_io) = tokio::io::duplex(1 << 20);
     tokio::spawn(async move {
@@ -126,11 +141,15 @@ async fn tools_list_is_the_contract() {
         names,
         [
             "delete_file",
+            "edit_image",
             "generate_image",
             "generate_image_batch",
             "get_file_info",
+            "inpaint",
             "list_generated",
-            "list_models"
+            "list_models",
+            "outpaint",
+            "upscale"
         ]
     );
     for t in value.as_array().unwrap() {
@@ -142,7 +161,13 @@ async fn tools_list_is_the_contract() {
         assert_eq!(a["readOnlyHint"], read_only, "{name}");
         let calls_backend = matches!(
             name,
-            "generate_image" | "generate_image_batch" | "list_models"
+            "generate_image"
+                | "generate_image_batch"
+                | "list_models"
+                | "edit_image"
+                | "inpaint"
+                | "outpaint"
+                | "upscale"
         );
         assert_eq!(a["openWorldHint"], calls_backend, "{name}");
     }
@@ -445,7 +470,7 @@ async fn closed_sessions_leave_no_tasks_behind() {
         if round == 1 {
             before = metrics.num_alive_tasks();
         }
-        let server = MediaServer::new(Arc::clone(&h.service));
+        let server = MediaServer::new(Arc::clone(&h.service), app::stdio_policy());
         let (server_io, client_io) = tokio::io::duplex(1 << 16);
         let serving = tokio::spawn(async move {
             if let Ok(running) = server.serve(server_io).await {

@@ -54,3 +54,13 @@ pub fn png_size(bytes: &[u8]) -> (u32, u32) {
 
 /// An `initialize` request line (protocol 2025-11-25).
 pub const INIT: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#;
+
+/// The emulator's counters (`/emulator/stats`).
+pub async fn emulator_stats(emu: &media_gen::emulator::EmulatorHandle) -> serde_json::Value {
+    reqwest::get(format!("{}/emulator/stats", emu.base_url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}

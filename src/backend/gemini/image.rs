@@ -172,7 +172,7 @@ mod tests {
     fn request_body_shape() {
         let imgs = [InputImage {
             mime_type: "image/jpeg".into(),
-            data: vec![1, 2, 3],
+            data: vec![1, 2, 3].into(),
         }];
         let body = request_body(&ImageRequest {
             model: "m",

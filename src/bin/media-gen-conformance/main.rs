@@ -14,10 +14,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
-use media_gen::app::{self, AppError, Server};
+use media_gen::app::{self, AppError, MakeHandler, Server};
 use media_gen::config::{Settings, Sources};
 use media_gen::tools::MediaServer;
-use media_gen::transport::http::Handlers;
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::tool::ToolCallContext;
 use rmcp::model::{
@@ -281,8 +280,9 @@ async fn run(cli: Cli) -> Result<(), AppError> {
     let service = app::build_service(&settings)?;
     let state = Arc::new(FixtureState::default());
     let media = service.clone();
-    let handlers: Handlers<FixtureServer> =
-        Arc::new(move || FixtureServer::new(MediaServer::new(media.clone()), state.clone()));
+    let make: MakeHandler<FixtureServer> = Arc::new(move |policy| {
+        FixtureServer::new(MediaServer::new(media.clone(), policy), state.clone())
+    });
     let shutdown = CancellationToken::new();
     let stop = shutdown.clone();
     tokio::spawn(async move {
@@ -290,7 +290,7 @@ async fn run(cli: Cli) -> Result<(), AppError> {
         stop.cancel();
     });
     Server::new(service, &settings)
-        .run_with(handlers, shutdown)
+        .run_with(make, shutdown)
         .await
 }
 
@@ -322,7 +322,10 @@ mod tests {
         .unwrap();
         let _emulator = app::attach_emulator(&mut settings.backend).await.unwrap();
         let service = app::build_service(&settings).unwrap();
-        let server = FixtureServer::new(MediaServer::new(service), Arc::default());
+        let server = FixtureServer::new(
+            MediaServer::new(service, app::stdio_policy()),
+            Arc::default(),
+        );
         let (server_io, client_io) = tokio::io::duplex(1 << 20);
         tokio::spawn(async move {
             if let Ok(running) = server.serve(server_io).await {

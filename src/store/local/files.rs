@@ -26,6 +26,8 @@ pub struct LocalMedia {
 struct Dirs {
     root: PathBuf,
     meta: PathBuf,
+    /// `root` with every link resolved, to recognise our files by path.
+    canonical_root: PathBuf,
 }
 
 const TEMP_PREFIX: &str = ".tmp-";
@@ -42,10 +44,12 @@ impl LocalMedia {
     pub fn open(root: &Path) -> Result<Self, StoreError> {
         let meta = root.join(METADATA_DIR);
         std::fs::create_dir_all(&meta).map_err(io(&meta))?;
+        let canonical_root = root.canonicalize().map_err(io(root))?;
         Ok(Self {
             dirs: Arc::new(Dirs {
                 root: root.to_owned(),
                 meta,
+                canonical_root,
             }),
         })
     }
@@ -368,5 +372,12 @@ impl MediaStore for LocalMedia {
 
     fn local_path(&self, id: &MediaId) -> Option<PathBuf> {
         Some(self.dirs.file(id))
+    }
+
+    fn local_id(&self, path: &Path) -> Option<MediaId> {
+        if path.parent()? != self.dirs.canonical_root {
+            return None;
+        }
+        path.file_name()?.to_str()?.parse().ok()
     }
 }

@@ -344,7 +344,7 @@ async fn cleanup_by_age_then_size_oldest_first() {
     // Nothing configured: nothing happens.
     assert!(
         store
-            .cleanup(None, None, chrono::Utc::now())
+            .cleanup(None, None, chrono::Utc::now(), &Default::default())
             .await
             .unwrap()
             .is_empty()
@@ -352,7 +352,12 @@ async fn cleanup_by_age_then_size_oldest_first() {
     // By size: keep at most two files' worth; the two oldest go.
     let size = bytes.len() as u64;
     let gone = store
-        .cleanup(None, Some(2 * size), chrono::Utc::now())
+        .cleanup(
+            None,
+            Some(2 * size),
+            chrono::Utc::now(),
+            &Default::default(),
+        )
         .await
         .unwrap();
     assert_eq!(gone, ids[..2].to_vec());
@@ -360,7 +365,12 @@ async fn cleanup_by_age_then_size_oldest_first() {
     // By age: "now" a day later, everything older than an hour goes.
     let later = chrono::Utc::now() + chrono::Duration::days(1);
     let gone = store
-        .cleanup(Some(Duration::from_secs(3600)), None, later)
+        .cleanup(
+            Some(Duration::from_secs(3600)),
+            None,
+            later,
+            &Default::default(),
+        )
         .await
         .unwrap();
     assert_eq!(gone, ids[2..].to_vec());
@@ -628,4 +638,29 @@ async fn changes_are_announced_for_adds_deletes_and_reconcile_only() {
     assert_eq!(rx.next().await, Some(Change::Rescanned));
     assert!(store.delete(&r.id).await.unwrap());
     assert_eq!(rx.next().await, Some(Change::Removed(r.id)));
+}
+
+/// A caller that stops waiting cannot leave half a save: the save finishes
+/// (or never started), and `settle` waits for what is under way.
+#[tokio::test]
+async fn abandoned_saves_finish_and_settle_waits_for_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let (local, store) = open(dir.path());
+    let bytes = png(64, 64);
+    let mut callers = Vec::new();
+    for i in 0..8 {
+        let lib = store.clone();
+        let m = new_media(&bytes, &format!("abandoned {i}"));
+        callers.push(tokio::spawn(async move { lib.save(m).await }));
+    }
+    tokio::task::yield_now().await;
+    for c in &callers {
+        c.abort();
+    }
+    store.settle().await;
+    let files = local.media.list().await.unwrap().len();
+    assert_eq!(files, rows(&local).await, "every stored file has its row");
+    assert_eq!(local.media.list_sidecars().await.unwrap().len(), files);
+    // Still usable after settling.
+    store.save(new_media(&bytes, "after")).await.unwrap();
 }
