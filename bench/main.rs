@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use serde_json::{Value, json};
 
+mod edit;
 mod load;
 mod scale;
 
@@ -43,12 +44,12 @@ fn main() {
             path: path.clone(),
         });
     }
-    // `cargo bench --bench bench -- [--quick] [core] [scale] [load]`: named sections
+    // `cargo bench --bench bench -- [--quick] [core] [scale] [edit] [load]`: named sections
     // only; none named runs all.
     let named: Vec<&str> = args
         .iter()
         .map(String::as_str)
-        .filter(|a| matches!(*a, "core" | "scale" | "load"))
+        .filter(|a| matches!(*a, "core" | "scale" | "load" | "edit"))
         .collect();
     let want = |s: &str| named.is_empty() || named.contains(&s);
     let work = tempfile::tempdir().expect("temp dir");
@@ -58,6 +59,9 @@ fn main() {
     }
     if want("scale") {
         scale::run(work.path(), quick, 100_000, &mut rows);
+    }
+    if want("edit") {
+        edit::run(work.path(), quick, &mut rows);
     }
     if want("load") {
         load::run(work.path(), quick, &mut rows);

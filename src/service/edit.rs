@@ -549,7 +549,8 @@ fn prepare_edit(
     let decoded = source.decode(limits)?;
     let (w, h) = (decoded.image.width(), decoded.image.height());
     let (ratio, size, max_side) = request_shape(model, w, h);
-    let mut images = vec![sendable(source, &decoded.image, max_side)?];
+    // The file itself goes when it fits: no re-encoding.
+    let mut images = vec![source.for_model(&decoded, max_side)?];
     let Some(m) = mask else {
         return Ok(Prepared {
             target: (w, h),

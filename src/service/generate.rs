@@ -207,10 +207,12 @@ impl Service {
                 .await?;
             let limits = self.input_limits();
             let label = read.label.clone();
-            let image =
-                tokio::task::spawn_blocking(move || read.for_model(&limits, REFERENCE_MAX_SIDE))
-                    .await
-                    .map_err(|e| ServiceError::Internal(format!("reference task failed: {e}")))??;
+            let image = tokio::task::spawn_blocking(move || {
+                let decoded = read.decode(&limits)?;
+                read.for_model(&decoded, REFERENCE_MAX_SIDE)
+            })
+            .await
+            .map_err(|e| ServiceError::Internal(format!("reference task failed: {e}")))??;
             out.push((label, image));
         }
         Ok(out)

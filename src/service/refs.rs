@@ -131,11 +131,11 @@ impl ReadInput {
 
     /// The image as it is sent to a model beside a prompt, at most
     /// `max_side` pixels on its long side: the file itself when it already
-    /// fits (PNG, JPEG or WebP, upright), else a scaled copy (PNG with
-    /// alpha, JPEG without). Blocking.
+    /// fits (PNG, JPEG or WebP, upright), else a scaled copy of `decoded`
+    /// (PNG with alpha, JPEG without). Blocking.
     pub fn for_model(
         &self,
-        limits: &InputLimits,
+        decoded: &DecodedInput,
         max_side: u32,
     ) -> Result<InputImage, ServiceError> {
         let fits = self.info.width.max(self.info.height) <= max_side;
@@ -143,16 +143,16 @@ impl ReadInput {
             self.info.mime_type,
             "image/png" | "image/jpeg" | "image/webp"
         );
-        let decoded = self.decode(limits)?;
         if fits && sendable && !decoded.reoriented {
             return Ok(InputImage {
                 mime_type: self.info.mime_type.to_owned(),
                 data: self.bytes.clone(),
             });
         }
-        let small = resize::fit_within(decoded.image, max_side, Filter::Lanczos3)
-            .map_err(|e| self.invalid(e))?;
-        image_for_model(&small).map_err(|e| self.invalid(e))
+        let (w, h) = media::fit(decoded.image.width(), decoded.image.height(), max_side);
+        resize::resized(&decoded.image, w, h, Filter::Lanczos3)
+            .and_then(|small| image_for_model(&small))
+            .map_err(|e| self.invalid(e))
     }
 }
 

@@ -167,3 +167,65 @@ fn serve_initialized(dir: &std::path::Path, env: &[(&str, &str)]) -> std::proces
     writeln!(child.stdin.as_mut().unwrap(), "{INIT}").unwrap();
     child
 }
+
+/// The edit commands from the shell print like `generate`: a line per
+/// file, or with `--json` the tool's result; a bad input exits non-zero.
+#[test]
+fn edit_commands_print_like_generate() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let generated = bin_in(dir.path())
+        .args(["generate", "a harbour", "--emulator"])
+        .output()
+        .unwrap();
+    assert!(generated.status.success());
+    let path = String::from_utf8(generated.stdout).unwrap();
+    let path = path.split('\t').next().unwrap().to_owned();
+    let run = |args: &[&str]| {
+        let o = bin_in(dir.path())
+            .args(args)
+            .arg("--emulator")
+            .output()
+            .unwrap();
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let (code, stdout, stderr) = run(&["upscale", &path, "--scale-factor", "2"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains("\t2048x2048\timage/png"), "{stdout}");
+    let (code, stdout, _) = run(&[
+        "outpaint",
+        &path,
+        "down",
+        "more harbour",
+        "--extend-pixels",
+        "64",
+        "--json",
+    ]);
+    assert_eq!(code, Some(0));
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(
+        (
+            v["metadata"]["width"].as_u64(),
+            v["metadata"]["height"].as_u64()
+        ),
+        (Some(1024), Some(1088))
+    );
+    let name = std::path::Path::new(&path)
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        v["metadata"]["source"], name,
+        "a path in the library is the library file"
+    );
+    let (code, _, stderr) = run(&["edit", "missing.png", "x"]);
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("FILE_NOT_FOUND"), "{stderr}");
+    assert_eq!(media_files(&out).len(), 3);
+}
