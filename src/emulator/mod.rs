@@ -14,6 +14,7 @@
 
 mod render;
 mod routes;
+pub mod video;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -2,13 +2,15 @@
 //! previews that go into tool results ([`preview`]); input images with their
 //! limits and orientation ([`input`]); exact-size resampling ([`resize`]);
 //! masks ([`mask`]); outpaint canvases and compositing ([`canvas`]);
-//! encoding results ([`encode`]). No MCP, no HTTP, no files.
+//! encoding results ([`encode`]); MP4 size and duration, frames and contact
+//! sheets ([`video`]). No MCP, no HTTP, no files.
 
 pub mod canvas;
 pub mod encode;
 pub mod input;
 pub mod mask;
 pub mod resize;
+pub mod video;
 
 use std::io::Cursor;
 
@@ -62,6 +64,8 @@ pub enum MediaError {
     Encode(#[source] image::ImageError),
     #[error("cannot resize the image: {0}")]
     Resize(String),
+    #[error("cannot read the video: {0}")]
+    Video(String),
 }
 
 /// Megapixels (10⁶ pixels) for messages.

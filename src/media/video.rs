@@ -1,0 +1,209 @@
+//! Video files: what an MP4 holds (size, duration) read from its boxes, and
+//! a few of its frames decoded (H.264, with OpenH264 built from source) into
+//! a contact sheet, so the model can see a video it made within the same
+//! preview budget as an image.
+
+use image::{DynamicImage, Rgb, RgbImage};
+use openh264::OpenH264API;
+use openh264::decoder::{DecodedYUV, Decoder, DecoderConfig, Flush};
+use openh264::formats::YUVSource;
+use re_mp4::{Mp4, StsdBoxContent, Track, TrackKind};
+
+use super::{MediaError, Preview, preview_of, resize};
+
+/// What a video file is, read from its boxes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct VideoInfo {
+    pub mime_type: &'static str,
+    pub extension: &'static str,
+    pub width: u32,
+    pub height: u32,
+    pub duration_seconds: f64,
+    /// Video frames (samples of the video track).
+    pub frames: usize,
+}
+
+fn video_error(e: impl std::fmt::Display) -> MediaError {
+    MediaError::Video(e.to_string())
+}
+
+/// Whether `bytes` look like an MP4 (an `ftyp` box first).
+pub fn is_mp4(bytes: &[u8]) -> bool {
+    bytes.get(4..8) == Some(b"ftyp")
+}
+
+fn parse(bytes: &[u8]) -> Result<Mp4, MediaError> {
+    if !is_mp4(bytes) {
+        return Err(MediaError::Video("not an MP4 file (no `ftyp` box)".into()));
+    }
+    Mp4::read_bytes(bytes).map_err(video_error)
+}
+
+fn video_track(mp4: &Mp4) -> Result<&Track, MediaError> {
+    mp4.tracks()
+        .values()
+        .find(|t| t.kind == Some(TrackKind::Video))
+        .ok_or_else(|| MediaError::Video("the MP4 has no video track".into()))
+}
+
+/// Size, duration and frame count from the MP4's boxes (nothing decoded).
+pub fn probe_mp4(bytes: &[u8]) -> Result<VideoInfo, MediaError> {
+    let mp4 = parse(bytes)?;
+    let track = video_track(&mp4)?;
+    let duration_seconds = if track.timescale > 0 {
+        track.duration as f64 / track.timescale as f64
+    } else if mp4.moov.mvhd.timescale > 0 {
+        mp4.moov.mvhd.duration as f64 / f64::from(mp4.moov.mvhd.timescale)
+    } else {
+        0.0
+    };
+    if track.width == 0 || track.height == 0 {
+        return Err(MediaError::Video("the video track has no size".into()));
+    }
+    Ok(VideoInfo {
+        mime_type: "video/mp4",
+        extension: "mp4",
+        width: u32::from(track.width),
+        height: u32::from(track.height),
+        duration_seconds,
+        frames: track.samples.len(),
+    })
+}
+
+/// `count` frames spread evenly from the first to the last (in display
+/// order), decoded to RGB. Decodes the whole track once.
+pub fn frames(bytes: &[u8], count: usize) -> Result<Vec<RgbImage>, MediaError> {
+    let mp4 = parse(bytes)?;
+    let track = video_track(&mp4)?;
+    let StsdBoxContent::Avc1(avc1) = &track.trak(&mp4).mdia.minf.stbl.stsd.contents else {
+        return Err(MediaError::Video(
+            "only H.264 video is decoded for previews".into(),
+        ));
+    };
+    let config = &avc1.avcc.contents;
+    let length_size = usize::from(config.length_size_minus_one) + 1;
+    let parameter_sets: Vec<&[u8]> = config
+        .sequence_parameter_sets
+        .iter()
+        .chain(&config.picture_parameter_sets)
+        .map(|n| n.bytes.as_slice())
+        .collect();
+    let total = track.samples.len();
+    if total == 0 || count == 0 {
+        return Ok(Vec::new());
+    }
+    let wanted: Vec<usize> = (0..count)
+        .map(|k| {
+            if count == 1 {
+                0
+            } else {
+                k * (total - 1) / (count - 1)
+            }
+        })
+        .collect();
+    let mut decoder = Decoder::with_api_config(
+        OpenH264API::from_source(),
+        DecoderConfig::new().flush_after_decode(Flush::NoFlush),
+    )
+    .map_err(video_error)?;
+    let mut shown = 0usize;
+    let mut out = Vec::with_capacity(count);
+    let mut take = |yuv: &DecodedYUV<'_>, shown: &mut usize| {
+        if wanted.contains(shown) {
+            out.push(rgb(yuv));
+        }
+        *shown += 1;
+    };
+    for (i, sample) in track.samples.iter().enumerate() {
+        let data = bytes
+            .get(sample.byte_range())
+            .ok_or_else(|| MediaError::Video("a sample lies outside the file".into()))?;
+        let packet = annex_b(data, length_size, &parameter_sets, i == 0 || sample.is_sync);
+        // A frame that does not decode is skipped, not fatal: a preview
+        // of the others is still worth having.
+        if let Ok(Some(yuv)) = decoder.decode(&packet) {
+            take(&yuv, &mut shown);
+        }
+    }
+    for yuv in decoder.flush_remaining().map_err(video_error)? {
+        take(&yuv, &mut shown);
+    }
+    if out.is_empty() {
+        return Err(MediaError::Video("no frame could be decoded".into()));
+    }
+    Ok(out)
+}
+
+/// A decoded frame as RGB.
+fn rgb(yuv: &DecodedYUV<'_>) -> RgbImage {
+    let (w, h) = yuv.dimensions();
+    let mut raw = vec![0u8; w * h * 3];
+    yuv.write_rgb8(&mut raw);
+    RgbImage::from_raw(w as u32, h as u32, raw).unwrap_or_default()
+}
+
+/// MP4 (AVCC, length-prefixed) NAL units as Annex-B (start codes), with the
+/// parameter sets before a sync sample.
+fn annex_b(sample: &[u8], length_size: usize, parameter_sets: &[&[u8]], sync: bool) -> Vec<u8> {
+    let mut out = Vec::with_capacity(sample.len() + 64);
+    if sync {
+        for ps in parameter_sets {
+            out.extend_from_slice(&[0, 0, 0, 1]);
+            out.extend_from_slice(ps);
+        }
+    }
+    let mut rest = sample;
+    while rest.len() >= length_size {
+        let n = rest[..length_size]
+            .iter()
+            .fold(0usize, |a, b| (a << 8) | usize::from(*b));
+        rest = &rest[length_size..];
+        if n > rest.len() {
+            break;
+        }
+        out.extend_from_slice(&[0, 0, 0, 1]);
+        out.extend_from_slice(&rest[..n]);
+        rest = &rest[n..];
+    }
+    out
+}
+
+/// Frames in a contact sheet.
+pub const SHEET_FRAMES: usize = 4;
+
+/// A contact sheet of the video: four frames (first, two between, last) in
+/// a 2×2 grid, within the preview's side and byte budget.
+pub fn contact_sheet(bytes: &[u8], max_side: u32, max_bytes: usize) -> Result<Preview, MediaError> {
+    let frames = frames(bytes, SHEET_FRAMES)?;
+    let (fw, fh) = frames
+        .first()
+        .map(|f| f.dimensions())
+        .ok_or_else(|| MediaError::Video("no frame could be decoded".into()))?;
+    // Each cell fits half the side; a 2-pixel gutter between cells.
+    let (cw, ch) = super::fit(fw, fh, max_side.saturating_sub(2) / 2);
+    let gutter = 2;
+    let cols = 2;
+    let rows = frames.len().div_ceil(cols) as u32;
+    let mut sheet = RgbImage::from_pixel(
+        cols as u32 * cw + gutter,
+        rows * ch + gutter * (rows - 1),
+        Rgb([24, 24, 24]),
+    );
+    for (i, frame) in frames.into_iter().enumerate() {
+        let cell = resize::resized(
+            &DynamicImage::ImageRgb8(frame),
+            cw,
+            ch,
+            resize::Filter::Bilinear,
+        )?
+        .into_rgb8();
+        let (col, row) = ((i % cols) as u32, (i / cols) as u32);
+        image::imageops::replace(
+            &mut sheet,
+            &cell,
+            i64::from(col * (cw + gutter)),
+            i64::from(row * (ch + gutter)),
+        );
+    }
+    preview_of(&DynamicImage::ImageRgb8(sheet), max_side, max_bytes)
+}
