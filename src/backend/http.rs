@@ -83,11 +83,31 @@ impl Endpoint {
         Ok(body)
     }
 
+    /// GETs a file the provider pointed to (a video sample), retrying
+    /// within `min(timeout, cap)` and following redirects. The key goes only
+    /// to the provider's own host: a URL elsewhere gets no credentials.
+    pub(super) async fn download(&self, url: &Url, cap: Duration) -> Result<Bytes, BackendError> {
+        let base = &self.cfg.base_url;
+        let own = url.host_str() == base.host_str()
+            && url.port_or_known_default() == base.port_or_known_default();
+        let timeout = self.cfg.timeout.min(cap);
+        let (body, _) = retry::run(&self.cfg.retry, timeout, base, || {
+            self.send_as(self.http.get(url.clone()), own)
+        })
+        .await?;
+        Ok(body)
+    }
+
     async fn send(&self, rb: reqwest::RequestBuilder) -> Result<Bytes, Attempt> {
-        let rb = match (&self.cfg.api_key, self.key_style) {
-            (None, _) => rb,
-            (Some(k), KeyStyle::Bearer) => rb.bearer_auth(k),
-            (Some(k), KeyStyle::GoogApiKey) => rb.header("x-goog-api-key", k),
+        self.send_as(rb, true).await
+    }
+
+    /// Sends `rb`, with the key when `with_key`.
+    async fn send_as(&self, rb: reqwest::RequestBuilder, with_key: bool) -> Result<Bytes, Attempt> {
+        let rb = match (&self.cfg.api_key, self.key_style, with_key) {
+            (Some(k), KeyStyle::Bearer, true) => rb.bearer_auth(k),
+            (Some(k), KeyStyle::GoogApiKey, true) => rb.header("x-goog-api-key", k),
+            _ => rb,
         };
         retry::send(rb).await
     }

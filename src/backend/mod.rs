@@ -1,9 +1,9 @@
 //! Providers behind ports: [`ImageProvider`] (CLIProxyAPI's OpenAI-style
 //! chat completions in [`cliproxy`], Gemini's native `generateContent` in
-//! [`gemini`]); the `VideoProvider` port (submit, poll, fetch) joins it here
-//! with the video providers. One retry loop and one classification of
-//! failures ([`BackendError`]) serve every provider. Knows nothing of MCP,
-//! files or the contract's error codes.
+//! [`gemini`]) and [`VideoProvider`] (Veo's long-running operations in
+//! [`gemini`], CLIProxyAPI's OpenAI-style videos in [`cliproxy`]). One retry
+//! loop and one classification of failures ([`BackendError`]) serve every
+//! provider. Knows nothing of MCP, files or the contract's error codes.
 //!
 //! Bodies are read once as bytes and parsed into structs that borrow the
 //! base64 payload, which is decoded straight into the output buffer: a 4K
@@ -99,4 +99,65 @@ pub trait ImageProvider: Send + Sync + 'static {
     async fn generate(&self, req: &ImageRequest<'_>) -> Result<GeneratedImage, BackendError>;
     /// The model ids the provider offers now.
     async fn list_models(&self) -> Result<Vec<String>, BackendError>;
+}
+
+/// A video to make.
+#[derive(Debug, Clone, Copy)]
+pub struct VideoRequest<'a> {
+    pub model: &'a str,
+    pub prompt: &'a str,
+    /// `16:9`, `9:16` (and `1:1` where a model makes it).
+    pub aspect_ratio: &'a str,
+    pub duration_seconds: u32,
+    /// `720p`, `1080p`, `4k`; `None`: the model's default.
+    pub resolution: Option<&'a str>,
+    pub negative_prompt: Option<&'a str>,
+    /// The first frame (image-to-video).
+    pub image: Option<&'a InputImage>,
+    /// The last frame (interpolation).
+    pub last_frame: Option<&'a InputImage>,
+    /// Asset references (Veo 3.1, at most 3).
+    pub reference_images: &'a [InputImage],
+    /// The provider's copy of a video it made, to extend.
+    pub extend: Option<&'a str>,
+}
+
+/// Where a provider keeps a finished video.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VideoSample {
+    /// To download (with the key when it is the provider's own host).
+    Uri(String),
+    /// Already in the answer.
+    Inline(bytes::Bytes),
+}
+
+/// How a provider's work on a video stands.
+#[derive(Debug, Clone, PartialEq)]
+pub enum VideoPoll {
+    /// Still working; `progress` 0–1 when the provider says.
+    Running {
+        progress: Option<f64>,
+    },
+    Done(VideoSample),
+    /// The provider gave up; its message.
+    Failed {
+        message: String,
+    },
+    /// Filtered by the provider's safety rules; its reasons.
+    Filtered {
+        reasons: Vec<String>,
+    },
+}
+
+/// Makes videos: a long-running operation per video, polled until done.
+#[async_trait]
+pub trait VideoProvider: Send + Sync + 'static {
+    fn backend(&self) -> Backend;
+    fn base_url(&self) -> &Url;
+    /// Starts the work; the provider's handle on it (an operation name).
+    async fn submit(&self, req: &VideoRequest<'_>) -> Result<String, BackendError>;
+    /// Where the work on `operation` stands.
+    async fn poll(&self, operation: &str) -> Result<VideoPoll, BackendError>;
+    /// The finished video's bytes.
+    async fn fetch(&self, sample: &VideoSample) -> Result<bytes::Bytes, BackendError>;
 }

@@ -1,7 +1,11 @@
 //! CLIProxyAPI: an OAuth proxy that speaks the OpenAI API. Images come
-//! from its chat-completions route ([`chat`]).
+//! from its chat-completions route ([`chat`]), videos from its OpenAI-style
+//! video routes ([`videos`]).
 
 mod chat;
+mod videos;
+
+pub use videos::CliProxyVideos;
 
 use super::http::KeyStyle;
 use super::images::{HttpImages, ImageWire};

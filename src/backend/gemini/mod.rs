@@ -3,6 +3,9 @@
 //! join them here.
 
 mod image;
+mod veo;
+
+pub use veo::VeoVideos;
 
 use super::http::KeyStyle;
 use super::images::{HttpImages, ImageWire};
