@@ -34,6 +34,29 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    pub const ALL: [ErrorCode; 15] = [
+        Self::InvalidPrompt,
+        Self::InvalidModel,
+        Self::InvalidParameter,
+        Self::InvalidImage,
+        Self::CliproxyUnavailable,
+        Self::AuthFailed,
+        Self::RateLimited,
+        Self::ContentBlocked,
+        Self::GenerationTimeout,
+        Self::GenerationFailed,
+        Self::FileNotFound,
+        Self::JobNotFound,
+        Self::ConfirmationRequired,
+        Self::SaveFailed,
+        Self::VideoBackendUnavailable,
+    ];
+
+    /// The code spelled `s`, if there is one.
+    pub fn parse(s: &str) -> Option<ErrorCode> {
+        Self::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::InvalidPrompt => "INVALID_PROMPT",
@@ -182,7 +205,7 @@ pub struct ModelOutput {
 pub struct ListModelsOutput {
     pub success: bool,
     pub models: Vec<ModelOutput>,
-    /// Why `available` is `null`, when it is.
+    /// Why `available` is `null` (or `false` for every video model), when it is.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
 }
@@ -255,4 +278,115 @@ pub struct DeleteOutput {
     pub success: bool,
     /// The file name that was deleted.
     pub deleted: String,
+}
+
+/// Result of `generate_video`, `image_to_video` and `extend_video`: a
+/// started job.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct VideoJobOutput {
+    /// Always `true`.
+    pub success: bool,
+    /// Pass to `get_video_status`.
+    pub job_id: String,
+    /// `queued` or `running`.
+    pub status: String,
+    pub model: String,
+    /// The length that will be made (the nearest the model makes to what
+    /// was asked).
+    pub duration_seconds: u32,
+    pub aspect_ratio: String,
+    pub resolution: String,
+    /// What to do next, and anything that differs from what was asked.
+    pub note: String,
+}
+
+/// Facts about a finished video (also written to its JSON sidecar).
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct VideoMetadata {
+    pub prompt: String,
+    pub model: String,
+    /// Read from the MP4 itself.
+    pub duration_seconds: f64,
+    /// Read from the MP4 itself.
+    pub width: u32,
+    /// Read from the MP4 itself.
+    pub height: u32,
+    pub aspect_ratio: String,
+    pub resolution: String,
+    pub mime_type: String,
+    pub file_size_bytes: u64,
+    /// When the file was saved (RFC 3339, UTC).
+    pub timestamp: String,
+    /// `generate_video`, `image_to_video` or `extend_video`.
+    pub operation: String,
+    /// The job that made it.
+    pub job_id: String,
+    /// The first frame or the video extended (a library file name or a path).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// The parameters the job used (last frame, reference images …).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parameters: Option<Map<String, Value>>,
+    /// Something the caller should know (a duration that differs from the
+    /// one asked …).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// Result of `get_video_status`.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct VideoStatusOutput {
+    /// `true`: the status was read (a failed job says so in `status` and `error`).
+    pub success: bool,
+    pub job_id: String,
+    /// `queued`, `running`, `succeeded`, `failed` or `cancelled`.
+    pub status: String,
+    /// 0–1, when the provider says.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub progress: Option<f64>,
+    /// Seconds since the job started.
+    pub elapsed_seconds: u64,
+    /// Absolute path of the video, once it is saved.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub video_path: Option<String>,
+    /// File name inside the media library.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub filename: Option<String>,
+    /// MCP resource URI, `media://files/FILENAME`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uri: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<VideoMetadata>,
+    /// Why the job failed, and what to do next.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorBody>,
+    /// What to do next (wait and ask again, or what the preview shows).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// One job of `media-gen jobs`.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct JobEntry {
+    pub job_id: String,
+    pub operation: String,
+    pub model: String,
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub progress: Option<f64>,
+    /// RFC 3339, UTC.
+    pub created: String,
+    /// RFC 3339, UTC.
+    pub updated: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub filename: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorBody>,
+}
+
+/// Result of `media-gen jobs --json`.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct JobsOutput {
+    pub success: bool,
+    pub jobs: Vec<JobEntry>,
 }

@@ -282,6 +282,20 @@ pub enum VideoProvider {
     CliProxy,
 }
 
+/// The optional inputs a video model takes besides the prompt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VideoExtras {
+    /// A first frame (image-to-video).
+    pub image: bool,
+    /// A last frame to end on (interpolation).
+    pub last_frame: bool,
+    /// Most asset reference images (0: none).
+    pub reference_images: u32,
+    /// Extends a video it made earlier.
+    pub extend: bool,
+    pub negative_prompt: bool,
+}
+
 /// What one video model accepts.
 #[derive(Debug, Clone, Copy)]
 pub struct VideoModelInfo {
@@ -290,11 +304,32 @@ pub struct VideoModelInfo {
     pub aspect_ratios: &'static [&'static str],
     /// Whole seconds the model can produce.
     pub durations: &'static [u32],
+    /// Output resolutions, default first.
     pub resolutions: &'static [&'static str],
+    /// Resolutions above 720p need the longest duration (Veo 3.x: 1080p and
+    /// 4k only at 8 s).
+    pub high_resolution_duration: Option<u32>,
+    pub extras: VideoExtras,
+    /// Seconds one extension adds (the output is the input plus these).
+    pub extension_seconds: u32,
 }
 
 const VEO3_DURATIONS: [u32; 3] = [4, 6, 8];
 const WIDE_TALL: [&str; 2] = ["16:9", "9:16"];
+const VEO31_EXTRAS: VideoExtras = VideoExtras {
+    image: true,
+    last_frame: true,
+    reference_images: 3,
+    extend: true,
+    negative_prompt: true,
+};
+const VEO_EXTRAS: VideoExtras = VideoExtras {
+    image: true,
+    last_frame: false,
+    reference_images: 0,
+    extend: false,
+    negative_prompt: true,
+};
 
 /// The video models media-gen knows, default first.
 pub const VIDEO_MODELS: [VideoModelInfo; 6] = [
@@ -303,14 +338,20 @@ pub const VIDEO_MODELS: [VideoModelInfo; 6] = [
         provider: VideoProvider::Gemini,
         aspect_ratios: &WIDE_TALL,
         durations: &VEO3_DURATIONS,
-        resolutions: &["720p", "1080p"],
+        resolutions: &["720p", "1080p", "4k"],
+        high_resolution_duration: Some(8),
+        extras: VEO31_EXTRAS,
+        extension_seconds: 7,
     },
     VideoModelInfo {
         id: "veo-3.1-fast-generate-preview",
         provider: VideoProvider::Gemini,
         aspect_ratios: &WIDE_TALL,
         durations: &VEO3_DURATIONS,
-        resolutions: &["720p", "1080p"],
+        resolutions: &["720p", "1080p", "4k"],
+        high_resolution_duration: Some(8),
+        extras: VEO31_EXTRAS,
+        extension_seconds: 7,
     },
     VideoModelInfo {
         id: "veo-3.0-generate-001",
@@ -318,6 +359,9 @@ pub const VIDEO_MODELS: [VideoModelInfo; 6] = [
         aspect_ratios: &WIDE_TALL,
         durations: &VEO3_DURATIONS,
         resolutions: &["720p", "1080p"],
+        high_resolution_duration: Some(8),
+        extras: VEO_EXTRAS,
+        extension_seconds: 0,
     },
     VideoModelInfo {
         id: "veo-3.0-fast-generate-001",
@@ -325,6 +369,9 @@ pub const VIDEO_MODELS: [VideoModelInfo; 6] = [
         aspect_ratios: &WIDE_TALL,
         durations: &VEO3_DURATIONS,
         resolutions: &["720p", "1080p"],
+        high_resolution_duration: Some(8),
+        extras: VEO_EXTRAS,
+        extension_seconds: 0,
     },
     VideoModelInfo {
         id: "veo-2.0-generate-001",
@@ -332,18 +379,75 @@ pub const VIDEO_MODELS: [VideoModelInfo; 6] = [
         aspect_ratios: &WIDE_TALL,
         durations: &[5, 6, 7, 8],
         resolutions: &["720p"],
+        high_resolution_duration: None,
+        extras: VEO_EXTRAS,
+        extension_seconds: 0,
     },
     VideoModelInfo {
         id: "grok-imagine-video",
         provider: VideoProvider::CliProxy,
         aspect_ratios: &["16:9", "9:16", "1:1"],
         durations: &[6],
-        resolutions: &["720p"],
+        resolutions: &["720p", "480p"],
+        high_resolution_duration: None,
+        extras: VideoExtras {
+            image: true,
+            last_frame: false,
+            reference_images: 0,
+            extend: false,
+            negative_prompt: false,
+        },
+        extension_seconds: 0,
     },
 ];
 
 pub fn video_model(id: &str) -> Option<&'static VideoModelInfo> {
     VIDEO_MODELS.iter().find(|m| m.id == id)
+}
+
+pub fn video_model_ids() -> Vec<&'static str> {
+    VIDEO_MODELS.iter().map(|m| m.id).collect()
+}
+
+/// Reads a duration as tools give it: `5s`, `5`, `5 s`, `8.0s`, `5 seconds`.
+/// Whole or fractional seconds, 1 to 600.
+pub fn parse_seconds(text: &str) -> Option<f64> {
+    let t = text.trim().to_ascii_lowercase();
+    let number = ["seconds", "second", "secs", "sec", "s"]
+        .iter()
+        .find_map(|u| t.strip_suffix(u))
+        .unwrap_or(&t)
+        .trim();
+    let n: f64 = number.parse().ok()?;
+    (n.is_finite() && (1.0..=600.0).contains(&n)).then_some(n)
+}
+
+impl VideoModelInfo {
+    /// The durations this model makes at `resolution`.
+    pub fn durations_at(&self, resolution: &str) -> Vec<u32> {
+        match self.high_resolution_duration {
+            Some(d) if resolution != "720p" && resolution != "480p" => vec![d],
+            _ => self.durations.to_vec(),
+        }
+    }
+
+    /// The length the model makes closest to `seconds` among `allowed`;
+    /// ties go to the longer one (`5s` → 6 s on Veo 3.x).
+    pub fn nearest_duration(allowed: &[u32], seconds: f64) -> u32 {
+        allowed
+            .iter()
+            .copied()
+            .min_by(|a, b| {
+                let da = (f64::from(*a) - seconds).abs();
+                let db = (f64::from(*b) - seconds).abs();
+                da.total_cmp(&db).then(b.cmp(a))
+            })
+            .unwrap_or(8)
+    }
+
+    pub fn default_resolution(&self) -> &'static str {
+        self.resolutions.first().copied().unwrap_or("720p")
+    }
 }
 
 /// A value outside its allowed set; the message names the allowed values.
@@ -372,6 +476,76 @@ impl InvalidValue {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn video_durations_round_to_the_nearest_ties_up() {
+        let veo3 = video_model("veo-3.1-generate-preview").unwrap();
+        let at = |s: &str, res: &str| {
+            VideoModelInfo::nearest_duration(&veo3.durations_at(res), parse_seconds(s).unwrap())
+        };
+        // The seed's values: 5s ties between 4 and 6 → 6; 10s and 15s → 8.
+        assert_eq!(at("5s", "720p"), 6);
+        assert_eq!(at("10s", "720p"), 8);
+        assert_eq!(at("15s", "720p"), 8);
+        assert_eq!(at("4", "720p"), 4);
+        assert_eq!(at("7 s", "720p"), 8);
+        assert_eq!(at("3s", "720p"), 4);
+        // 1080p and 4k only at 8 s.
+        assert_eq!(at("4s", "1080p"), 8);
+        assert_eq!(at("4s", "4k"), 8);
+        let veo2 = video_model("veo-2.0-generate-001").unwrap();
+        let v2 = |s: &str| {
+            VideoModelInfo::nearest_duration(&veo2.durations_at("720p"), parse_seconds(s).unwrap())
+        };
+        assert_eq!((v2("5s"), v2("10s"), v2("6.5s")), (5, 8, 7));
+        assert_eq!(parse_seconds("0s"), None);
+        assert_eq!(parse_seconds("five"), None);
+        assert_eq!(parse_seconds("8 seconds"), Some(8.0));
+    }
+
+    #[test]
+    fn video_registry_extras() {
+        for m in &VIDEO_MODELS {
+            assert!(
+                !m.durations.is_empty() && !m.resolutions.is_empty(),
+                "{}",
+                m.id
+            );
+            if m.provider == VideoProvider::Gemini {
+                assert!(
+                    !m.aspect_ratios.contains(&"1:1"),
+                    "Veo makes no 1:1: {}",
+                    m.id
+                );
+            }
+            assert_eq!(m.extras.extend, m.extension_seconds > 0, "{}", m.id);
+        }
+        assert!(
+            video_model("veo-3.1-generate-preview")
+                .unwrap()
+                .resolutions
+                .contains(&"4k")
+        );
+        assert!(
+            !video_model("veo-3.0-generate-001")
+                .unwrap()
+                .resolutions
+                .contains(&"4k")
+        );
+        assert_eq!(
+            video_model("veo-3.1-fast-generate-preview")
+                .unwrap()
+                .extras
+                .reference_images,
+            3
+        );
+        assert!(
+            !video_model("veo-2.0-generate-001")
+                .unwrap()
+                .extras
+                .last_frame
+        );
+    }
 
     #[test]
     fn size_table_matches_gemini() {

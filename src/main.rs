@@ -9,7 +9,9 @@ use media_gen::app::cli::Edit;
 use media_gen::app::{self, AppError, Command as AppCommand};
 use media_gen::config::{Settings, Sources, default_config_file};
 use media_gen::emulator::EmulatorOptions;
-use media_gen::service::{BatchInput, EditInput, ListInput, OutpaintInput, UpscaleInput};
+use media_gen::service::{
+    BatchInput, EditInput, ListInput, OutpaintInput, UpscaleInput, VideoInput, VideoOperation,
+};
 use tokio_util::sync::CancellationToken;
 
 /// MCP server for Gemini image generation (via CLIProxyAPI or the Gemini API),
@@ -61,6 +63,17 @@ enum Command {
     Outpaint(OutpaintArgs),
     /// Make an image 2 or 4 times larger.
     Upscale(UpscaleArgs),
+    /// Start a video job (Veo); `--wait` shows progress until the file is saved.
+    Video(VideoArgs),
+    /// List recent video jobs and their states (and finish the ones that are ready).
+    Jobs {
+        /// How many jobs (1–1000).
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1000))]
+        limit: u32,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Run the offline backend emulator (a test and demo tool, not Gemini).
     Emulator(EmulatorArgs),
     /// List the models, their options, and whether the backend offers them.
@@ -233,6 +246,46 @@ struct UpscaleArgs {
 }
 
 #[derive(Debug, Args)]
+struct VideoArgs {
+    /// What happens in the video (optional with --image).
+    #[arg(value_name = "PROMPT")]
+    prompt: Option<String>,
+    /// Animate this image (library file name, media:// URI or path): it becomes the first frame.
+    #[arg(long, value_name = "IMAGE")]
+    image: Option<String>,
+    /// End on this image (Veo 3.1).
+    #[arg(long, value_name = "IMAGE")]
+    last_frame: Option<String>,
+    /// Continue this library video (made by Veo 3.1 here, within about 2 days) by ~7 s.
+    #[arg(long, value_name = "VIDEO", conflicts_with_all = ["image", "last_frame", "reference_images"])]
+    extend: Option<String>,
+    /// Length, e.g. 8s; the nearest the model makes is used [default: 5s → 6 s on Veo 3.x].
+    #[arg(long, short)]
+    duration: Option<String>,
+    /// 16:9 or 9:16 [default: 16:9, or the image's orientation].
+    #[arg(long, short)]
+    aspect_ratio: Option<String>,
+    /// Video model [default: veo-3.1-generate-preview].
+    #[arg(long, short)]
+    model: Option<String>,
+    /// 720p, 1080p or 4k [default: 720p].
+    #[arg(long)]
+    resolution: Option<String>,
+    /// What the video should not show.
+    #[arg(long)]
+    negative_prompt: Option<String>,
+    /// A reference image (Veo 3.1, up to 3); repeat for several.
+    #[arg(long = "reference", short = 'r', value_name = "IMAGE")]
+    reference_images: Vec<String>,
+    /// Wait for the video, showing progress, and print where it was saved.
+    #[arg(long, short)]
+    wait: bool,
+    /// Print JSON (the tool's result) instead of lines.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
 struct EmulatorArgs {
     /// Port to listen on (0 = any free port; the chosen URL is printed).
     #[arg(long, default_value_t = 8317)]
@@ -356,6 +409,28 @@ impl Cli {
                 json: l.json,
             },
             Some(Command::Info { file, json }) => AppCommand::Info { file, json },
+            Some(Command::Video(v)) => AppCommand::Video {
+                operation: match (&v.extend, &v.image) {
+                    (Some(_), _) => VideoOperation::Extend,
+                    (None, Some(_)) => VideoOperation::Animate,
+                    (None, None) => VideoOperation::Generate,
+                },
+                input: VideoInput {
+                    prompt: v.prompt,
+                    duration: v.duration,
+                    aspect_ratio: v.aspect_ratio,
+                    model: v.model,
+                    resolution: v.resolution,
+                    negative_prompt: v.negative_prompt,
+                    reference_images: v.reference_images,
+                    image: v.image,
+                    last_frame: v.last_frame,
+                    video: v.extend,
+                },
+                wait: v.wait,
+                json: v.json,
+            },
+            Some(Command::Jobs { limit, json }) => AppCommand::Jobs { limit, json },
             Some(Command::Rm { file, yes }) => AppCommand::Rm { file, yes },
         }
     }
@@ -390,6 +465,7 @@ async fn main() -> ExitCode {
                 | Command::Inpaint(_)
                 | Command::Outpaint(_)
                 | Command::Upscale(_)
+                | Command::Video(_)
         )
     ) {
         spawn_signal_handler(shutdown.clone());

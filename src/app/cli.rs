@@ -11,8 +11,8 @@ use tokio_util::sync::CancellationToken;
 use super::AppError;
 use crate::contract::FileInfoOutput;
 use crate::service::{
-    BatchInput, EditInput, GenerateInput, Generated, ListInput, OutpaintInput, Service,
-    ServiceError, UpscaleInput,
+    BatchInput, EditInput, GenerateInput, Generated, ListInput, MAX_WAIT_SECONDS, OutpaintInput,
+    Service, ServiceError, UpscaleInput, VideoInput, VideoOperation,
 };
 
 /// A command failed with a contract error.
@@ -280,7 +280,16 @@ pub async fn info(service: Arc<Service>, file: &str, json: bool) -> Result<(), A
     ] {
         text.push_str(&format!("{key:<13} {}\n", shown(&value[key])));
     }
-    for key in ["prompt", "model", "aspect_ratio", "image_size"] {
+    for key in [
+        "prompt",
+        "model",
+        "aspect_ratio",
+        "image_size",
+        "duration_seconds",
+        "resolution",
+        "operation",
+        "job_id",
+    ] {
         if let Some(v) = info.metadata.get(key).filter(|v| !v.is_null()) {
             text.push_str(&format!("{key:<13} {}\n", shown(v)));
         }
@@ -316,4 +325,205 @@ pub async fn rm(service: Arc<Service>, file: &str, yes: bool) -> Result<(), AppE
         .await
         .map_err(|e| failed(&e))?;
     print(&format!("deleted {}\n", out.deleted))
+}
+
+/// `media-gen video`: starts a job and prints its id (`JOB_ID<TAB>STATUS`),
+/// or with `wait` runs the job runner here and shows progress (a bar on a
+/// terminal, a line every 10 s otherwise) until the video is saved, then
+/// prints `PATH<TAB>WxH<TAB>SECONDSs<TAB>video/mp4`. An interrupt stops
+/// waiting; the job itself is durable and finishes later (`media-gen jobs`,
+/// or a running server).
+pub async fn video(
+    service: Arc<Service>,
+    operation: VideoOperation,
+    input: VideoInput,
+    wait: bool,
+    json: bool,
+    cancel: CancellationToken,
+) -> Result<(), AppError> {
+    let policy = super::stdio_policy();
+    let started = match service.start_video(operation, &input, &policy).await {
+        Ok(s) => s,
+        Err(e) => {
+            if json {
+                print_json(&e.output())?;
+            }
+            return Err(failed(&e));
+        }
+    };
+    if !wait {
+        if json {
+            return print_json(&started);
+        }
+        eprintln!("media-gen: {}", started.note);
+        eprintln!(
+            "media-gen: `media-gen jobs` shows its state (and saves it once ready); a running media-gen server finishes it too"
+        );
+        return print(&format!("{}\t{}\n", started.job_id, started.status));
+    }
+    if !json {
+        for line in started.note.split(" Note: ").skip(1) {
+            eprintln!("media-gen: note: {}", line.trim_end_matches('.'));
+        }
+    }
+    let runner_stop = cancel.child_token();
+    let runner = tokio::spawn(service.clone().run_jobs(runner_stop.clone()));
+    let mut bar = ProgressLine::new(&started.job_id);
+    let outcome = loop {
+        let status = tokio::select! {
+            () = cancel.cancelled() => break None,
+            s = service.video_status(&started.job_id, Some(MAX_WAIT_SECONDS), |job, _| bar.show(job)) => s,
+        };
+        match status {
+            Ok(s) if matches!(s.output.status.as_str(), "queued" | "running") => continue,
+            other => break Some(other),
+        }
+    };
+    bar.clear();
+    runner_stop.cancel();
+    let _ = runner.await;
+    let status = match outcome {
+        None => {
+            return Err(AppError::Command(format!(
+                "stopped waiting; job {} continues: `media-gen jobs` shows it and saves the video once ready",
+                started.job_id
+            )));
+        }
+        Some(Err(e)) => return Err(failed(&e)),
+        Some(Ok(s)) => s,
+    };
+    let out = &status.output;
+    if json {
+        print_json(out)?;
+    }
+    match (&out.error, &out.metadata, &out.video_path) {
+        (Some(e), _, _) => Err(AppError::Command(format!(
+            "{}: {}",
+            e.code.as_str(),
+            e.message
+        ))),
+        (None, Some(m), Some(path)) if !json => print(&format!(
+            "{path}\t{}x{}\t{:.1}s\t{}\n",
+            m.width, m.height, m.duration_seconds, m.mime_type
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Shows a job's progress on stderr: a bar redrawn in place on a terminal,
+/// a plain line at most every 10 s otherwise.
+struct ProgressLine {
+    job: String,
+    terminal: bool,
+    started: std::time::Instant,
+    last_line: Option<std::time::Instant>,
+}
+
+impl ProgressLine {
+    fn new(job: &str) -> Self {
+        use std::io::IsTerminal;
+        Self {
+            job: job.to_owned(),
+            terminal: std::io::stderr().is_terminal(),
+            started: std::time::Instant::now(),
+            last_line: None,
+        }
+    }
+
+    fn show(&mut self, job: &crate::store::Job) {
+        let secs = self.started.elapsed().as_secs();
+        let elapsed = format!("{}:{:02}", secs / 60, secs % 60);
+        let state = job.state.as_str();
+        if self.terminal {
+            const WIDTH: usize = 30;
+            let bar = match job.progress {
+                Some(p) => {
+                    let filled = ((p.clamp(0.0, 1.0)) * WIDTH as f64).round() as usize;
+                    format!(
+                        "[{}{}] {:>3.0}%",
+                        "#".repeat(filled),
+                        ".".repeat(WIDTH - filled),
+                        p * 100.0
+                    )
+                }
+                None => {
+                    // No percentage from the provider: a bouncing marker.
+                    let pos = (secs as usize) % (2 * WIDTH - 2);
+                    let pos = if pos < WIDTH {
+                        pos
+                    } else {
+                        2 * WIDTH - 2 - pos
+                    };
+                    let mut cells = vec!['.'; WIDTH];
+                    cells[pos] = '#';
+                    format!("[{}]     ", cells.into_iter().collect::<String>())
+                }
+            };
+            eprint!("\r{bar} {state} {elapsed} ({})\x1b[K", self.job);
+        } else if self
+            .last_line
+            .is_none_or(|t| t.elapsed() >= std::time::Duration::from_secs(10))
+        {
+            self.last_line = Some(std::time::Instant::now());
+            let pct = job
+                .progress
+                .map(|p| format!(" {:.0}%", p * 100.0))
+                .unwrap_or_default();
+            eprintln!("media-gen: {} {state}{pct} after {elapsed}", self.job);
+        }
+    }
+
+    fn clear(&self) {
+        if self.terminal {
+            eprint!("\r\x1b[K");
+        }
+    }
+}
+
+/// `media-gen jobs`: advances the unfinished jobs by one poll (saving the
+/// videos that are ready), then lists the newest jobs.
+pub async fn jobs(service: Arc<Service>, limit: u32, json: bool) -> Result<(), AppError> {
+    if let Err(e) = service.advance_jobs().await {
+        tracing::warn!("could not advance the jobs: {}", e.message());
+    }
+    let list = service.list_jobs(limit).await.map_err(|e| failed(&e))?;
+    if json {
+        return print_json(&list);
+    }
+    let rows: Vec<Vec<String>> = list
+        .jobs
+        .iter()
+        .map(|j| {
+            vec![
+                j.job_id.clone(),
+                match j.progress {
+                    Some(p) if j.status == "running" => format!("{} {:.0}%", j.status, p * 100.0),
+                    _ => j.status.clone(),
+                },
+                j.operation.clone(),
+                j.model.clone(),
+                j.created.get(..16).unwrap_or_default().replace('T', " "),
+                match (&j.filename, &j.error) {
+                    (Some(f), _) => f.clone(),
+                    (None, Some(e)) => shorten(&format!("{}: {}", e.code.as_str(), e.message), 60),
+                    _ => "-".into(),
+                },
+            ]
+        })
+        .collect();
+    let mut text = table(
+        &[
+            "JOB",
+            "STATUS",
+            "OPERATION",
+            "MODEL",
+            "CREATED",
+            "FILE / ERROR",
+        ],
+        &rows,
+    );
+    if list.jobs.is_empty() {
+        text = "no video jobs yet; start one with `media-gen video PROMPT`\n".into();
+    }
+    print(&text)
 }

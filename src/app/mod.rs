@@ -16,13 +16,19 @@ use rmcp::ServerHandler;
 use tokio_util::sync::CancellationToken;
 
 use crate::backend::{BackendConfig, ImageProvider, RetryPolicy};
-use crate::backend::{cliproxy::CliProxyImages, gemini::GeminiImages};
+use crate::backend::{
+    cliproxy::{CliProxyImages, CliProxyVideos},
+    gemini::{GeminiImages, VeoVideos},
+};
 use crate::config::{
     BackendSettings, ConfigError, HttpSettings, ImageBackendKind, LibrarySettings, Secret,
-    Settings, Transport,
+    Settings, Transport, VideoBackendKind,
 };
 use crate::emulator::{self, EmulatorHandle, EmulatorOptions};
-use crate::service::{BatchInput, InputPolicy, ListInput, Service, ServiceParts};
+use crate::service::{
+    BatchInput, InputPolicy, ListInput, Service, ServiceParts, VideoAccess, VideoInput,
+    VideoOperation,
+};
 use crate::store::local::LocalStore;
 use crate::tools::MediaServer;
 use crate::transport::http::{self, Handlers, HttpServer};
@@ -87,6 +93,18 @@ pub enum Command {
         file: String,
         yes: bool,
     },
+    /// A video job, waited for with `wait`.
+    Video {
+        operation: VideoOperation,
+        input: VideoInput,
+        wait: bool,
+        json: bool,
+    },
+    /// Recent video jobs.
+    Jobs {
+        limit: u32,
+        json: bool,
+    },
 }
 
 /// Runs `command` with `settings`; with `emulator`, against the built-in
@@ -98,7 +116,12 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> Result<(), AppError> {
     let _emulator = match emulator {
-        true => Some(attach_emulator(&mut settings.backend).await?),
+        true => {
+            // Emulated operations finish after a few polls, not minutes:
+            // poll them at least every second.
+            settings.video.poll_interval = settings.video.poll_interval.min(Duration::from_secs(1));
+            Some(attach_emulator(&mut settings.backend).await?)
+        }
         false => None,
     };
     let service = build_service(&settings)?;
@@ -111,6 +134,20 @@ pub async fn run(
         Command::List { input, json } => cli::list(service, input, json).await,
         Command::Info { file, json } => cli::info(service, &file, json).await,
         Command::Rm { file, yes } => cli::rm(service, &file, yes).await,
+        Command::Video {
+            operation,
+            input,
+            wait,
+            json,
+        } => {
+            if emulator && !wait {
+                tracing::warn!(
+                    "with --emulator the video job lives only as long as this process: waiting for it"
+                );
+            }
+            cli::video(service, operation, input, wait || emulator, json, shutdown).await
+        }
+        Command::Jobs { limit, json } => cli::jobs(service, limit, json).await,
     };
     // Nothing half-written at exit: saves and deletes under way finish.
     if tokio::time::timeout(MAINTENANCE_GRACE, done.settle())
@@ -207,6 +244,37 @@ pub fn image_provider(settings: &BackendSettings) -> Arc<dyn ImageProvider> {
     }
 }
 
+/// The video provider the settings choose, or why there is none: Veo needs
+/// a Gemini API key.
+pub fn video_access(settings: &BackendSettings) -> VideoAccess {
+    let config = |url: &reqwest::Url, key: &Option<Secret>| BackendConfig {
+        base_url: url.clone(),
+        api_key: key.as_ref().map(|k| k.expose().to_owned()),
+        timeout: settings.request_timeout,
+        retry: RetryPolicy::default(),
+    };
+    let http = reqwest::Client::new();
+    match settings.video_backend {
+        VideoBackendKind::Gemini => match &settings.gemini_api_key {
+            Some(_) => VideoAccess::Ready(Arc::new(VeoVideos::new(
+                config(&settings.gemini_url, &settings.gemini_api_key),
+                http,
+            ))),
+            None => VideoAccess::Unavailable(
+                "video needs a Gemini API key for Veo: set `MCP_GEMINI_API_KEY` (or `GEMINI_API_KEY`) \
+in the server's environment (a key from Google AI Studio with Veo access), or set \
+`MCP_VIDEO_BACKEND=cliproxy` to use CLIProxyAPI's video models; `--emulator` makes offline \
+test videos"
+                    .into(),
+            ),
+        },
+        VideoBackendKind::CliProxy => VideoAccess::Ready(Arc::new(CliProxyVideos::new(
+            config(&settings.cliproxy_url, &settings.cliproxy_api_key),
+            http,
+        ))),
+    }
+}
+
 /// Builds the service from its settings groups. Fast: opens (does not
 /// scan) the library.
 pub fn build_service(settings: &Settings) -> Result<Arc<Service>, AppError> {
@@ -218,6 +286,9 @@ pub fn build_service(settings: &Settings) -> Result<Arc<Service>, AppError> {
         results: settings.results.clone(),
         cleanup: settings.library.cleanup.clone(),
         edit: settings.edit.clone(),
+        videos: video_access(&settings.backend),
+        jobs: store.jobs.clone(),
+        video: settings.video.clone(),
     })))
 }
 
@@ -346,29 +417,34 @@ impl Server {
     }
 }
 
-/// The library's background maintenance (reconcile, clean-up), stopped
-/// and waited for when serving ends, so no step is cut off half-way.
+/// The background work of a server — the library's maintenance (reconcile,
+/// clean-up) and the video job runner — stopped and waited for when serving
+/// ends, so no step is cut off half-way.
 struct Maintenance {
     stop: CancellationToken,
-    task: tokio::task::JoinHandle<()>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Maintenance {
     fn start(service: &Arc<Service>, shutdown: &CancellationToken) -> Self {
-        let service = service.clone();
         let stop = shutdown.child_token();
-        let until = stop.clone();
-        let task = tokio::spawn(async move { service.maintain(until).await });
-        Self { stop, task }
+        let library = {
+            let service = service.clone();
+            let until = stop.clone();
+            tokio::spawn(async move { service.maintain(until).await })
+        };
+        let jobs = tokio::spawn(service.clone().run_jobs(stop.clone()));
+        Self {
+            stop,
+            tasks: vec![library, jobs],
+        }
     }
 
     /// Stops it at its next step and waits (a bounded time) for that step.
     async fn finish(self) {
         self.stop.cancel();
-        if tokio::time::timeout(MAINTENANCE_GRACE, self.task)
-            .await
-            .is_err()
-        {
+        let all = futures::future::join_all(self.tasks);
+        if tokio::time::timeout(MAINTENANCE_GRACE, all).await.is_err() {
             tracing::warn!("maintenance still busy at exit; the next start finishes its work");
         }
     }

@@ -44,6 +44,9 @@ pub(super) const SETTINGS: &[(&str, &[&str])] = &[
     ("input_max_pixels", &["MCP_INPUT_MAX_PIXELS"]),
     ("mask_feather", &["MCP_MASK_FEATHER"]),
     ("outpaint_max_extend", &["MCP_OUTPAINT_MAX_EXTEND"]),
+    ("default_video_model", &["MCP_DEFAULT_VIDEO_MODEL"]),
+    ("video_poll_interval", &["MCP_VIDEO_POLL_INTERVAL"]),
+    ("video_deadline", &["MCP_VIDEO_DEADLINE"]),
 ];
 
 /// Where the values of a load come from.

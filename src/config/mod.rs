@@ -95,6 +95,7 @@ pub struct Settings {
     pub generation: GenerationSettings,
     pub results: ResultSettings,
     pub edit: EditSettings,
+    pub video: VideoSettings,
     pub server: ServerSettings,
     pub http: HttpSettings,
 }
@@ -152,6 +153,19 @@ pub struct GenerationSettings {
     pub default_model: &'static str,
     /// How many prompts of one batch run at once.
     pub batch_concurrency: usize,
+}
+
+/// Video jobs.
+#[derive(Debug, Clone)]
+pub struct VideoSettings {
+    /// Used when a video call names no model.
+    pub default_model: &'static str,
+    /// First wait between polls of a provider's operation (it grows from
+    /// here to four times as much).
+    pub poll_interval: Duration,
+    /// A job not finished this long after it started fails with
+    /// `GENERATION_TIMEOUT`.
+    pub deadline: Duration,
 }
 
 /// What results carry.
@@ -264,6 +278,36 @@ impl Settings {
             })?,
         };
         let http = HttpSettings::load(&l)?;
+        let video = VideoSettings {
+            default_model: l.get(
+                "default_video_model",
+                || domain::VIDEO_MODELS[0].id,
+                |v| {
+                    domain::video_model(v).map(|m| m.id).ok_or_else(|| {
+                        format!("use one of: {}", domain::video_model_ids().join(", "))
+                    })
+                },
+            )?,
+            poll_interval: l.get(
+                "video_poll_interval",
+                || Duration::from_secs(10),
+                |v| {
+                    number(
+                        0.05..=300.0,
+                        "expected seconds between 0.05 and 300, such as `10` or `0.5`",
+                    )(v)
+                    .map(Duration::from_secs_f64)
+                },
+            )?,
+            deadline: l.get(
+                "video_deadline",
+                || Duration::from_secs(20 * 60),
+                |v| {
+                    number(1..=86_400, "expected whole seconds between 1 and 86400")(v)
+                        .map(Duration::from_secs)
+                },
+            )?,
+        };
         let edit = EditSettings {
             input_max_bytes: l.get(
                 "input_max_bytes",
@@ -301,6 +345,7 @@ impl Settings {
             generation,
             results,
             edit,
+            video,
             server,
             http,
         })

@@ -12,6 +12,7 @@
 //! request header `x-emulator-fail: MODE`, or by `[emulator:MODE]` in the
 //! prompt. Modes: see [`FailMode`].
 
+mod operations;
 mod render;
 mod routes;
 pub mod video;

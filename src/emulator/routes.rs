@@ -15,6 +15,7 @@ use base64::Engine;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::operations::{self, Operations};
 use super::{EmulatorOptions, Shared, render_png};
 use crate::domain::{self, AspectRatio, ImageSize};
 
@@ -49,6 +50,14 @@ pub enum FailMode {
     /// Not a failure: the answer holds a "thought" draft image first, then
     /// the final one (as Gemini's thinking models answer).
     Drafts,
+    /// Video: the operation ends with `error{code,message}`.
+    OperationFailed,
+    /// Video: the operation never finishes.
+    NeverFinishes,
+    /// Video: the operation finishes, but its sample cannot be downloaded (500).
+    DownloadError,
+    /// Video: the operation finishes with a sample that has already expired.
+    Expired,
 }
 
 impl FailMode {
@@ -72,7 +81,7 @@ type ImageCache = Mutex<VecDeque<(Vec<u8>, std::sync::Arc<String>)>>;
 pub struct State {
     opts: EmulatorOptions,
     control: Mutex<Control>,
-    requests: AtomicU64,
+    pub(super) requests: AtomicU64,
     generate_requests: AtomicU64,
     models_requests: AtomicU64,
     /// Generation requests being handled right now (a client that goes
@@ -82,6 +91,13 @@ pub struct State {
     cache: ImageCache,
     /// Input images the last generation request carried.
     last_images: AtomicU64,
+    /// Video operations.
+    pub(super) videos: Operations,
+    /// Polls a new video operation takes to finish.
+    pub(super) video_polls: AtomicU64,
+    pub(super) video_submits: AtomicU64,
+    pub(super) video_polls_served: AtomicU64,
+    pub(super) video_downloads: AtomicU64,
 }
 
 /// The emulator's routes, for embedding or for [`super::start`].
@@ -95,13 +111,25 @@ pub fn router(opts: EmulatorOptions) -> axum::Router {
         in_flight: AtomicU64::new(0),
         cache: Mutex::new(VecDeque::new()),
         last_images: AtomicU64::new(0),
+        videos: Operations::default(),
+        video_polls: AtomicU64::new(u64::from(operations::DEFAULT_POLLS)),
+        video_submits: AtomicU64::new(0),
+        video_polls_served: AtomicU64::new(0),
+        video_downloads: AtomicU64::new(0),
     });
     axum::Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/v1/models", get(openai_models))
         .route("/v1beta/models", get(gemini_models))
         .route("/v1/chat/completions", post(chat_completions))
-        .route("/v1beta/models/{*rest}", post(generate_content))
+        .route(
+            "/v1beta/models/{*rest}",
+            post(generate_content).get(model_get),
+        )
+        .route("/v1beta/files/{*file}", get(operations::download))
+        .route("/emulator/blobs/{id}", get(operations::blob))
+        .route("/openai/v1/videos", post(operations::openai_create))
+        .route("/openai/v1/videos/{*rest}", get(operations::openai_get))
         .route("/emulator/control", post(control))
         .route("/emulator/stats", get(stats))
         .route("/emulator/reset", post(reset))
@@ -119,6 +147,12 @@ struct ControlBody {
     latency_ms: Option<u64>,
     #[serde(default)]
     retry_after: Option<u64>,
+    /// Polls new video operations take to finish.
+    #[serde(default)]
+    video_polls: Option<u32>,
+    /// Expire every finished video sample (as two days passing would).
+    #[serde(default)]
+    expire_samples: bool,
 }
 
 async fn control(AxState(s): AxState<Shared>, Json(body): Json<ControlBody>) -> Response {
@@ -141,6 +175,12 @@ async fn control(AxState(s): AxState<Shared>, Json(body): Json<ControlBody>) -> 
         c.latency = body.latency_ms.map(Duration::from_millis);
         c.retry_after = body.retry_after;
     }
+    if let Some(n) = body.video_polls {
+        s.video_polls.store(u64::from(n), Ordering::SeqCst);
+    }
+    if body.expire_samples {
+        s.videos.expire_all();
+    }
     Json(json!({"ok": true})).into_response()
 }
 
@@ -151,6 +191,10 @@ async fn stats(AxState(s): AxState<Shared>) -> Json<Value> {
         "models_requests": s.models_requests.load(Ordering::SeqCst),
         "in_flight": s.in_flight.load(Ordering::SeqCst),
         "last_request_images": s.last_images.load(Ordering::SeqCst),
+        "video_submits": s.video_submits.load(Ordering::SeqCst),
+        "video_polls": s.video_polls_served.load(Ordering::SeqCst),
+        "video_downloads": s.video_downloads.load(Ordering::SeqCst),
+        "last_video_request": s.videos.last_request(),
     }))
 }
 
@@ -161,17 +205,23 @@ async fn reset(AxState(s): AxState<Shared>) -> Json<Value> {
     s.requests.store(0, Ordering::SeqCst);
     s.generate_requests.store(0, Ordering::SeqCst);
     s.models_requests.store(0, Ordering::SeqCst);
+    s.video_submits.store(0, Ordering::SeqCst);
+    s.video_polls_served.store(0, Ordering::SeqCst);
+    s.video_downloads.store(0, Ordering::SeqCst);
+    s.videos.clear();
+    s.video_polls
+        .store(u64::from(operations::DEFAULT_POLLS), Ordering::SeqCst);
     Json(json!({"ok": true}))
 }
 
 #[derive(Deserialize, Default)]
-struct KeyQuery {
+pub(super) struct KeyQuery {
     #[serde(default)]
     key: Option<String>,
 }
 
 /// The rejection when the key is missing or wrong (CLIProxyAPI's answers).
-fn check_key(s: &State, headers: &HeaderMap, query: &KeyQuery) -> Option<Response> {
+pub(super) fn check_key(s: &State, headers: &HeaderMap, query: &KeyQuery) -> Option<Response> {
     let want = s.opts.api_key.as_ref()?;
     let bearer = headers
         .get(header::AUTHORIZATION)
@@ -340,6 +390,15 @@ async fn generate_content(
     body: Bytes,
 ) -> Response {
     s.requests.fetch_add(1, Ordering::SeqCst);
+    if let Some((model, "predictLongRunning")) = rest.split_once(':') {
+        if let Some(r) = check_key(&s, &headers, &q) {
+            return r;
+        }
+        let Ok(json) = serde_json::from_slice::<Value>(&body) else {
+            return bad_request("invalid JSON body");
+        };
+        return operations::predict_long_running(&s, model, &headers, &json).await;
+    }
     let Some((model, "generateContent")) = rest.split_once(':') else {
         return (
             StatusCode::NOT_FOUND,
@@ -358,6 +417,29 @@ async fn generate_content(
     generate(&s, &headers, Wire::Gemini, parse_gemini(&model, &json)).await
 }
 
+/// `GET /v1beta/models/{model}/operations/{id}`: a video operation.
+async fn model_get(
+    AxState(s): AxState<Shared>,
+    Path(rest): Path<String>,
+    headers: HeaderMap,
+    Query(q): Query<KeyQuery>,
+) -> Response {
+    s.requests.fetch_add(1, Ordering::SeqCst);
+    if let Some(r) = check_key(&s, &headers, &q) {
+        return r;
+    }
+    match rest.split_once("/operations/") {
+        Some((model, id)) => {
+            operations::get_operation(&s, model, id, &operations::base_of(&headers)).await
+        }
+        None => (
+            StatusCode::NOT_FOUND,
+            Json(json!({"error": {"code": 404, "message": format!("models/{rest} is not served by the emulator"), "status": "NOT_FOUND"}})),
+        )
+            .into_response(),
+    }
+}
+
 fn bad_request(msg: &str) -> Response {
     (
         StatusCode::BAD_REQUEST,
@@ -367,7 +449,7 @@ fn bad_request(msg: &str) -> Response {
 }
 
 /// Picks the failure for this request: header, then prompt, then control.
-fn pick_failure(s: &State, headers: &HeaderMap, prompt: &str) -> Option<FailMode> {
+pub(super) fn pick_failure(s: &State, headers: &HeaderMap, prompt: &str) -> Option<FailMode> {
     if let Some(m) = headers
         .get("x-emulator-fail")
         .and_then(|v| v.to_str().ok())
@@ -414,11 +496,13 @@ impl Drop for InFlight<'_> {
     }
 }
 
-async fn generate(s: &State, headers: &HeaderMap, wire: Wire, ask: Ask) -> Response {
-    let _in_flight = InFlight::enter(&s.in_flight);
-    s.last_images
-        .store(ask.images.len() as u64, Ordering::SeqCst);
-    let failure = pick_failure(s, headers, &ask.prompt);
+/// The failures that answer a request before any work: latency first,
+/// then 429, 5xx, auth, a slow or malformed answer. `None`: go on.
+pub(super) async fn early_failure(
+    s: &State,
+    failure: Option<FailMode>,
+    model: &str,
+) -> Option<Response> {
     let (latency, retry_after) = s
         .control
         .lock()
@@ -432,62 +516,69 @@ async fn generate(s: &State, headers: &HeaderMap, wire: Wire, ask: Ask) -> Respo
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
-    if failure == Some(FailMode::UnknownModel) || domain::image_model(&ask.model).is_none() {
-        return unknown_model(wire, &ask.model);
-    }
-    match failure {
-        Some(FailMode::RateLimit) => {
+    Some(match failure? {
+        FailMode::RateLimit => {
             let body = json!({"error": {"code": "model_cooldown",
-                "message": format!("All credentials for model {} are cooling down via provider gemini", ask.model),
-                "model": ask.model, "provider": "gemini", "reset_seconds": retry_after,
+                "message": format!("All credentials for model {model} are cooling down via provider gemini"),
+                "model": model, "provider": "gemini", "reset_seconds": retry_after,
                 "reset_time": format!("{retry_after}s")}});
             let mut r = (StatusCode::TOO_MANY_REQUESTS, Json(body)).into_response();
             if let Ok(v) = HeaderValue::from_str(&retry_after.to_string()) {
                 r.headers_mut().insert(header::RETRY_AFTER, v);
             }
-            return r;
+            r
         }
-        Some(FailMode::ServerError) => {
-            return (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                Json(json!({"error": {"code": 500, "message": "Internal error encountered.", "status": "INTERNAL"}})),
-            )
-                .into_response();
-        }
-        Some(FailMode::Unavailable) => {
-            return (
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!("auth_not_found: no auth available for model {}", ask.model),
-            )
-                .into_response();
-        }
-        Some(FailMode::Auth) => {
-            return (
-                StatusCode::UNAUTHORIZED,
-                Json(json!({"error": "Invalid API key"})),
-            )
-                .into_response();
-        }
-        Some(FailMode::Forbidden) => {
-            return (
-                StatusCode::FORBIDDEN,
-                Json(json!({"error": {"code": 403, "message": "The caller does not have permission", "status": "PERMISSION_DENIED"}})),
-            )
-                .into_response();
-        }
-        Some(FailMode::Slow) => {
+        FailMode::ServerError => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Json(json!({"error": {"code": 500, "message": "Internal error encountered.", "status": "INTERNAL"}})),
+        )
+            .into_response(),
+        FailMode::Unavailable => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("auth_not_found: no auth available for model {model}"),
+        )
+            .into_response(),
+        FailMode::Auth => (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({"error": "Invalid API key"})),
+        )
+            .into_response(),
+        FailMode::Forbidden => (
+            StatusCode::FORBIDDEN,
+            Json(json!({"error": {"code": 403, "message": "The caller does not have permission", "status": "PERMISSION_DENIED"}})),
+        )
+            .into_response(),
+        FailMode::Slow => {
             // Long enough that any sane client timeout fires first; dropped
             // (and so cancelled) when the client disconnects.
             tokio::time::sleep(Duration::from_secs(600)).await;
+            return None;
         }
-        Some(FailMode::Malformed) => {
-            return (
-                StatusCode::OK,
-                [(header::CONTENT_TYPE, "text/html")],
-                "<html><body>502 Bad Gateway</body></html>",
-            )
-                .into_response();
-        }
+        FailMode::Malformed => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "text/html")],
+            "<html><body>502 Bad Gateway</body></html>",
+        )
+            .into_response(),
+        _ => return None,
+    })
+}
+
+async fn generate(s: &State, headers: &HeaderMap, wire: Wire, ask: Ask) -> Response {
+    let _in_flight = InFlight::enter(&s.in_flight);
+    s.last_images
+        .store(ask.images.len() as u64, Ordering::SeqCst);
+    let failure = pick_failure(s, headers, &ask.prompt);
+    if failure != Some(FailMode::UnknownModel)
+        && domain::image_model(&ask.model).is_some()
+        && let Some(r) = early_failure(s, failure, &ask.model).await
+    {
+        return r;
+    }
+    if failure == Some(FailMode::UnknownModel) || domain::image_model(&ask.model).is_none() {
+        return unknown_model(wire, &ask.model);
+    }
+    match failure {
         Some(FailMode::Blocked) => return json_ok(blocked_body(wire)),
         Some(FailMode::EmptyChoices) => {
             return json_ok(match wire {
@@ -503,10 +594,7 @@ async fn generate(s: &State, headers: &HeaderMap, wire: Wire, ask: Ask) -> Respo
                 Wire::Gemini => r#"{"candidates":[{"content":{"role":"model","parts":[{"text":"I can describe it, but here is no picture."}]},"finishReason":"STOP","index":0}]}"#.to_owned(),
             });
         }
-        Some(FailMode::Truncated)
-        | Some(FailMode::UnknownModel)
-        | Some(FailMode::Drafts)
-        | None => {}
+        _ => {}
     }
     let png = image_for(s, &ask, false).await;
     let draft = match failure {

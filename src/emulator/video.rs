@@ -8,7 +8,9 @@
 use bytes::Bytes;
 use image::{DynamicImage, Rgb, RgbImage};
 use openh264::OpenH264API;
-use openh264::encoder::{BitRate, Encoder, EncoderConfig, FrameRate, IntraFramePeriod};
+use openh264::encoder::{
+    BitRate, Encoder, EncoderConfig, FrameRate, IntraFramePeriod, RateControlMode,
+};
 use openh264::formats::{RgbSliceU8, YUVBuffer};
 use sha2::{Digest, Sha256};
 
@@ -40,7 +42,25 @@ pub fn colours(seed: &[u8]) -> [[u8; 3]; 3] {
     ]
 }
 
-fn frame(clip: &Clip, index: u32, count: u32) -> RgbImage {
+/// The background every drawn frame shares: a vertical blend of the seed's
+/// first two colours.
+fn background(clip: &Clip) -> RgbImage {
+    let (w, h) = (clip.width, clip.height);
+    let [top, bottom, _] = colours(&clip.seed);
+    let mut img = RgbImage::new(w, h);
+    for (y, row) in img.rows_mut().enumerate() {
+        let t = y as u32 * 255 / h.max(1);
+        let c = Rgb(std::array::from_fn(|c| {
+            ((u32::from(top[c]) * (255 - t) + u32::from(bottom[c]) * t) / 255) as u8
+        }));
+        for p in row {
+            *p = c;
+        }
+    }
+    img
+}
+
+fn frame(clip: &Clip, background: &RgbImage, index: u32, count: u32) -> RgbImage {
     let (w, h) = (clip.width, clip.height);
     if index == 0
         && let Some(first) = &clip.first
@@ -52,13 +72,8 @@ fn frame(clip: &Clip, index: u32, count: u32) -> RgbImage {
     {
         return scaled(last, w, h);
     }
-    let [top, bottom, disc] = colours(&clip.seed);
-    let mut img = RgbImage::from_fn(w, h, |_, y| {
-        let t = y * 255 / h.max(1);
-        Rgb(std::array::from_fn(|c| {
-            ((u32::from(top[c]) * (255 - t) + u32::from(bottom[c]) * t) / 255) as u8
-        }))
-    });
+    let [_, _, disc] = colours(&clip.seed);
+    let mut img = background.clone();
     let progress = f64::from(index) / f64::from(count.saturating_sub(1).max(1));
     let r = h / 6;
     let cx = (f64::from(r) + progress * f64::from(w.saturating_sub(2 * r))) as i64;
@@ -114,13 +129,17 @@ pub fn render_mp4(clip: &Clip) -> Result<Vec<u8>, String> {
         .max_frame_rate(FrameRate::from_hz(FPS as f32))
         .intra_frame_period(IntraFramePeriod::from_num_frames(FPS * 2))
         .skip_frames(false)
+        // Without rate control: every frame is kept, and OpenH264 has
+        // nothing to warn about (skipping is off).
+        .rate_control_mode(RateControlMode::Off)
         .bitrate(BitRate::from_bps(1_500_000));
     let mut encoder =
         Encoder::with_api_config(OpenH264API::from_source(), config).map_err(|e| e.to_string())?;
     let (mut sps, mut pps) = (None, None);
     let mut samples = Vec::with_capacity(count as usize);
+    let background = background(clip);
     for index in 0..count {
-        let rgb = frame(clip, index, count);
+        let rgb = frame(clip, &background, index, count);
         let yuv = YUVBuffer::from_rgb8_source(RgbSliceU8::new(
             rgb.as_raw(),
             (clip.width as usize, clip.height as usize),

@@ -26,6 +26,8 @@ pub enum ServiceError {
     InvalidParameter(InvalidValue),
     #[error("model `{model}` is not supported; use one of: {}", domain::image_model_ids().join(", "))]
     UnknownModel { model: String },
+    #[error("video model `{model}` is not supported; use one of: {}", domain::video_model_ids().join(", "))]
+    UnknownVideoModel { model: String },
     #[error("{message}")]
     BadParameter {
         field: &'static str,
@@ -87,8 +89,26 @@ pub enum ServiceError {
         #[source]
         source: BackendError,
     },
+    /// The video provider failed.
+    #[error("{source}")]
+    Video {
+        backend: Backend,
+        #[source]
+        source: BackendError,
+    },
+    /// No video provider can be used; the message says what to set.
+    #[error("{0}")]
+    VideoUnavailable(String),
+    #[error(
+        "no video job `{0}`; use the `job_id` that generate_video, image_to_video or extend_video returned (`media-gen jobs` lists recent jobs)"
+    )]
+    JobNotFound(String),
+    #[error("`{filename}` cannot be extended: {reason}")]
+    CannotExtend { filename: String, reason: String },
     #[error("the backend returned data that is not a supported image: {0}")]
     NotAnImage(#[source] MediaError),
+    #[error("the backend returned a file that is not a playable MP4 video: {0}")]
+    NotAVideo(#[source] MediaError),
     #[error(
         "could not save the image: {0}; check that the output directory has space and is writable"
     )]
@@ -113,6 +133,19 @@ impl ServiceError {
         Self::Image { backend, source }
     }
 
+    /// A failure of the video provider `backend`.
+    pub fn video(backend: Backend, source: BackendError) -> Self {
+        Self::Video { backend, source }
+    }
+
+    /// Whether trying the same thing again later may help.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Image { source, .. } | Self::Video { source, .. } => source.is_retryable(),
+            _ => false,
+        }
+    }
+
     /// The contract code for this error. The only mapping in the program.
     pub fn code(&self) -> ErrorCode {
         match self {
@@ -127,8 +160,8 @@ impl ServiceError {
             | Self::OutputTooLarge { .. } => ErrorCode::InvalidParameter,
             Self::InputNotFound { .. } | Self::InputUnreadable { .. } => ErrorCode::FileNotFound,
             Self::InvalidImage { .. } => ErrorCode::InvalidImage,
-            Self::UnknownModel { .. } => ErrorCode::InvalidModel,
-            Self::Image { backend, source } => match source {
+            Self::UnknownModel { .. } | Self::UnknownVideoModel { .. } => ErrorCode::InvalidModel,
+            Self::Image { backend, source } | Self::Video { backend, source } => match source {
                 BackendError::Unavailable { .. } => match backend {
                     Backend::CliProxy => ErrorCode::CliproxyUnavailable,
                     // No code names the Gemini API being out of reach: the
@@ -142,9 +175,12 @@ impl ServiceError {
                 BackendError::InvalidModel { .. } => ErrorCode::InvalidModel,
                 BackendError::Failed { .. } => ErrorCode::GenerationFailed,
             },
-            Self::NotAnImage(_) | Self::Internal(_) | Self::Cancelled => {
+            Self::NotAnImage(_) | Self::NotAVideo(_) | Self::Internal(_) | Self::Cancelled => {
                 ErrorCode::GenerationFailed
             }
+            Self::VideoUnavailable(_) => ErrorCode::VideoBackendUnavailable,
+            Self::JobNotFound(_) => ErrorCode::JobNotFound,
+            Self::CannotExtend { .. } => ErrorCode::InvalidParameter,
             Self::Save(_) | Self::Storage(_) => ErrorCode::SaveFailed,
             Self::InvalidFilename(_) => ErrorCode::InvalidParameter,
             Self::FileNotFound(_) => ErrorCode::FileNotFound,
@@ -196,7 +232,39 @@ config) and that you are logged in to CLIProxyAPI"
                     " Call `list_models` to see which models the backend offers."
                 }
             },
-            Self::NotAnImage(_) => " Retry; if it keeps failing, try another model.",
+            Self::Video { backend, source } => match (source, backend) {
+                (BackendError::Unavailable { .. }, Backend::CliProxy) => {
+                    "; start CLIProxyAPI (default 127.0.0.1:8317), or set `MCP_VIDEO_BACKEND=gemini` \
+with a Gemini API key, or run with `--emulator` for offline test videos"
+                }
+                (BackendError::Unavailable { .. }, Backend::Gemini) => {
+                    "; check the network and `MCP_GEMINI_URL`, or run with `--emulator` for \
+offline test videos"
+                }
+                (BackendError::AuthFailed { .. }, Backend::CliProxy) => {
+                    "; check `MCP_CLIPROXY_API_KEY` and that CLIProxyAPI has an account for the model"
+                }
+                (BackendError::AuthFailed { .. }, Backend::Gemini) => {
+                    "; check `MCP_GEMINI_API_KEY` (or `GEMINI_API_KEY`): it needs access to Veo \
+(a paid Gemini API tier)"
+                }
+                (BackendError::RateLimited { .. }, _) => {
+                    " Wait a minute and retry, or use `veo-3.1-fast-generate-preview`."
+                }
+                (BackendError::Timeout { .. }, _) => " Retry, or raise `MCP_REQUEST_TIMEOUT`.",
+                (BackendError::ContentBlocked { .. }, _) => {
+                    " Rephrase the prompt without the blocked content."
+                }
+                (BackendError::Failed { .. }, _) => {
+                    " Check the parameters against `list_models`; retry, or try another model."
+                }
+                (BackendError::InvalidModel { .. }, _) => {
+                    " Call `list_models` (type `video`) to see the video models."
+                }
+            },
+            Self::NotAnImage(_) | Self::NotAVideo(_) => {
+                " Retry; if it keeps failing, try another model."
+            }
             _ => "",
         };
         format!("{self}{hint}")
@@ -267,11 +335,22 @@ config) and that you are logged in to CLIProxyAPI"
             Self::FileNotFound(name) | Self::ConfirmationRequired(name) => {
                 d.insert("filename".into(), json!(name));
             }
+            Self::CannotExtend { filename, .. } => {
+                d.insert("parameter".into(), json!("video"));
+                d.insert("filename".into(), json!(filename));
+            }
+            Self::JobNotFound(id) => {
+                d.insert("job_id".into(), json!(id));
+            }
             Self::UnknownModel { model } => {
                 d.insert("model".into(), json!(model));
                 d.insert("allowed".into(), json!(domain::image_model_ids()));
             }
-            Self::Image { backend, source } => {
+            Self::UnknownVideoModel { model } => {
+                d.insert("model".into(), json!(model));
+                d.insert("allowed".into(), json!(domain::video_model_ids()));
+            }
+            Self::Image { backend, source } | Self::Video { backend, source } => {
                 d.insert(
                     "backend".into(),
                     json!(match backend {

@@ -61,13 +61,27 @@ impl Service {
                 });
             }
         }
+        let mut note = note;
         if kind != Some(MediaKind::Image) {
-            for (i, m) in domain::VIDEO_MODELS.iter().enumerate() {
+            let unavailable = self.video_unavailable();
+            let family = self.video_family();
+            let default_video = self.default_video_model().id;
+            if let Some(why) = unavailable {
+                let text = format!("video models are unavailable: {why}");
+                note = Some(match note {
+                    Some(n) => format!("{n}; {text}"),
+                    None => text,
+                });
+            }
+            for m in &domain::VIDEO_MODELS {
                 // Veo is served by the Gemini API, which is not probed here;
-                // CLIProxyAPI's video model shows in its model list.
-                let available = match m.provider {
-                    domain::VideoProvider::CliProxy => offers(m.id),
-                    domain::VideoProvider::Gemini => None,
+                // CLIProxyAPI's video model shows in its model list. Models
+                // of the other video backend cannot be used here.
+                let available = match (unavailable, m.provider) {
+                    (Some(_), _) => Some(false),
+                    (None, p) if p != family => Some(false),
+                    (None, domain::VideoProvider::CliProxy) => offers(m.id),
+                    (None, domain::VideoProvider::Gemini) => None,
                 };
                 models.push(ModelOutput {
                     id: m.id.to_owned(),
@@ -76,8 +90,9 @@ impl Service {
                     image_sizes: Vec::new(),
                     durations: m.durations.to_vec(),
                     resolutions: strings(m.resolutions),
-                    max_reference_images: None,
-                    default: i == 0,
+                    max_reference_images: (m.extras.reference_images > 0)
+                        .then_some(m.extras.reference_images),
+                    default: m.id == default_video,
                     available,
                 });
             }
@@ -145,7 +160,10 @@ impl Service {
             .read_head(&id, 256 * 1024)
             .await
             .map_err(|_| ServiceError::FileNotFound(id.to_string()))?;
-        let header = crate::media::probe(&head).ok();
+        let header = match r.kind {
+            MediaKind::Video => self.video_header(&id).await,
+            _ => crate::media::probe(&head).ok(),
+        };
         let size_on_disk = self
             .library
             .stat(&id)
@@ -174,6 +192,22 @@ impl Service {
                 derived: derived.iter().map(ToString::to_string).collect(),
             },
             metadata: r.metadata,
+        })
+    }
+
+    /// What a library video's MP4 says of itself (its `moov` may be at the
+    /// end, so the whole file is read).
+    async fn video_header(&self, id: &MediaId) -> Option<crate::media::ImageInfo> {
+        let bytes = self.library.read(id).await.ok()?;
+        let info = tokio::task::spawn_blocking(move || crate::media::video::probe_mp4(&bytes))
+            .await
+            .ok()?
+            .ok()?;
+        Some(crate::media::ImageInfo {
+            mime_type: info.mime_type,
+            extension: info.extension,
+            width: info.width,
+            height: info.height,
         })
     }
 

@@ -7,6 +7,10 @@
 //!   library → preview → the contract's result;
 //! - [`generate`]: images from prompts, one or a batch, with reference images;
 //! - [`edit`]: edit, inpaint, outpaint and upscale an existing image;
+//! - [`video`]: video requests checked and started as durable jobs, and
+//!   their status (waited on, with a contact sheet of the finished file);
+//! - [`jobs`]: the runner that polls active jobs, saves finished videos
+//!   and resumes unfinished jobs after a restart;
 //! - [`refs`]: every input image (file name, URI or path), as the session's
 //!   [`InputPolicy`] allows;
 //! - [`library`]: listing, file info, delete, reads, the model registry;
@@ -20,16 +24,22 @@ mod edit;
 mod error;
 mod generate;
 mod input;
+mod jobs;
 mod library;
 mod maintenance;
 mod refs;
 mod save;
+mod video;
 
 use std::sync::Arc;
 
+use tokio::sync::{Notify, watch};
+
 use crate::backend::ImageProvider;
-use crate::config::{CleanupSettings, EditSettings, GenerationSettings, ResultSettings};
-use crate::store::Library;
+use crate::config::{
+    CleanupSettings, EditSettings, GenerationSettings, ResultSettings, VideoSettings,
+};
+use crate::store::{JobStore, Library};
 
 pub use edit::{EditInput, OutpaintInput, UpscaleInput};
 pub use error::ServiceError;
@@ -39,6 +49,10 @@ pub use input::{
 };
 pub use refs::{InputOrigin, InputPolicy, REFERENCE_MAX_SIDE};
 pub use save::{BATCH_PREVIEW_BUDGET, Inline, PREVIEW_MAX_BYTES, PREVIEW_MAX_SIDE, PreviewBudget};
+pub use video::{
+    Extendable, MAX_WAIT_SECONDS, VideoAccess, VideoInput, VideoOperation, VideoSpec, VideoStatus,
+    parse_video,
+};
 
 /// What the service is built from: its ports and its settings groups.
 pub struct ServiceParts {
@@ -48,6 +62,9 @@ pub struct ServiceParts {
     pub results: ResultSettings,
     pub cleanup: CleanupSettings,
     pub edit: EditSettings,
+    pub videos: VideoAccess,
+    pub jobs: Arc<dyn JobStore>,
+    pub video: VideoSettings,
 }
 
 /// The operations, with everything they need injected. Shared as `Arc`.
@@ -58,6 +75,13 @@ pub struct Service {
     results: ResultSettings,
     cleanup: CleanupSettings,
     edit: EditSettings,
+    videos: VideoAccess,
+    jobs: Arc<dyn JobStore>,
+    video: VideoSettings,
+    /// Bumped on every job change: `get_video_status` waits on it.
+    job_changes: watch::Sender<u64>,
+    /// Wakes the runner when a job starts.
+    runner_wake: Notify,
 }
 
 impl Service {
@@ -69,6 +93,9 @@ impl Service {
             results,
             cleanup,
             edit,
+            videos,
+            jobs,
+            video,
         } = parts;
         Self {
             images,
@@ -77,6 +104,11 @@ impl Service {
             results,
             cleanup,
             edit,
+            videos,
+            jobs,
+            video,
+            job_changes: watch::Sender::new(0),
+            runner_wake: Notify::new(),
         }
     }
 }

@@ -109,7 +109,7 @@ pub(super) fn media_content(g: &Generated) -> Vec<ContentBlock> {
 /// Sends `notifications/progress` when the client asked for it, in order,
 /// from a sync callback.
 pub(super) struct Progress {
-    tx: Option<mpsc::UnboundedSender<(usize, usize)>>,
+    tx: Option<mpsc::UnboundedSender<(f64, Option<f64>, String)>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
 
@@ -121,13 +121,15 @@ impl Progress {
                 task: None,
             };
         };
-        let (tx, mut rx) = mpsc::unbounded_channel::<(usize, usize)>();
+        let (tx, mut rx) = mpsc::unbounded_channel::<(f64, Option<f64>, String)>();
         let peer = ctx.peer.clone();
         let task = tokio::spawn(async move {
-            while let Some((done, total)) = rx.recv().await {
-                let param = ProgressNotificationParam::new(token.clone(), done as f64)
-                    .with_total(total as f64)
-                    .with_message(format!("{done} of {total} images done"));
+            while let Some((done, total, message)) = rx.recv().await {
+                let mut param =
+                    ProgressNotificationParam::new(token.clone(), done).with_message(message);
+                if let Some(total) = total {
+                    param = param.with_total(total);
+                }
                 if let Err(e) = peer.notify_progress(param).await {
                     tracing::debug!(error = %e, "progress notification not sent");
                     break;
@@ -149,9 +151,19 @@ impl Progress {
         }
     }
 
+    /// One more of `total` images done.
     pub(super) fn step(&self, done: usize, total: usize) {
+        self.report(
+            done as f64,
+            Some(total as f64),
+            format!("{done} of {total} images done"),
+        );
+    }
+
+    /// Progress as the caller counts it (it must only grow).
+    pub(super) fn report(&self, progress: f64, total: Option<f64>, message: String) {
         if let Some(tx) = &self.tx {
-            let _ = tx.send((done, total));
+            let _ = tx.send((progress, total, message));
         }
     }
 }

@@ -10,6 +10,7 @@
 mod edit;
 mod image;
 mod library;
+mod video;
 
 use std::sync::Arc;
 
@@ -17,9 +18,10 @@ use rmcp::handler::server::router::tool::ToolRouter;
 #[allow(deprecated, reason = "see set_level")]
 use rmcp::model::SetLevelRequestParams;
 use rmcp::model::{
-    CallToolResult, ContentBlock, Implementation, ListResourceTemplatesResult, ListResourcesResult,
-    PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities,
-    ServerConfig, SubscriptionFilter,
+    CallToolResult, CancelTaskParams, ContentBlock, GetTaskParams, GetTaskResult, Implementation,
+    ListResourceTemplatesResult, ListResourcesResult, PaginatedRequestParams,
+    ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, ServerConfig,
+    SubscriptionFilter, TASKS_EXTENSION_ID,
 };
 use rmcp::service::{NotificationContext, RequestContext, SubscriptionContext};
 use rmcp::{ErrorData, RoleServer, ServerHandler, tool_handler};
@@ -29,16 +31,19 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 use crate::service::{InputPolicy, Service, ServiceError};
 
 /// Instructions sent to the client at initialization, for the model to read.
-const INSTRUCTIONS: &str = "media-gen generates and edits images with Gemini image models \
-and saves them to a local library. Use `generate_image` for one image and \
-`generate_image_batch` for several prompts at once (they run in parallel); both take \
+const INSTRUCTIONS: &str = "media-gen generates and edits images with Gemini image models, \
+makes videos with Veo, and saves everything to a local library. Use `generate_image` for one \
+image and `generate_image_batch` for several prompts at once (they run in parallel); both take \
 `reference_images`. To change an existing image use `edit_image` (optionally with a mask), \
 `inpaint` (repaint a masked area), `outpaint` (extend beyond the borders) or `upscale`; they \
 take a library file name, a `media://files/NAME` URI or a path. Results give the absolute \
 `image_path`, the `filename` and a `media://files/NAME` resource URI; a small preview is \
-attached inline. Use `list_generated`, `get_file_info` and `delete_file` to manage the \
-library, and `list_models` to see models and their options. On failure, `error.code` says \
-what went wrong and `error.message` what to do next.";
+attached inline. Videos take minutes: `generate_video`, `image_to_video` and `extend_video` \
+return a `job_id` at once; call `get_video_status` (with `wait_seconds` up to 120) until it \
+says `succeeded`, which gives the MP4's path and a contact sheet of its frames. Use \
+`list_generated`, `get_file_info` and `delete_file` to manage the library, and `list_models` \
+to see models and their options. On failure, `error.code` says what went wrong and \
+`error.message` what to do next.";
 
 /// The MCP server: shared state is one [`Service`]; cloning is cheap. One
 /// instance (and its clones) serves one session.
@@ -61,7 +66,10 @@ impl MediaServer {
         Self {
             service,
             policy,
-            tool_router: Self::image_router() + Self::edit_router() + Self::library_router(),
+            tool_router: Self::image_router()
+                + Self::edit_router()
+                + Self::video_router()
+                + Self::library_router(),
             _session: Arc::new(session_end.clone().drop_guard()),
             session_end,
         }
@@ -85,16 +93,21 @@ impl MediaServer {
 impl ServerHandler for MediaServer {
     #[allow(deprecated, reason = "the logging capability: see set_level")]
     fn get_info(&self) -> ServerConfig {
-        let capabilities = ServerCapabilities::builder()
+        let mut capabilities = ServerCapabilities::builder()
             .enable_tools()
             .enable_resources()
             .enable_resources_list_changed()
             .enable_logging()
             .build();
+        // Video calls become tasks (SEP-2663) for clients that want them.
+        capabilities
+            .extensions
+            .get_or_insert_default()
+            .insert(TASKS_EXTENSION_ID.to_owned(), serde_json::Map::new());
         ServerConfig::new(capabilities)
             .with_server_info(
                 Implementation::new("media-gen", env!("CARGO_PKG_VERSION"))
-                    .with_title("media-gen: Gemini image generation"),
+                    .with_title("media-gen: Gemini images and Veo videos"),
             )
             .with_instructions(INSTRUCTIONS)
     }
@@ -136,6 +149,26 @@ impl ServerHandler for MediaServer {
         _ctx: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
         self.read_media_resource(&request.uri).await.map(Into::into)
+    }
+
+    /// A video task is its durable job: any session (or a later process)
+    /// can ask about it.
+    async fn get_task(
+        &self,
+        request: GetTaskParams,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<GetTaskResult, ErrorData> {
+        self.video_task(&request.task_id)
+            .await
+            .map(GetTaskResult::new)
+    }
+
+    async fn cancel_task(
+        &self,
+        request: CancelTaskParams,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        self.cancel_video_task(&request.task_id).await
     }
 
     /// Sessions that began with `initialize` (2025-11-25 and earlier) get

@@ -49,7 +49,10 @@ fn image_json(img: &InputImage) -> Value {
 /// The `predictLongRunning` body.
 pub(super) fn request_body(req: &VideoRequest<'_>) -> Value {
     let mut instance = Map::new();
-    instance.insert("prompt".into(), json!(req.prompt));
+    // Image-to-video may go without one.
+    if !req.prompt.is_empty() {
+        instance.insert("prompt".into(), json!(req.prompt));
+    }
     if let Some(img) = req.image {
         instance.insert("image".into(), image_json(img));
     }

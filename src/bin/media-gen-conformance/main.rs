@@ -24,7 +24,7 @@ use rmcp::model::{
     GetPromptResponse, GetTaskParams, GetTaskResult, ListPromptsResult,
     ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
     PromptsCapability, ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult,
-    ServerConfig, SubscriptionFilter, TASKS_EXTENSION_ID, Tool, UpdateTaskParams,
+    ServerConfig, SubscriptionFilter, Tool, UpdateTaskParams,
 };
 #[allow(deprecated, reason = "2025-11-25 clients still send these")]
 use rmcp::model::{SetLevelRequestParams, SubscribeRequestParams, UnsubscribeRequestParams};
@@ -79,10 +79,8 @@ impl ServerHandler for FixtureServer {
         if let Some(resources) = &mut capabilities.resources {
             resources.subscribe = Some(true);
         }
-        capabilities
-            .extensions
-            .get_or_insert_default()
-            .insert(TASKS_EXTENSION_ID.to_owned(), serde_json::Map::new());
+        // media-gen declares the tasks extension itself (its video tools).
+        debug_assert!(capabilities.supports_tasks());
         info
     }
 
@@ -163,15 +161,16 @@ impl ServerHandler for FixtureServer {
         self.media.set_level(request, ctx).await
     }
 
+    /// The fixtures' tasks, else media-gen's own (video jobs).
     async fn get_task(
         &self,
         request: GetTaskParams,
-        _ctx: RequestContext<RoleServer>,
+        ctx: RequestContext<RoleServer>,
     ) -> Result<GetTaskResult, ErrorData> {
-        self.state
-            .tasks
-            .get_task(&request.task_id)
-            .map(GetTaskResult::new)
+        match self.state.tasks.get_task(&request.task_id) {
+            Ok(task) => Ok(GetTaskResult::new(task)),
+            Err(_) => self.media.get_task(request, ctx).await,
+        }
     }
 
     async fn update_task(
@@ -187,9 +186,12 @@ impl ServerHandler for FixtureServer {
     async fn cancel_task(
         &self,
         request: CancelTaskParams,
-        _ctx: RequestContext<RoleServer>,
+        ctx: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
-        self.state.tasks.cancel_task(&request.task_id)
+        match self.state.tasks.cancel_task(&request.task_id) {
+            Ok(()) => Ok(()),
+            Err(_) => self.media.cancel_task(request, ctx).await,
+        }
     }
 
     async fn list_prompts(
@@ -299,7 +301,10 @@ mod tests {
     #![allow(clippy::unwrap_used, reason = "tests fail loudly")]
 
     use rmcp::ServiceExt;
-    use rmcp::model::{CallToolRequestParams, GetPromptRequestParams, ReadResourceRequestParams};
+    use rmcp::model::{
+        CallToolRequestParams, GetPromptRequestParams, ReadResourceRequestParams,
+        TASKS_EXTENSION_ID,
+    };
     use serde_json::json;
 
     use super::*;

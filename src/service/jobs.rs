@@ -1,0 +1,481 @@
+//! The job runner: one per process, started by the composition root with
+//! the shutdown token. It drives every active job — polls the provider
+//! with a growing interval (and what `Retry-After` asks), downloads the
+//! finished video at once (sample links expire), saves it through the
+//! library (atomic, catalogued) and marks the job done — and fails jobs
+//! that pass their deadline with `GENERATION_TIMEOUT`.
+//!
+//! Jobs live in the [`JobStore`](crate::store::JobStore), so a restart
+//! loses nothing: at start the runner resumes every unfinished job. A file
+//! appears exactly once: the video's sidecar names its job, and a job whose
+//! file was saved just before the process died is found by that name and
+//! marked done instead of being downloaded again.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use chrono::Utc;
+use serde_json::{Map, Value, json};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::video::backend_name;
+use super::{Service, ServiceError};
+use crate::backend::{BackendError, VideoPoll, VideoSample};
+use crate::contract::ErrorCode;
+use crate::store::{
+    Job, JobError, JobId, JobState, ListQuery, MediaId, MediaKind, MediaRecord, NewMedia,
+};
+
+/// The longest wait between two polls of one job.
+const MAX_POLL_FACTOR: f64 = 4.0;
+/// How often the runner looks for jobs it was not told about (started by
+/// another process on the same library).
+const RESCAN: Duration = Duration::from_secs(30);
+/// Downloads of a finished video tried before the job fails.
+const DOWNLOAD_TRIES: u32 = 4;
+/// Longest back-off after a failed poll.
+const MAX_ERROR_WAIT: Duration = Duration::from_secs(60);
+
+/// What one step of a job came to.
+enum Step {
+    /// Poll again after this long.
+    Again(Duration),
+    /// The job has ended.
+    Ended,
+}
+
+impl Service {
+    /// Drives every active job until `shutdown`; returns once the drivers
+    /// have stopped (a save under way finishes first).
+    pub async fn run_jobs(self: Arc<Self>, shutdown: CancellationToken) {
+        let drivers = TaskTracker::new();
+        let driving: Arc<Mutex<HashSet<JobId>>> = Arc::default();
+        loop {
+            match self.jobs.active().await {
+                Ok(jobs) => {
+                    for job in jobs {
+                        let fresh = driving
+                            .lock()
+                            .map(|mut d| d.insert(job.id.clone()))
+                            .unwrap_or(false);
+                        if !fresh {
+                            continue;
+                        }
+                        let this = self.clone();
+                        let stop = shutdown.clone();
+                        let driving = driving.clone();
+                        drivers.spawn(async move {
+                            let id = job.id.clone();
+                            this.drive(job, &stop).await;
+                            if let Ok(mut d) = driving.lock() {
+                                d.remove(&id);
+                            }
+                        });
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "could not read the active jobs"),
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                () = self.runner_wake.notified() => {}
+                () = tokio::time::sleep(RESCAN) => {}
+            }
+        }
+        drivers.close();
+        drivers.wait().await;
+    }
+
+    /// Advances every active job by one poll (and saves what finished),
+    /// without waiting: for a process that does not run the runner
+    /// (`media-gen jobs`).
+    pub async fn advance_jobs(&self) -> Result<(), ServiceError> {
+        let never = CancellationToken::new();
+        for mut job in self.jobs.active().await.map_err(ServiceError::Storage)? {
+            if self.prepare(&mut job).await {
+                let _ = self.step(&mut job, Duration::ZERO, &never).await;
+            }
+        }
+        Ok(())
+    }
+
+    /// Polls one job until it ends or `stop` fires.
+    async fn drive(&self, mut job: Job, stop: &CancellationToken) {
+        if !self.prepare(&mut job).await {
+            return;
+        }
+        let first = self.video.poll_interval;
+        let mut wait = first;
+        loop {
+            let left = (job.deadline - Utc::now()).to_std().unwrap_or_default();
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = tokio::time::sleep(wait.min(left)) => {}
+            }
+            match self.step(&mut job, wait, stop).await {
+                Step::Again(next) => wait = next,
+                Step::Ended => return,
+            }
+        }
+    }
+
+    /// Gets a job ready to be polled: `false` if it has ended meanwhile (a
+    /// job the provider never accepted fails; one whose file is already in
+    /// the library is marked done).
+    async fn prepare(&self, job: &mut Job) -> bool {
+        if job.provider_ref.is_none() {
+            self.fail(
+                job,
+                ErrorCode::GenerationFailed,
+                "media-gen stopped before the provider accepted this job, so nothing was made; start the video again".into(),
+            )
+            .await;
+            return false;
+        }
+        match self.saved_for(&job.id, job.created).await {
+            Ok(Some(id)) => {
+                self.succeed(job, id).await;
+                false
+            }
+            Ok(None) => true,
+            Err(e) => {
+                tracing::warn!(error = %e, job = %job.id, "could not look for the job's file");
+                true
+            }
+        }
+    }
+
+    /// One poll of `job` (and, when the video is ready, its download and
+    /// save). `wait` is the interval that led here.
+    async fn step(&self, job: &mut Job, wait: Duration, stop: &CancellationToken) -> Step {
+        if self.ended_elsewhere(job).await {
+            return Step::Ended;
+        }
+        if Utc::now() >= job.deadline {
+            let minutes = (job.deadline - job.created).num_seconds() as f64 / 60.0;
+            self.fail(
+                job,
+                ErrorCode::GenerationTimeout,
+                format!(
+                    "the video was not ready within {minutes:.0} minutes, so the job was given up (the provider may still finish it, but it will not be saved); start it again, perhaps with a shorter duration or a fast model, or raise `MCP_VIDEO_DEADLINE`"
+                ),
+            )
+            .await;
+            return Step::Ended;
+        }
+        let Ok(provider) = self.video_provider() else {
+            // Not fatal: the job waits for a configuration that can poll it.
+            return Step::Again(MAX_ERROR_WAIT);
+        };
+        let name = job.provider_ref.clone().unwrap_or_default();
+        let polled = tokio::select! {
+            () = stop.cancelled() => return Step::Ended,
+            r = provider.poll(&name) => r,
+        };
+        job.attempts = job.attempts.saturating_add(1);
+        let next = self.grow(wait);
+        match polled {
+            Ok(VideoPoll::Running { progress }) => {
+                if progress.is_some() {
+                    job.progress = progress;
+                }
+                if job.state == JobState::Queued {
+                    job.state = JobState::Running;
+                }
+                self.record(job).await;
+                Step::Again(next)
+            }
+            Ok(VideoPoll::Done(sample)) => {
+                if let VideoSample::Uri(uri) = &sample {
+                    job.sample_uri = Some(uri.clone());
+                }
+                self.record(job).await;
+                self.finish(job, &sample, stop).await
+            }
+            Ok(VideoPoll::Failed { message }) => {
+                self.fail(
+                    job,
+                    ErrorCode::GenerationFailed,
+                    format!(
+                        "the provider could not make the video: {message}. Retry; if it keeps failing, change the prompt or try another model"
+                    ),
+                )
+                .await;
+                Step::Ended
+            }
+            Ok(VideoPoll::Filtered { reasons }) => {
+                let why = if reasons.is_empty() {
+                    "no reason given".to_owned()
+                } else {
+                    reasons.join("; ")
+                };
+                self.fail(
+                    job,
+                    ErrorCode::ContentBlocked,
+                    format!(
+                        "the provider's safety filter withheld the video ({why}). Rephrase the prompt (or use other images) without the blocked content"
+                    ),
+                )
+                .await;
+                Step::Ended
+            }
+            Err(e) if e.is_retryable() => {
+                tracing::info!(error = %e, job = %job.id, "poll failed; trying again");
+                self.record(job).await;
+                Step::Again(self.after_error(&e, wait))
+            }
+            Err(e) => {
+                let err = ServiceError::video(provider.backend(), e);
+                self.fail(job, err.code(), err.message()).await;
+                Step::Ended
+            }
+        }
+    }
+
+    /// Downloads, checks and saves a finished video; marks the job done.
+    async fn finish(&self, job: &mut Job, sample: &VideoSample, stop: &CancellationToken) -> Step {
+        let Ok(provider) = self.video_provider() else {
+            return Step::Again(MAX_ERROR_WAIT);
+        };
+        let mut tries = 0;
+        let bytes = loop {
+            tries += 1;
+            let fetched = tokio::select! {
+                () = stop.cancelled() => return Step::Ended,
+                r = provider.fetch(sample) => r,
+            };
+            match fetched {
+                Ok(b) => break b,
+                Err(e) if e.is_retryable() && tries < DOWNLOAD_TRIES => {
+                    tracing::info!(error = %e, job = %job.id, "download failed; trying again");
+                    tokio::select! {
+                        () = stop.cancelled() => return Step::Ended,
+                        () = tokio::time::sleep(self.after_error(&e, self.video.poll_interval)) => {}
+                    }
+                }
+                Err(e) => {
+                    let gone = matches!(
+                        &e,
+                        BackendError::Failed {
+                            status: Some(404 | 410),
+                            ..
+                        }
+                    );
+                    let message = if gone {
+                        format!(
+                            "the provider no longer has the finished video ({e}); its links expire, so it could not be saved. Start the video again"
+                        )
+                    } else {
+                        format!(
+                            "the finished video could not be downloaded ({e}). Start the video again; if it keeps failing, check the network"
+                        )
+                    };
+                    self.fail(job, ErrorCode::GenerationFailed, message).await;
+                    return Step::Ended;
+                }
+            }
+        };
+        if self.ended_elsewhere(job).await {
+            return Step::Ended;
+        }
+        match self.save_video(job, bytes).await {
+            Ok(record) => {
+                self.succeed(job, record.id).await;
+                Step::Ended
+            }
+            Err(e) => {
+                self.fail(job, e.code(), e.message()).await;
+                Step::Ended
+            }
+        }
+    }
+
+    /// Checks a finished video and saves it; its sidecar names the job.
+    async fn save_video(&self, job: &Job, bytes: Bytes) -> Result<MediaRecord, ServiceError> {
+        let probe = bytes.clone();
+        let info = tokio::task::spawn_blocking(move || crate::media::video::probe_mp4(&probe))
+            .await
+            .map_err(|e| ServiceError::Internal(format!("probe task failed: {e}")))?
+            .map_err(ServiceError::NotAVideo)?;
+        let param = |k: &str| job.params.get(k).cloned().unwrap_or(Value::Null);
+        let mut facts = Map::new();
+        facts.insert("operation".into(), json!(job.operation));
+        facts.insert("job_id".into(), json!(job.id.as_str()));
+        facts.insert(
+            "duration_seconds".into(),
+            json!((info.duration_seconds * 1000.0).round() / 1000.0),
+        );
+        facts.insert("aspect_ratio".into(), param("aspect_ratio"));
+        facts.insert("resolution".into(), param("resolution"));
+        facts.insert("provider".into(), json!(job.provider));
+        facts.insert("frames".into(), json!(info.frames));
+        if let Some(s) = job.params.get("source").and_then(Value::as_str) {
+            facts.insert("source".into(), json!(s));
+        }
+        if let Some(n) = job.params.get("note").and_then(Value::as_str) {
+            facts.insert("note".into(), json!(n));
+        }
+        let parameters: Map<String, Value> = job
+            .params
+            .iter()
+            .filter(|(k, _)| !matches!(k.as_str(), "prompt" | "source" | "note"))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        facts.insert("parameters".into(), Value::Object(parameters));
+        let source = job
+            .params
+            .get("source")
+            .and_then(Value::as_str)
+            .and_then(|s| s.parse::<MediaId>().ok());
+        let prompt = job
+            .params
+            .get("prompt")
+            .and_then(Value::as_str)
+            .filter(|p| !p.is_empty())
+            .map(str::to_owned);
+        self.library
+            .save(NewMedia {
+                bytes,
+                kind: MediaKind::Video,
+                extension: info.extension.to_owned(),
+                mime_type: info.mime_type.to_owned(),
+                width: Some(info.width),
+                height: Some(info.height),
+                prompt,
+                model: Some(job.model.clone()),
+                metadata: facts,
+                source,
+            })
+            .await
+            .map_err(ServiceError::Save)
+    }
+
+    /// The library video a job already saved, if any (newest videos first,
+    /// none older than the job).
+    async fn saved_for(
+        &self,
+        id: &JobId,
+        since: chrono::DateTime<Utc>,
+    ) -> Result<Option<MediaId>, ServiceError> {
+        let mut q = ListQuery {
+            kind: Some(MediaKind::Video),
+            limit: 100,
+            ..ListQuery::default()
+        };
+        loop {
+            let page = self.library.list(&q).await.map_err(ServiceError::Storage)?;
+            for r in &page.records {
+                if r.created < since - chrono::Duration::seconds(1) {
+                    return Ok(None);
+                }
+                if r.fact("job_id") == Some(id.as_str()) {
+                    return Ok(Some(r.id.clone()));
+                }
+            }
+            if page.records.len() < q.limit as usize {
+                return Ok(None);
+            }
+            q.offset += u64::from(q.limit);
+        }
+    }
+
+    /// The next interval: 1.5 × the last, at most [`MAX_POLL_FACTOR`] ×
+    /// the configured one.
+    fn grow(&self, wait: Duration) -> Duration {
+        let first = self.video.poll_interval;
+        wait.max(first)
+            .mul_f64(1.5)
+            .min(first.mul_f64(MAX_POLL_FACTOR))
+    }
+
+    /// How long to wait after a failed call: what `Retry-After` asks, else
+    /// twice the last wait, at most [`MAX_ERROR_WAIT`].
+    fn after_error(&self, e: &BackendError, wait: Duration) -> Duration {
+        match e {
+            BackendError::RateLimited {
+                retry_after: Some(r),
+                ..
+            } => *r,
+            _ => wait.max(self.video.poll_interval).saturating_mul(2),
+        }
+        .min(MAX_ERROR_WAIT)
+    }
+
+    /// Whether the stored job has ended (cancelled) while this copy ran.
+    async fn ended_elsewhere(&self, job: &Job) -> bool {
+        matches!(self.jobs.get(&job.id).await, Ok(Some(stored)) if stored.state.is_final())
+    }
+
+    /// Stores the job as it stands now.
+    async fn record(&self, job: &mut Job) {
+        job.updated = Utc::now();
+        if let Err(e) = self.jobs.update(job).await {
+            tracing::warn!(error = %e, job = %job.id, "could not record the job");
+        }
+        self.jobs_changed();
+    }
+
+    async fn succeed(&self, job: &mut Job, file: MediaId) {
+        tracing::info!(job = %job.id, file = %file, "video saved");
+        job.state = JobState::Succeeded;
+        job.result = Some(file);
+        job.progress = Some(1.0);
+        job.error = None;
+        self.record(job).await;
+    }
+
+    async fn fail(&self, job: &mut Job, code: ErrorCode, message: String) {
+        tracing::info!(job = %job.id, code = code.as_str(), %message, "video job failed");
+        job.state = JobState::Failed;
+        job.error = Some(JobError {
+            code: code.as_str().to_owned(),
+            message,
+        });
+        self.record(job).await;
+    }
+
+    /// Cancels a job: it is no longer polled and nothing is saved (the
+    /// provider cannot be told to stop; its work is discarded).
+    pub async fn cancel_job(&self, job_id: &str) -> Result<Job, ServiceError> {
+        let id: JobId = job_id
+            .parse()
+            .map_err(|_| ServiceError::JobNotFound(job_id.to_owned()))?;
+        let mut job = self
+            .jobs
+            .get(&id)
+            .await
+            .map_err(ServiceError::Storage)?
+            .ok_or_else(|| ServiceError::JobNotFound(id.to_string()))?;
+        if !job.state.is_final() {
+            job.state = JobState::Cancelled;
+            job.error = Some(JobError {
+                code: ErrorCode::GenerationFailed.as_str().to_owned(),
+                message: "the job was cancelled; nothing was saved".into(),
+            });
+            self.record(&mut job).await;
+        }
+        Ok(job)
+    }
+
+    /// The job `id`, or `JOB_NOT_FOUND`.
+    pub async fn job(&self, job_id: &str) -> Result<Job, ServiceError> {
+        let id: JobId = job_id
+            .trim()
+            .parse()
+            .map_err(|_| ServiceError::JobNotFound(job_id.trim().to_owned()))?;
+        self.jobs
+            .get(&id)
+            .await
+            .map_err(ServiceError::Storage)?
+            .ok_or_else(|| ServiceError::JobNotFound(id.to_string()))
+    }
+
+    /// Which provider this process sends videos to (`gemini`, `cliproxy`).
+    pub fn video_backend_name(&self) -> Option<&'static str> {
+        self.video_provider()
+            .ok()
+            .map(|p| backend_name(p.backend()))
+    }
+}
