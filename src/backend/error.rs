@@ -24,7 +24,7 @@ pub enum BackendError {
     ContentBlocked { reason: String },
     #[error("the backend does not know model `{model}`: {message}")]
     InvalidModel { model: String, message: String },
-    #[error("image generation failed{}: {message}", status.map(|s| format!(" (HTTP {s})")).unwrap_or_default())]
+    #[error("generation failed{}: {message}", status.map(|s| format!(" (HTTP {s})")).unwrap_or_default())]
     Failed {
         status: Option<u16>,
         message: String,

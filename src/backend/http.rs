@@ -94,7 +94,15 @@ impl Endpoint {
         let (body, _) = retry::run(&self.cfg.retry, timeout, base, || {
             self.send_as(self.http.get(url.clone()), own)
         })
-        .await?;
+        .await
+        .map_err(|e| match e {
+            // A missing file is not an unknown model.
+            BackendError::InvalidModel { message, .. } => BackendError::Failed {
+                status: Some(404),
+                message,
+            },
+            e => e,
+        })?;
         Ok(body)
     }
 

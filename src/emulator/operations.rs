@@ -84,6 +84,15 @@ impl Operations {
         }
     }
 
+    /// Operations under way finish after `polls` polls in all.
+    pub fn finish_after(&self, polls: u32) {
+        if let Ok(mut ops) = self.ops.lock() {
+            for op in ops.values_mut() {
+                op.done_after = polls;
+            }
+        }
+    }
+
     pub fn last_request(&self) -> Value {
         self.last.lock().map(|v| v.clone()).unwrap_or_default()
     }
@@ -195,7 +204,8 @@ pub async fn predict_long_running(
         .as_u64()
         .or_else(|| params["durationSeconds"].as_str()?.parse().ok())
         .unwrap_or(8) as u32;
-    if !info.durations_at(&resolution).contains(&seconds) {
+    let extending = instance["video"]["uri"].is_string();
+    if !extending && !info.durations_at(&resolution).contains(&seconds) {
         return error(
             StatusCode::BAD_REQUEST,
             &format!("durationSeconds {seconds} is out of bounds for {model} at {resolution}."),

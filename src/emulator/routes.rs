@@ -147,7 +147,7 @@ struct ControlBody {
     latency_ms: Option<u64>,
     #[serde(default)]
     retry_after: Option<u64>,
-    /// Polls new video operations take to finish.
+    /// Polls video operations take to finish (those under way too).
     #[serde(default)]
     video_polls: Option<u32>,
     /// Expire every finished video sample (as two days passing would).
@@ -177,6 +177,7 @@ async fn control(AxState(s): AxState<Shared>, Json(body): Json<ControlBody>) -> 
     }
     if let Some(n) = body.video_polls {
         s.video_polls.store(u64::from(n), Ordering::SeqCst);
+        s.videos.finish_after(n);
     }
     if body.expire_samples {
         s.videos.expire_all();

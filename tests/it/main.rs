@@ -16,3 +16,4 @@ mod http;
 mod library;
 mod mcp;
 mod support;
+mod video;

@@ -23,6 +23,8 @@ pub struct Harness {
     /// The settings the service was built from (emulator URLs included).
     pub settings: Settings,
     pub _emulator: EmulatorHandle,
+    /// Stops the video job runner when the harness is dropped.
+    pub _jobs: tokio_util::sync::DropGuard,
     pub _dir: tempfile::TempDir,
 }
 
@@ -87,6 +89,9 @@ async fn start_inner(
         true => app::http_policy(&settings),
         false => app::stdio_policy(),
     };
+    // The job runner, as `serve` starts it.
+    let jobs = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(Arc::clone(&service).run_jobs(jobs.clone()));
     let server = MediaServer::new(Arc::clone(&service), policy);
     let service_for_test = Arc::clone(&service);
     let (server_io, client_io) = tokio::io::duplex(1 << 20);
@@ -103,6 +108,7 @@ async fn start_inner(
         library,
         settings,
         _emulator: emulator,
+        _jobs: jobs.drop_guard(),
         _dir: dir,
     }
 }

@@ -72,7 +72,10 @@ pub(super) fn request_body(req: &VideoRequest<'_>) -> Value {
     }
     let mut parameters = Map::new();
     parameters.insert("aspectRatio".into(), json!(req.aspect_ratio));
-    parameters.insert("durationSeconds".into(), json!(req.duration_seconds));
+    // An extension's length is the model's own step, not a choice.
+    if req.extend.is_none() {
+        parameters.insert("durationSeconds".into(), json!(req.duration_seconds));
+    }
     parameters.insert("sampleCount".into(), json!(1));
     if let Some(r) = req.resolution {
         parameters.insert("resolution".into(), json!(r));
