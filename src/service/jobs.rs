@@ -479,3 +479,292 @@ impl Service {
             .map(|p| backend_name(p.backend()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+
+    use async_trait::async_trait;
+    use reqwest::Url;
+    use tokio::time::Instant;
+
+    use super::*;
+    use crate::backend::{
+        Backend, BackendConfig, RetryPolicy, VideoProvider, VideoRequest, cliproxy::CliProxyImages,
+    };
+    use crate::config::{
+        CleanupSettings, EditSettings, GenerationSettings, PreviewMode, ResultSettings,
+        VideoSettings,
+    };
+    use crate::service::{ServiceParts, VideoAccess};
+    use crate::store::local::LocalStore;
+
+    /// A provider that answers polls from a script and notes when it was asked.
+    struct Scripted {
+        url: Url,
+        answers: Mutex<VecDeque<Result<VideoPoll, BackendError>>>,
+        polls: Mutex<Vec<Instant>>,
+        mp4: Bytes,
+    }
+
+    #[async_trait]
+    impl VideoProvider for Scripted {
+        fn backend(&self) -> Backend {
+            Backend::Gemini
+        }
+        fn base_url(&self) -> &Url {
+            &self.url
+        }
+        async fn submit(&self, _req: &VideoRequest<'_>) -> Result<String, BackendError> {
+            Ok("models/m/operations/1".into())
+        }
+        async fn poll(&self, _operation: &str) -> Result<VideoPoll, BackendError> {
+            self.polls.lock().unwrap().push(Instant::now());
+            self.answers
+                .lock()
+                .unwrap()
+                .pop_front()
+                .unwrap_or(Ok(VideoPoll::Running { progress: None }))
+        }
+        async fn fetch(&self, sample: &VideoSample) -> Result<Bytes, BackendError> {
+            match sample {
+                VideoSample::Inline(b) => Ok(b.clone()),
+                VideoSample::Uri(_) => Ok(self.mp4.clone()),
+            }
+        }
+    }
+
+    fn clip() -> Bytes {
+        let mp4 = crate::emulator::video::render_mp4(&crate::emulator::video::Clip {
+            seed: b"t".to_vec(),
+            width: 64,
+            height: 36,
+            seconds: 1,
+            first: None,
+            last: None,
+        })
+        .unwrap();
+        Bytes::from(mp4)
+    }
+
+    fn service(
+        dir: &std::path::Path,
+        answers: Vec<Result<VideoPoll, BackendError>>,
+    ) -> (Arc<Service>, Arc<Scripted>) {
+        let store = LocalStore::open(dir).unwrap();
+        let url = Url::parse("http://127.0.0.1:9").unwrap();
+        let provider = Arc::new(Scripted {
+            url: url.clone(),
+            answers: Mutex::new(answers.into()),
+            polls: Mutex::default(),
+            mp4: clip(),
+        });
+        let images = Arc::new(CliProxyImages::new(
+            BackendConfig {
+                base_url: url,
+                api_key: None,
+                timeout: Duration::from_secs(1),
+                retry: RetryPolicy::default(),
+            },
+            reqwest::Client::new(),
+        ));
+        let service = Service::new(ServiceParts {
+            images,
+            library: store.library(),
+            generation: GenerationSettings {
+                default_model: crate::domain::DEFAULT_IMAGE_MODEL,
+                batch_concurrency: 1,
+            },
+            results: ResultSettings {
+                preview: PreviewMode::Preview,
+            },
+            cleanup: CleanupSettings::default(),
+            edit: EditSettings {
+                input_max_bytes: 1 << 20,
+                input_max_pixels: 1 << 20,
+                mask_feather: 0,
+                outpaint_max_extend: 16,
+            },
+            videos: VideoAccess::Ready(provider.clone()),
+            jobs: store.jobs.clone(),
+            video: VideoSettings {
+                default_model: "veo-3.1-generate-preview",
+                poll_interval: Duration::from_secs(10),
+                deadline: Duration::from_secs(1200),
+            },
+        });
+        (Arc::new(service), provider)
+    }
+
+    fn job(provider_ref: Option<&str>) -> Job {
+        let now = Utc::now();
+        let mut params = Map::new();
+        params.insert("prompt".into(), json!("waves"));
+        params.insert("aspect_ratio".into(), json!("16:9"));
+        params.insert("resolution".into(), json!("720p"));
+        Job {
+            id: JobId::new(now),
+            operation: "generate_video".into(),
+            provider: "gemini".into(),
+            model: "veo-3.1-generate-preview".into(),
+            state: JobState::Running,
+            params,
+            provider_ref: provider_ref.map(str::to_owned),
+            progress: None,
+            attempts: 1,
+            error: None,
+            result: None,
+            sample_uri: None,
+            created: now,
+            updated: now,
+            deadline: now + chrono::Duration::minutes(20),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn polls_back_off_honour_retry_after_and_save_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let answers = vec![
+            Ok(VideoPoll::Running {
+                progress: Some(0.1),
+            }),
+            Ok(VideoPoll::Running { progress: None }),
+            Err(BackendError::RateLimited {
+                retry_after: Some(Duration::from_secs(30)),
+                message: "slow down".into(),
+            }),
+            Ok(VideoPoll::Running {
+                progress: Some(0.6),
+            }),
+            Ok(VideoPoll::Done(VideoSample::Uri(
+                "https://example.invalid/v.mp4".into(),
+            ))),
+        ];
+        let (service, provider) = service(dir.path(), answers);
+        let job = job(Some("models/m/operations/1"));
+        service.jobs.create(&job).await.unwrap();
+        let start = Instant::now();
+        service.drive(job.clone(), &CancellationToken::new()).await;
+        let at: Vec<f64> = provider
+            .polls
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|t| (*t - start).as_secs_f64())
+            .collect();
+        let gaps: Vec<f64> = std::iter::once(at[0])
+            .chain(at.windows(2).map(|w| w[1] - w[0]))
+            .collect();
+        // 10 s first, ×1.5 each poll, 30 s as Retry-After asked, then capped
+        // at 4 × 10 s.
+        assert_eq!(gaps, [10.0, 15.0, 22.5, 30.0, 40.0], "{at:?}");
+        let done = service.jobs.get(&job.id).await.unwrap().unwrap();
+        assert_eq!(done.state, JobState::Succeeded);
+        assert_eq!(done.progress, Some(1.0));
+        assert_eq!(
+            done.sample_uri.as_deref(),
+            Some("https://example.invalid/v.mp4")
+        );
+        let file = done.result.unwrap();
+        let record = service.library.get(&file).await.unwrap().unwrap();
+        assert_eq!(record.kind, MediaKind::Video);
+        assert_eq!(record.fact("job_id"), Some(job.id.as_str()));
+        assert_eq!((record.width, record.height), (Some(64), Some(36)));
+        assert_eq!(record.metadata["duration_seconds"], json!(1.0));
+
+        // Run again (as after a crash before the job was marked done): the
+        // saved file is found by its job, nothing is polled or saved again.
+        let mut again = job.clone();
+        again.state = JobState::Running;
+        service.jobs.update(&again).await.unwrap();
+        let polls = provider.polls.lock().unwrap().len();
+        service.drive(again, &CancellationToken::new()).await;
+        assert_eq!(provider.polls.lock().unwrap().len(), polls);
+        let page = service.library.list(&ListQuery::default()).await.unwrap();
+        assert_eq!(page.total, 1);
+        let done = service.jobs.get(&job.id).await.unwrap().unwrap();
+        assert_eq!((done.state, done.result), (JobState::Succeeded, Some(file)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn failures_end_jobs_with_their_codes() {
+        let dir = tempfile::tempdir().unwrap();
+        let answers = vec![
+            Ok(VideoPoll::Filtered {
+                reasons: vec!["policy".into()],
+            }),
+            Ok(VideoPoll::Failed {
+                message: "internal".into(),
+            }),
+            Err(BackendError::AuthFailed {
+                status: 403,
+                message: "no".into(),
+            }),
+        ];
+        let (service, _) = service(dir.path(), answers);
+        for code in ["CONTENT_BLOCKED", "GENERATION_FAILED", "AUTH_FAILED"] {
+            let job = job(Some("models/m/operations/1"));
+            service.jobs.create(&job).await.unwrap();
+            service.drive(job.clone(), &CancellationToken::new()).await;
+            let ended = service.jobs.get(&job.id).await.unwrap().unwrap();
+            assert_eq!(ended.state, JobState::Failed);
+            assert_eq!(ended.error.unwrap().code, code);
+        }
+        // Accepted by nobody: failed at once, nothing polled.
+        let job = job(None);
+        service.jobs.create(&job).await.unwrap();
+        service.drive(job.clone(), &CancellationToken::new()).await;
+        let ended = service.jobs.get(&job.id).await.unwrap().unwrap();
+        assert!(
+            ended
+                .error
+                .unwrap()
+                .message
+                .contains("before the provider accepted")
+        );
+        assert_eq!(
+            service
+                .library
+                .list(&ListQuery::default())
+                .await
+                .unwrap()
+                .total,
+            0
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_cancelled_job_stops_and_saves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let answers = vec![
+            Ok(VideoPoll::Running { progress: None }),
+            Ok(VideoPoll::Done(VideoSample::Uri("https://x/v.mp4".into()))),
+        ];
+        let (service, provider) = service(dir.path(), answers);
+        let job = job(Some("models/m/operations/1"));
+        service.jobs.create(&job).await.unwrap();
+        let driver = {
+            let service = service.clone();
+            let job = job.clone();
+            tokio::spawn(async move { service.drive(job, &CancellationToken::new()).await })
+        };
+        // After the first poll, before the second.
+        tokio::time::sleep(Duration::from_secs(12)).await;
+        assert_eq!(provider.polls.lock().unwrap().len(), 1);
+        let cancelled = service.cancel_job(job.id.as_str()).await.unwrap();
+        assert_eq!(cancelled.state, JobState::Cancelled);
+        driver.await.unwrap();
+        assert_eq!(provider.polls.lock().unwrap().len(), 1);
+        let ended = service.jobs.get(&job.id).await.unwrap().unwrap();
+        assert_eq!(ended.state, JobState::Cancelled);
+        assert_eq!(
+            service
+                .library
+                .list(&ListQuery::default())
+                .await
+                .unwrap()
+                .total,
+            0
+        );
+    }
+}
