@@ -21,6 +21,7 @@ use serde_json::{Value, json};
 mod edit;
 mod load;
 mod scale;
+mod video;
 
 const BIN: &str = env!("CARGO_BIN_EXE_media-gen");
 
@@ -44,12 +45,12 @@ fn main() {
             path: path.clone(),
         });
     }
-    // `cargo bench --bench bench -- [--quick] [core] [scale] [edit] [load]`: named sections
+    // `cargo bench --bench bench -- [--quick] [core] [scale] [edit] [video] [load]`: named sections
     // only; none named runs all.
     let named: Vec<&str> = args
         .iter()
         .map(String::as_str)
-        .filter(|a| matches!(*a, "core" | "scale" | "load" | "edit"))
+        .filter(|a| matches!(*a, "core" | "scale" | "load" | "edit" | "video"))
         .collect();
     let want = |s: &str| named.is_empty() || named.contains(&s);
     let work = tempfile::tempdir().expect("temp dir");
@@ -62,6 +63,9 @@ fn main() {
     }
     if want("edit") {
         edit::run(work.path(), quick, &mut rows);
+    }
+    if want("video") {
+        video::run(work.path(), quick, &mut rows);
     }
     if want("load") {
         load::run(work.path(), quick, &mut rows);
