@@ -100,7 +100,7 @@ pub fn run(work: &Path, quick: bool, rows: &mut Vec<(String, String, String)>) {
     );
     let job = started["structuredContent"]["job_id"]
         .as_str()
-        .unwrap_or_else(|| panic!("{started}"))
+        .expect("generate_video returns a job id")
         .to_owned();
     let done = s.call(
         "get_video_status",
