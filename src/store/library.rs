@@ -302,18 +302,32 @@ impl Library {
             return Ok(Some((r, None)));
         }
         let head = self.media.get_range(&entry.id, 0..64 * 1024).await?;
+        let mut extra = Map::new();
         let (mime, width, height) = match crate::media::probe(&head) {
             Ok(info) => (
                 info.mime_type.to_owned(),
                 Some(info.width),
                 Some(info.height),
             ),
+            Err(_) if crate::media::video::is_mp4(&head) => {
+                // An MP4's size and length may sit at its end: read it all.
+                let whole = self.media.get(&entry.id).await?;
+                match crate::media::video::probe_mp4(&whole) {
+                    Ok(v) => {
+                        extra.insert(
+                            "duration_seconds".into(),
+                            json!((v.duration_seconds * 1000.0).round() / 1000.0),
+                        );
+                        (v.mime_type.to_owned(), Some(v.width), Some(v.height))
+                    }
+                    Err(_) => ("video/mp4".to_owned(), None, None),
+                }
+            }
             Err(_) => match mime_from_extension(entry.id.as_str()) {
                 Some(m) => (m.to_owned(), None, None),
                 None => return Ok(None), // not media: leave it alone
             },
         };
-        let mut extra = Map::new();
         extra.insert("added_by_hand".into(), json!(true));
         let record = MediaRecord {
             id: entry.id.clone(),

@@ -745,3 +745,96 @@ async fn the_task_flow_at_both_protocol_versions() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn cliproxy_serves_videos_through_its_openai_routes() {
+    let h = start(&[FAST, ("MCP_VIDEO_BACKEND", "cliproxy")]).await;
+    // The default becomes CLIProxyAPI's model; 1:1 is one of its ratios.
+    let (v, r) = made(
+        &h,
+        "generate_video",
+        json!({"prompt": "a square dance", "aspect_ratio": "1:1"}),
+    )
+    .await;
+    assert_eq!(v["status"], "succeeded", "{v}");
+    let m = &v["metadata"];
+    assert_eq!(m["model"], "grok-imagine-video");
+    assert_eq!(
+        (m["width"].as_u64(), m["height"].as_u64()),
+        (Some(720), Some(720))
+    );
+    assert_eq!(m["duration_seconds"], 6.0);
+    sheet(&r);
+    let last = &stats(&h).await["last_video_request"];
+    assert_eq!(
+        (&last["api"], &last["aspect_ratio"]),
+        (&json!("openai"), &json!("1:1"))
+    );
+    // Veo is not served here: refused, saying what to set.
+    let r = call(
+        &h,
+        "generate_video",
+        json!({"prompt": "x", "model": "veo-3.1-generate-preview"}),
+    )
+    .await;
+    let err = structured(&r);
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("MCP_VIDEO_BACKEND=gemini"),
+        "{err}"
+    );
+    // A moderated request ends as CONTENT_BLOCKED.
+    let (v, _) = made(
+        &h,
+        "generate_video",
+        json!({"prompt": "x [emulator:blocked]"}),
+    )
+    .await;
+    assert_eq!(v["error"]["code"], "CONTENT_BLOCKED", "{v}");
+}
+
+#[tokio::test]
+async fn an_mp4_put_in_the_library_by_hand_is_catalogued_as_a_video() {
+    let h = start(&[]).await;
+    std::fs::create_dir_all(&h.out).unwrap();
+    let mp4 = media_gen::emulator::video::render_mp4(&media_gen::emulator::video::Clip {
+        seed: b"by hand".to_vec(),
+        width: 320,
+        height: 180,
+        seconds: 2,
+        first: None,
+        last: None,
+    })
+    .unwrap();
+    std::fs::write(h.out.join("holiday.mp4"), &mp4).unwrap();
+    h.service.reconcile().await.unwrap();
+    let list = structured(&call(&h, "list_generated", json!({"type": "video"})).await);
+    assert_eq!(list["total"], 1, "{list}");
+    let f = &list["files"][0];
+    assert_eq!(
+        (&f["filename"], &f["mime_type"], &f["width"], &f["height"]),
+        (
+            &json!("holiday.mp4"),
+            &json!("video/mp4"),
+            &json!(320),
+            &json!(180)
+        )
+    );
+    let info = structured(&call(&h, "get_file_info", json!({"filename": "holiday.mp4"})).await);
+    assert_eq!(info["metadata"]["duration_seconds"], 2.0, "{info}");
+    // Not made here: nothing to extend.
+    let r = call(
+        &h,
+        "extend_video",
+        json!({"video": "holiday.mp4", "prompt": "more"}),
+    )
+    .await;
+    assert!(
+        structured(&r)["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not made by a video job"),
+    );
+}
