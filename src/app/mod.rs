@@ -224,13 +224,22 @@ pub fn open_library(settings: &LibrarySettings) -> Result<LocalStore, AppError> 
 }
 
 /// The image provider the backend settings name.
-pub fn image_provider(settings: &BackendSettings) -> Arc<dyn ImageProvider> {
-    let config = |url: &reqwest::Url, key: &Option<Secret>| BackendConfig {
+/// How to reach the provider at `url` with `key`.
+fn backend_config(
+    settings: &BackendSettings,
+    url: &reqwest::Url,
+    key: &Option<Secret>,
+) -> BackendConfig {
+    BackendConfig {
         base_url: url.clone(),
         api_key: key.as_ref().map(|k| k.expose().to_owned()),
         timeout: settings.request_timeout,
         retry: RetryPolicy::default(),
-    };
+    }
+}
+
+pub fn image_provider(settings: &BackendSettings) -> Arc<dyn ImageProvider> {
+    let config = |url, key| backend_config(settings, url, key);
     let http = reqwest::Client::new();
     match settings.image_backend {
         ImageBackendKind::CliProxy => Arc::new(CliProxyImages::new(
@@ -247,12 +256,7 @@ pub fn image_provider(settings: &BackendSettings) -> Arc<dyn ImageProvider> {
 /// The video provider the settings choose, or why there is none: Veo needs
 /// a Gemini API key.
 pub fn video_access(settings: &BackendSettings) -> VideoAccess {
-    let config = |url: &reqwest::Url, key: &Option<Secret>| BackendConfig {
-        base_url: url.clone(),
-        api_key: key.as_ref().map(|k| k.expose().to_owned()),
-        timeout: settings.request_timeout,
-        retry: RetryPolicy::default(),
-    };
+    let config = |url, key| backend_config(settings, url, key);
     let http = reqwest::Client::new();
     match settings.video_backend {
         VideoBackendKind::Gemini => match &settings.gemini_api_key {

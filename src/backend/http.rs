@@ -83,6 +83,21 @@ impl Endpoint {
         Ok(body)
     }
 
+    /// A finished video's bytes: in the answer already, or downloaded.
+    pub(super) async fn fetch_sample(
+        &self,
+        sample: &super::VideoSample,
+        cap: Duration,
+    ) -> Result<Bytes, BackendError> {
+        match sample {
+            super::VideoSample::Inline(bytes) => Ok(bytes.clone()),
+            super::VideoSample::Uri(uri) => {
+                let url = Url::parse(uri).map_err(|e| super::wire::malformed("video uri", e))?;
+                self.download(&url, cap).await
+            }
+        }
+    }
+
     /// GETs a file the provider pointed to (a video sample), retrying
     /// within `min(timeout, cap)` and following redirects. The key goes only
     /// to the provider's own host: a URL elsewhere gets no credentials.

@@ -84,3 +84,11 @@ pub(super) fn excerpt(text: &str) -> String {
         format!("{cut}…")
     }
 }
+
+/// A provider's answer that does not have the expected shape.
+pub(crate) fn malformed(what: &str, e: impl std::fmt::Display) -> BackendError {
+    BackendError::Failed {
+        status: None,
+        message: format!("the backend sent a malformed {what} ({e})"),
+    }
+}

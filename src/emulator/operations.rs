@@ -25,7 +25,7 @@ use chrono::Utc;
 use serde_json::{Value, json};
 
 use super::Shared;
-use super::routes::{FailMode, KeyQuery, State, check_key, early_failure, pick_failure};
+use super::routes::{FailMode, KeyQuery, State, admit, early_failure, pick_failure};
 use super::video::{Clip, decode_frame, render_mp4};
 use crate::domain::{self, VideoModelInfo, VideoProvider};
 
@@ -426,8 +426,7 @@ pub async fn download(
     headers: HeaderMap,
     Query(q): Query<KeyQuery>,
 ) -> Response {
-    s.requests.fetch_add(1, Ordering::SeqCst);
-    if let Some(r) = check_key(&s, &headers, &q) {
+    if let Some(r) = admit(&s, &headers, &q) {
         return r;
     }
     let Some((id, "download")) = file.split_once(':') else {
@@ -480,8 +479,7 @@ pub async fn openai_create(
     Query(q): Query<KeyQuery>,
     body: Bytes,
 ) -> Response {
-    s.requests.fetch_add(1, Ordering::SeqCst);
-    if let Some(r) = check_key(&s, &headers, &q) {
+    if let Some(r) = admit(&s, &headers, &q) {
         return r;
     }
     let Ok(body) = serde_json::from_slice::<Value>(&body) else {
@@ -548,8 +546,7 @@ pub async fn openai_get(
     headers: HeaderMap,
     Query(q): Query<KeyQuery>,
 ) -> Response {
-    s.requests.fetch_add(1, Ordering::SeqCst);
-    if let Some(r) = check_key(&s, &headers, &q) {
+    if let Some(r) = admit(&s, &headers, &q) {
         return r;
     }
     let (video_id, content) = match rest.strip_suffix("/content") {

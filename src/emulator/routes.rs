@@ -221,6 +221,12 @@ pub(super) struct KeyQuery {
     key: Option<String>,
 }
 
+/// Counts a request and checks its key: the rejection, if any.
+pub(super) fn admit(s: &State, headers: &HeaderMap, query: &KeyQuery) -> Option<Response> {
+    s.requests.fetch_add(1, Ordering::SeqCst);
+    check_key(s, headers, query)
+}
+
 /// The rejection when the key is missing or wrong (CLIProxyAPI's answers).
 pub(super) fn check_key(s: &State, headers: &HeaderMap, query: &KeyQuery) -> Option<Response> {
     let want = s.opts.api_key.as_ref()?;
@@ -425,8 +431,7 @@ async fn model_get(
     headers: HeaderMap,
     Query(q): Query<KeyQuery>,
 ) -> Response {
-    s.requests.fetch_add(1, Ordering::SeqCst);
-    if let Some(r) = check_key(&s, &headers, &q) {
+    if let Some(r) = admit(&s, &headers, &q) {
         return r;
     }
     match rest.split_once("/operations/") {

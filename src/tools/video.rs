@@ -67,18 +67,12 @@ fn resolution_schema(_: &mut SchemaGenerator) -> Schema {
     })
 }
 
-/// Parameters of `generate_video`.
+/// What `generate_video` and `image_to_video` both take.
 #[derive(Debug, Deserialize, JsonSchema)]
-pub struct GenerateVideoParams {
-    /// What happens in the video: subject, action, camera movement, style, lighting, and sound
-    /// or dialogue (Veo 3 makes audio). Specific prompts give better videos.
-    pub prompt: String,
+pub struct VideoOptions {
     #[serde(default)]
     #[schemars(schema_with = "duration_schema", extend("default" = "5s"))]
     pub duration: Option<String>,
-    #[serde(default)]
-    #[schemars(schema_with = "video_ratio_schema", extend("default" = "16:9"))]
-    pub aspect_ratio: Option<String>,
     #[serde(default)]
     #[schemars(schema_with = "video_model_schema")]
     pub model: Option<String>,
@@ -88,6 +82,19 @@ pub struct GenerateVideoParams {
     /// What the video should not show.
     #[serde(default)]
     pub negative_prompt: Option<String>,
+}
+
+/// Parameters of `generate_video`.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct GenerateVideoParams {
+    /// What happens in the video: subject, action, camera movement, style, lighting, and sound
+    /// or dialogue (Veo 3 makes audio). Specific prompts give better videos.
+    pub prompt: String,
+    #[serde(default)]
+    #[schemars(schema_with = "video_ratio_schema", extend("default" = "16:9"))]
+    pub aspect_ratio: Option<String>,
+    #[serde(flatten)]
+    pub options: VideoOptions,
     /// Up to 3 images of people, characters or objects to keep the look of (Veo 3.1; the video
     /// is then 8 s at 16:9): library file names, `media://files/…` URIs or paths. Not together
     /// with `last_frame`.
@@ -108,9 +115,6 @@ pub struct ImageToVideoParams {
     /// How it should move: motion, camera, what happens next. Optional.
     #[serde(default)]
     pub prompt: Option<String>,
-    #[serde(default)]
-    #[schemars(schema_with = "duration_schema", extend("default" = "5s"))]
-    pub duration: Option<String>,
     /// An image to end on (Veo 3.1): the video interpolates from `image_path` to it.
     #[serde(default)]
     pub last_frame: Option<String>,
@@ -118,15 +122,8 @@ pub struct ImageToVideoParams {
     #[serde(default)]
     #[schemars(schema_with = "video_ratio_schema")]
     pub aspect_ratio: Option<String>,
-    #[serde(default)]
-    #[schemars(schema_with = "video_model_schema")]
-    pub model: Option<String>,
-    #[serde(default)]
-    #[schemars(schema_with = "resolution_schema", extend("default" = "720p"))]
-    pub resolution: Option<String>,
-    /// What the video should not show.
-    #[serde(default)]
-    pub negative_prompt: Option<String>,
+    #[serde(flatten)]
+    pub options: VideoOptions,
 }
 
 /// Parameters of `extend_video`.
@@ -149,6 +146,18 @@ pub struct GetVideoStatusParams {
     #[serde(default)]
     #[schemars(range(min = 0, max = 120), extend("default" = 0))]
     pub wait_seconds: Option<f64>,
+}
+
+impl From<VideoOptions> for VideoInput {
+    fn from(o: VideoOptions) -> Self {
+        VideoInput {
+            duration: o.duration,
+            model: o.model,
+            resolution: o.resolution,
+            negative_prompt: o.negative_prompt,
+            ..VideoInput::default()
+        }
+    }
 }
 
 /// The `resource_link` and contact sheet of a finished video.
@@ -310,14 +319,10 @@ model makes (Veo 3.x: 4, 6 or 8 s); the result's `note` says when it differs.",
     ) -> Result<CallToolResponse, ErrorData> {
         let input = VideoInput {
             prompt: Some(p.prompt),
-            duration: p.duration,
             aspect_ratio: p.aspect_ratio,
-            model: p.model,
-            resolution: p.resolution,
-            negative_prompt: p.negative_prompt,
             reference_images: p.reference_images,
             last_frame: p.last_frame,
-            ..VideoInput::default()
+            ..p.options.into()
         };
         self.start(VideoOperation::Generate, input, &ctx).await
     }
@@ -344,14 +349,10 @@ model makes (Veo 3.x: 4, 6 or 8 s); the result's `note` says when it differs.",
     ) -> Result<CallToolResponse, ErrorData> {
         let input = VideoInput {
             prompt: p.prompt,
-            duration: p.duration,
             aspect_ratio: p.aspect_ratio,
-            model: p.model,
-            resolution: p.resolution,
-            negative_prompt: p.negative_prompt,
             image: Some(p.image_path),
             last_frame: p.last_frame,
-            ..VideoInput::default()
+            ..p.options.into()
         };
         self.start(VideoOperation::Animate, input, &ctx).await
     }

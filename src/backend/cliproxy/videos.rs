@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::backend::http::{Endpoint, KeyStyle};
-use crate::backend::wire::push_data_url;
+use crate::backend::wire::{malformed, push_data_url};
 use crate::backend::{
     Backend, BackendConfig, BackendError, VideoPoll, VideoProvider, VideoRequest, VideoSample,
 };
@@ -91,13 +91,6 @@ struct VideoError {
     code: Option<Value>,
     #[serde(default)]
     message: Option<String>,
-}
-
-fn malformed(what: &str, e: impl std::fmt::Display) -> BackendError {
-    BackendError::Failed {
-        status: None,
-        message: format!("the backend sent a malformed {what} ({e})"),
-    }
 }
 
 /// Reads a polled video object; `content` is where its bytes will be.
@@ -186,13 +179,7 @@ impl VideoProvider for CliProxyVideos {
     }
 
     async fn fetch(&self, sample: &VideoSample) -> Result<Bytes, BackendError> {
-        match sample {
-            VideoSample::Inline(bytes) => Ok(bytes.clone()),
-            VideoSample::Uri(uri) => {
-                let url = Url::parse(uri).map_err(|e| malformed("video uri", e))?;
-                self.endpoint.download(&url, DOWNLOAD_CAP).await
-            }
-        }
+        self.endpoint.fetch_sample(sample, DOWNLOAD_CAP).await
     }
 }
 

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::backend::http::{Endpoint, KeyStyle};
-use crate::backend::wire::{decode_base64, excerpt};
+use crate::backend::wire::{decode_base64, excerpt, malformed};
 use crate::backend::{
     Backend, BackendConfig, BackendError, InputImage, VideoPoll, VideoProvider, VideoRequest,
     VideoSample,
@@ -146,13 +146,6 @@ struct SampleVideo {
     encoded_video: Option<String>,
 }
 
-fn malformed(what: &str, e: impl std::fmt::Display) -> BackendError {
-    BackendError::Failed {
-        status: None,
-        message: format!("the backend sent a malformed {what} ({e})"),
-    }
-}
-
 /// Reads a polled operation.
 pub(super) fn parse_operation(body: &[u8]) -> Result<VideoPoll, BackendError> {
     let op: Operation = serde_json::from_slice(body).map_err(|e| malformed("operation", e))?;
@@ -238,13 +231,7 @@ impl VideoProvider for VeoVideos {
     }
 
     async fn fetch(&self, sample: &VideoSample) -> Result<Bytes, BackendError> {
-        match sample {
-            VideoSample::Inline(bytes) => Ok(bytes.clone()),
-            VideoSample::Uri(uri) => {
-                let url = Url::parse(uri).map_err(|e| malformed("video uri", e))?;
-                self.endpoint.download(&url, DOWNLOAD_CAP).await
-            }
-        }
+        self.endpoint.fetch_sample(sample, DOWNLOAD_CAP).await
     }
 }
 
