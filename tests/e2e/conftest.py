@@ -5,6 +5,8 @@ import os
 import pathlib
 import socket
 import struct
+import subprocess
+import threading
 
 import pytest
 
@@ -70,3 +72,67 @@ def structured(result) -> dict:
     texts = [c.text for c in result.content if c.type == "text"]
     assert texts and json.loads(texts[0]) == data
     return data
+
+
+class HttpServer:
+    """`media-gen serve --transport http` on a free port, announced on stderr."""
+
+    def __init__(self, bin_path: str, out_dir: pathlib.Path, *args: str, **env: str):
+        self.proc = subprocess.Popen(
+            [bin_path, "serve", "--transport", "http", "--port", "0", *args],
+            env=server_env(out_dir, **env),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd="/",
+        )
+        found = threading.Event()
+        self.addr = ""
+        self.log: list[str] = []
+
+        def read() -> None:
+            for line in self.proc.stderr:
+                self.log.append(line)
+                if "listening on http://" in line and not found.is_set():
+                    self.addr = line.split("listening on http://")[1].split()[0]
+                    found.set()
+
+        threading.Thread(target=read, daemon=True).start()
+        assert found.wait(20), "server did not announce its address"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.addr}"
+
+    def stop(self) -> int:
+        self.proc.terminate()
+        return self.proc.wait(30)
+
+
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    """Debian's Chromium driven by Playwright (no browser download: `.ci/run`
+    installs the `chromium` package). Module scope: the sync API runs its own
+    event loop, kept apart from the anyio tests of other modules."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=os.environ.get("CHROMIUM", "/usr/bin/chromium"),
+            args=CHROMIUM_ARGS,
+        )
+        yield browser
+        browser.close()

@@ -3,53 +3,15 @@ Streamable HTTP (initialize sessions and stateless 2026-07-28) and the legacy SS
 
 import base64
 import pathlib
-import subprocess
-import threading
 
 import anyio
 import pytest
 from mcp import Client
 from mcp.client.sse import sse_client
 
-from conftest import structured, png_size, server_env
+from conftest import HttpServer, structured, png_size, server_env
 
 pytestmark = pytest.mark.anyio
-
-
-class HttpServer:
-    """`media-gen serve --transport http` on a free port, announced on stderr."""
-
-    def __init__(self, bin_path: str, out_dir: pathlib.Path, *args: str, **env: str):
-        self.proc = subprocess.Popen(
-            [bin_path, "serve", "--transport", "http", "--port", "0", *args],
-            env=server_env(out_dir, **env),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-            cwd="/",
-        )
-        found = threading.Event()
-        self.addr = ""
-        self.log: list[str] = []
-
-        def read() -> None:
-            for line in self.proc.stderr:
-                self.log.append(line)
-                if "listening on http://" in line and not found.is_set():
-                    self.addr = line.split("listening on http://")[1].split()[0]
-                    found.set()
-
-        threading.Thread(target=read, daemon=True).start()
-        assert found.wait(20), "server did not announce its address"
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.addr}"
-
-    def stop(self) -> int:
-        self.proc.terminate()
-        return self.proc.wait(30)
 
 
 @pytest.fixture
