@@ -12,6 +12,37 @@ pub fn media_uri(filename: &str) -> String {
     format!("media://files/{filename}")
 }
 
+/// Download links of library files for clients that reach the server over
+/// HTTP (they cannot open its `image_path`): `{base}/files/NAME`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileUrls {
+    base: std::sync::Arc<str>,
+}
+
+impl FileUrls {
+    /// `base` is the server's public URL (`MCP_PUBLIC_URL`, or the bound
+    /// address); a trailing `/` is dropped.
+    pub fn new(base: &str) -> Self {
+        Self {
+            base: base.trim_end_matches('/').into(),
+        }
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// The download URL of `filename` (library names need no escaping).
+    pub fn of(&self, filename: &str) -> String {
+        format!("{}/files/{filename}", self.base)
+    }
+}
+
+/// A result that names library files and gains their download `url`s.
+pub trait WithUrls {
+    fn add_urls(&mut self, urls: &FileUrls);
+}
+
 /// The contract's error codes (ARCHITECTURE.md), spelled as on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -143,7 +174,16 @@ pub struct ImageOutput {
     pub filename: String,
     /// MCP resource URI, `media://files/FILENAME`.
     pub uri: String,
+    /// Download URL (over HTTP only): `GET` it with the same token as `/mcp`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
     pub metadata: ImageMetadata,
+}
+
+impl WithUrls for ImageOutput {
+    fn add_urls(&mut self, urls: &FileUrls) {
+        self.url = Some(urls.of(&self.filename));
+    }
 }
 
 /// One entry of a batch: an image, or the error for that prompt.
@@ -172,6 +212,16 @@ pub struct BatchOutput {
     pub results: Vec<BatchItem>,
     pub succeeded: usize,
     pub failed: usize,
+}
+
+impl WithUrls for BatchOutput {
+    fn add_urls(&mut self, urls: &FileUrls) {
+        for item in &mut self.results {
+            if let BatchItem::Ok(image) = item {
+                image.add_urls(urls);
+            }
+        }
+    }
 }
 
 /// One model and what it accepts.
@@ -229,6 +279,15 @@ pub struct FileEntry {
     pub height: Option<u32>,
     /// `media://files/FILENAME`.
     pub uri: String,
+    /// Download URL (over HTTP only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// Estimated cost in US dollars, where known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost_usd: Option<f64>,
+    /// How it was made from another file (`edit`, `upscale` …, `upload`), if so.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub operation: Option<String>,
 }
 
 /// Result of `list_generated`.
@@ -241,6 +300,14 @@ pub struct ListGeneratedOutput {
     /// Pass as `offset` for the next page; absent on the last page.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_offset: Option<u64>,
+}
+
+impl WithUrls for ListGeneratedOutput {
+    fn add_urls(&mut self, urls: &FileUrls) {
+        for file in &mut self.files {
+            file.url = Some(urls.of(&file.filename));
+        }
+    }
 }
 
 /// Where a file came from and what was made from it.
@@ -267,9 +334,18 @@ pub struct FileInfoOutput {
     pub height: Option<u32>,
     pub created: String,
     pub uri: String,
+    /// Download URL (over HTTP only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
     /// The JSON sidecar: prompt, model, parameters.
     pub metadata: Map<String, Value>,
     pub lineage: Lineage,
+}
+
+impl WithUrls for FileInfoOutput {
+    fn add_urls(&mut self, urls: &FileUrls) {
+        self.url = Some(urls.of(&self.filename));
+    }
 }
 
 /// Result of `delete_file`.
@@ -355,6 +431,9 @@ pub struct VideoStatusOutput {
     /// MCP resource URI, `media://files/FILENAME`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub uri: Option<String>,
+    /// Download URL of the video (over HTTP only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub metadata: Option<VideoMetadata>,
     /// Why the job failed, and what to do next.
@@ -363,6 +442,33 @@ pub struct VideoStatusOutput {
     /// What to do next (wait and ask again, or what the preview shows).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+}
+
+impl WithUrls for VideoStatusOutput {
+    fn add_urls(&mut self, urls: &FileUrls) {
+        self.url = self.filename.as_deref().map(|f| urls.of(f));
+    }
+}
+
+/// Result of `POST /files`: an uploaded input image, now in the library.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct UploadOutput {
+    pub success: bool,
+    /// Pass it as `image_path`, `mask_path` or a reference image.
+    pub filename: String,
+    pub uri: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    pub mime_type: String,
+    pub width: u32,
+    pub height: u32,
+    pub size_bytes: u64,
+}
+
+impl WithUrls for UploadOutput {
+    fn add_urls(&mut self, urls: &FileUrls) {
+        self.url = Some(urls.of(&self.filename));
+    }
 }
 
 /// One job of `media-gen jobs`.

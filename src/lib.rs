@@ -21,6 +21,8 @@
 //! - [`tools`]: the MCP surface (rmcp): parameters → service → results.
 //! - [`transport`]: stdio, Streamable HTTP and legacy SSE for any MCP
 //!   handler, with the HTTP security checks.
+//! - [`web`]: the HTTP routes beside MCP over the service — downloads and
+//!   uploads (`/files`) and the web gallery (`/gallery`).
 //! - [`app`]: the composition root — builds the ports from settings, runs
 //!   `serve` and the shell commands.
 //! - [`emulator`]: the offline backend emulator used by `--emulator` and tests.
@@ -39,3 +41,4 @@ pub mod service;
 pub mod store;
 pub mod tools;
 pub mod transport;
+pub mod web;

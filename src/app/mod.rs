@@ -24,13 +24,14 @@ use crate::config::{
     BackendSettings, ConfigError, HttpSettings, ImageBackendKind, LibrarySettings, Secret,
     Settings, Transport, VideoBackendKind,
 };
+use crate::contract::FileUrls;
 use crate::emulator::{self, EmulatorHandle, EmulatorOptions};
 use crate::service::{
     BatchInput, InputPolicy, ListInput, Service, ServiceParts, VideoAccess, VideoInput,
     VideoOperation,
 };
 use crate::store::local::LocalStore;
-use crate::tools::MediaServer;
+use crate::tools::{Access, MediaServer};
 use crate::transport::http::{self, Handlers, HttpServer};
 use crate::transport::{self as transport, TransportError};
 
@@ -302,6 +303,15 @@ pub fn stdio_policy() -> Arc<InputPolicy> {
     Arc::new(InputPolicy::any_path(std::env::current_dir().ok()))
 }
 
+/// What stdio sessions reach: any path, and no download links (the client
+/// opens `image_path` itself).
+pub fn stdio_access() -> Access {
+    Access {
+        inputs: stdio_policy(),
+        file_urls: None,
+    }
+}
+
 /// The input policy of HTTP sessions: only inside the output directory and
 /// `MCP_INPUT_ROOTS`.
 pub fn http_policy(settings: &Settings) -> Arc<InputPolicy> {
@@ -310,8 +320,27 @@ pub fn http_policy(settings: &Settings) -> Arc<InputPolicy> {
     Arc::new(InputPolicy::within(&roots))
 }
 
-/// Makes a session's MCP handler, given the input policy of its transport.
-pub type MakeHandler<H> = Arc<dyn Fn(Arc<InputPolicy>) -> H + Send + Sync>;
+/// Makes a session's MCP handler, given what its transport's sessions may reach.
+pub type MakeHandler<H> = Arc<dyn Fn(Access) -> H + Send + Sync>;
+
+/// The base of HTTP results' download links: `MCP_PUBLIC_URL`, else the
+/// address the server is bound to (a wildcard address is named by this
+/// machine's loopback, which at least works from here).
+pub fn file_urls(http: &HttpSettings, bound: std::net::SocketAddr) -> FileUrls {
+    match &http.public_url {
+        Some(url) => FileUrls::new(url.as_str()),
+        None => {
+            let mut addr = bound;
+            if addr.ip().is_unspecified() {
+                addr.set_ip(match addr {
+                    std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                    std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+                });
+            }
+            FileUrls::new(&format!("http://{addr}"))
+        }
+    }
+}
 
 /// What `serve` needs: the service, the transport, the HTTP settings and
 /// each transport's input policy.
@@ -338,7 +367,7 @@ impl Server {
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), AppError> {
         let service = self.service.clone();
         let make: MakeHandler<MediaServer> =
-            Arc::new(move |policy| MediaServer::new(service.clone(), policy));
+            Arc::new(move |access| MediaServer::new(service.clone(), access));
         self.run_with(make, shutdown).await
     }
 
@@ -352,21 +381,23 @@ impl Server {
         make: MakeHandler<H>,
         shutdown: CancellationToken,
     ) -> Result<(), AppError> {
-        let http_policy = self.http_policy.clone();
-        let make_http = make.clone();
-        let handlers: Handlers<H> = Arc::new(move || make_http(http_policy.clone()));
-        let stdio_handler = || make(self.stdio_policy.clone());
+        let stdio_handler = || {
+            make(Access {
+                inputs: self.stdio_policy.clone(),
+                file_urls: None,
+            })
+        };
         match self.transport {
             Transport::Stdio => self.stdio(stdio_handler(), shutdown).await,
             Transport::Http | Transport::Sse => {
-                let server = self.http_server(handlers).await?;
+                let server = self.http_server(make.clone(), &shutdown).await?;
                 let maintenance = Maintenance::start(&self.service, &shutdown);
                 let served = server.run(shutdown).await;
                 maintenance.finish().await;
                 Ok(served?)
             }
             Transport::Dual => {
-                let server = self.http_server(handlers).await?;
+                let server = self.http_server(make.clone(), &shutdown).await?;
                 let http_stop = shutdown.child_token();
                 let http_task = tokio::spawn(server.run(http_stop.clone()));
                 let stdio = self.stdio(stdio_handler(), shutdown).await;
@@ -383,20 +414,43 @@ impl Server {
 
     async fn http_server<H: ServerHandler>(
         &self,
-        handlers: Handlers<H>,
+        make: MakeHandler<H>,
+        shutdown: &CancellationToken,
     ) -> Result<HttpServer, AppError> {
         let listener = http::bind(&self.http).await?;
-        let server = HttpServer::new(listener, handlers, &self.http);
+        let server = self.http_server_on(listener, make, shutdown)?;
         if let Some(addr) = server.local_addr() {
             tracing::info!(%addr, "HTTP server listening");
             #[allow(clippy::print_stderr, reason = "the one line a user needs to connect")]
             {
                 eprintln!(
-                    "media-gen: listening on http://{addr} (Streamable HTTP at /mcp, legacy SSE at /sse)"
+                    "media-gen: listening on http://{addr} (Streamable HTTP at /mcp, legacy SSE at /sse, gallery at http://{addr}/gallery)"
                 );
             }
         }
         Ok(server)
+    }
+
+    /// The HTTP server on a bound `listener`: MCP sessions made by `make`,
+    /// and the web routes (`/files`, `/gallery`) over the same service, all
+    /// behind the HTTP guard. `shutdown` also ends the gallery's event
+    /// streams.
+    pub fn http_server_on<H: ServerHandler>(
+        &self,
+        listener: tokio::net::TcpListener,
+        make: MakeHandler<H>,
+        shutdown: &CancellationToken,
+    ) -> Result<HttpServer, AppError> {
+        let bound = listener
+            .local_addr()
+            .map_err(|e| AppError::Transport(TransportError::Http(e)))?;
+        let access = Access {
+            inputs: self.http_policy.clone(),
+            file_urls: Some(file_urls(&self.http, bound)),
+        };
+        let web = crate::web::routes(self.service.clone(), access.clone(), shutdown.clone());
+        let handlers: Handlers<H> = Arc::new(move || make(access.clone()));
+        Ok(HttpServer::new(listener, handlers, &self.http, web))
     }
 
     async fn stdio<H: ServerHandler>(

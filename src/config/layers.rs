@@ -39,6 +39,7 @@ pub(super) const SETTINGS: &[(&str, &[&str])] = &[
     ("http_max_body_bytes", &["MCP_HTTP_MAX_BODY_BYTES"]),
     ("http_max_sessions", &["MCP_HTTP_MAX_SESSIONS"]),
     ("http_shutdown_grace", &["MCP_HTTP_SHUTDOWN_GRACE"]),
+    ("public_url", &["MCP_PUBLIC_URL"]),
     ("input_roots", &["MCP_INPUT_ROOTS"]),
     ("input_max_bytes", &["MCP_INPUT_MAX_BYTES"]),
     ("input_max_pixels", &["MCP_INPUT_MAX_PIXELS"]),

@@ -200,6 +200,9 @@ pub struct HttpSettings {
     pub shutdown_grace: Duration,
     /// Extra directories edit tools may read from over HTTP.
     pub input_roots: Vec<PathBuf>,
+    /// Base of the download `url`s in HTTP results (behind a proxy); unset:
+    /// the bound address.
+    pub public_url: Option<Url>,
 }
 
 /// A configuration problem; the message is one line naming setting, value and origin.
@@ -512,6 +515,7 @@ impl HttpSettings {
                 number(0..=3600, "expected whole seconds, 0 to 3600")(v).map(Duration::from_secs)
             })?,
             input_roots: l.paths("input_roots").map(|s| s.value).unwrap_or_default(),
+            public_url: l.optional("public_url", parse_url)?,
         })
     }
 }

@@ -221,7 +221,7 @@ impl Service {
                 .await;
                 Step::Ended
             }
-            Err(e) if e.is_retryable() => {
+            Err(e) if worth_another_try(&e) => {
                 tracing::info!(error = %e, job = %job.id, "poll failed; trying again");
                 self.record(job).await;
                 Step::Again(self.after_error(&e, wait))
@@ -248,7 +248,7 @@ impl Service {
             };
             match fetched {
                 Ok(b) => break b,
-                Err(e) if e.is_retryable() && tries < DOWNLOAD_TRIES => {
+                Err(e) if worth_another_try(&e) && tries < DOWNLOAD_TRIES => {
                     tracing::info!(error = %e, job = %job.id, "download failed; trying again");
                     tokio::select! {
                         () = stop.cancelled() => return Step::Ended,
@@ -480,6 +480,13 @@ impl Service {
     }
 }
 
+/// Whether a failed poll or download is tried again later: what is
+/// transient for one request (connection, 429, 5xx) and also a slow answer —
+/// a job lives for minutes, and its deadline bounds the retrying.
+fn worth_another_try(e: &BackendError) -> bool {
+    e.is_retryable() || matches!(e, BackendError::Timeout { .. })
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::VecDeque;
@@ -619,6 +626,28 @@ mod tests {
             updated: now,
             deadline: now + chrono::Duration::minutes(20),
         }
+    }
+
+    /// A slow answer to one poll is not the end of a job that takes
+    /// minutes: it is polled again, and finishes.
+    #[tokio::test(start_paused = true)]
+    async fn a_poll_that_times_out_is_tried_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let answers = vec![
+            Err(BackendError::Timeout {
+                after: Duration::from_secs(120),
+            }),
+            Ok(VideoPoll::Done(VideoSample::Uri(
+                "https://example.invalid/v.mp4".into(),
+            ))),
+        ];
+        let (service, provider) = service(dir.path(), answers);
+        let job = job(Some("models/m/operations/1"));
+        service.jobs.create(&job).await.unwrap();
+        service.drive(job.clone(), &CancellationToken::new()).await;
+        assert_eq!(provider.polls.lock().unwrap().len(), 2);
+        let done = service.jobs.get(&job.id).await.unwrap().unwrap();
+        assert_eq!(done.state, JobState::Succeeded, "{:?}", done.error);
     }
 
     #[tokio::test(start_paused = true)]

@@ -148,6 +148,12 @@ impl Service {
             width: r.width,
             height: r.height,
             uri: contract::media_uri(r.id.as_str()),
+            url: None,
+            cost_usd: r
+                .metadata
+                .get("cost_usd")
+                .and_then(serde_json::Value::as_f64),
+            operation: r.fact("operation").map(str::to_owned),
         }
     }
 
@@ -187,6 +193,7 @@ impl Service {
             height: header.map(|h| h.height).or(r.height),
             created: timestamp(r.created),
             uri: contract::media_uri(r.id.as_str()),
+            url: None,
             lineage: Lineage {
                 source: r.source.as_ref().map(ToString::to_string),
                 derived: derived.iter().map(ToString::to_string).collect(),

@@ -14,6 +14,8 @@
 //! - [`refs`]: every input image (file name, URI or path), as the session's
 //!   [`InputPolicy`] allows;
 //! - [`library`]: listing, file info, delete, reads, the model registry;
+//! - [`files`]: what HTTP clients need beyond tools — ranged reads,
+//!   uploads of input images, cached gallery thumbnails;
 //! - [`maintenance`]: reconcile and the automatic clean-up;
 //! - [`error`]: the one mapping from failures to the contract's codes.
 //!
@@ -22,6 +24,7 @@
 
 mod edit;
 mod error;
+mod files;
 mod generate;
 mod input;
 mod jobs;
@@ -43,6 +46,7 @@ use crate::store::{JobStore, Library};
 
 pub use edit::{EditInput, OutpaintInput, UpscaleInput};
 pub use error::ServiceError;
+pub use files::{StoredFile, THUMBNAIL_MAX_SIDE, Thumbnail};
 pub use generate::{Batch, Generated};
 pub use input::{
     BatchInput, GenerateInput, GenerateSpec, ListInput, MAX_BATCH, MAX_PROMPT_CHARS, parse_filename,

@@ -171,6 +171,7 @@ impl Service {
             image_path: self.path_text(&r.id),
             filename: r.id.to_string(),
             uri: contract::media_uri(r.id.as_str()),
+            url: None,
             metadata: ImageMetadata {
                 prompt: r.prompt.clone().unwrap_or_default(),
                 model: r.model.clone().unwrap_or_default(),

@@ -762,6 +762,7 @@ impl Service {
             video_path: None,
             filename: None,
             uri: None,
+            url: None,
             metadata: None,
             error: job.error.as_ref().map(job_error_body),
             note: None,

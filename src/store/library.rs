@@ -12,6 +12,7 @@
 //! - **clean-up**: oldest first, by age and by total size.
 
 use std::collections::HashSet;
+use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,7 +26,7 @@ use tokio_util::task::TaskTracker;
 
 use super::{
     Catalog, Change, ChangeFeed, ListQuery, MediaId, MediaKind, MediaRecord, MediaStore, NameSpec,
-    NewMedia, ObjectMeta, Page, StoreError, Subscription,
+    NewMedia, ObjectMeta, Page, Rendition, StoreError, Subscription,
 };
 
 /// What a reconcile changed.
@@ -161,9 +162,38 @@ impl Library {
         self.media.get(id).await
     }
 
+    /// `range` of a file's bytes (shorter at the end of the file).
+    pub async fn read_range(&self, id: &MediaId, range: Range<u64>) -> Result<Bytes, StoreError> {
+        self.media.get_range(id, range).await
+    }
+
     /// The first `max` bytes of a file (enough for its header).
     pub async fn read_head(&self, id: &MediaId, max: u64) -> Result<Bytes, StoreError> {
         self.media.get_range(id, 0..max).await
+    }
+
+    /// The cached rendition of `id`, if there is one.
+    pub async fn rendition(
+        &self,
+        id: &MediaId,
+        kind: Rendition,
+    ) -> Result<Option<Bytes>, StoreError> {
+        self.media.get_rendition(id, kind).await
+    }
+
+    /// Caches a rendition of `id`, unless `id` is no longer catalogued (a
+    /// delete removes renditions with the sidecar; this keeps one made
+    /// while a delete ran from outliving its file).
+    pub async fn put_rendition(
+        &self,
+        id: &MediaId,
+        kind: Rendition,
+        bytes: Bytes,
+    ) -> Result<(), StoreError> {
+        if self.catalog.get(id).await?.is_none() {
+            return Ok(());
+        }
+        self.media.put_rendition(id, kind, bytes).await
     }
 
     /// Size and time of the stored file now.

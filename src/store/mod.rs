@@ -75,6 +75,24 @@ pub enum Change {
     Rescanned,
 }
 
+/// A small file made from a stored one (the gallery's thumbnail): cached
+/// beside the sidecar, removed with it, made again whenever it is missing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rendition {
+    Thumbnail,
+}
+
+impl Rendition {
+    pub const ALL: [Rendition; 1] = [Rendition::Thumbnail];
+
+    /// How its name ends, after the media file's name.
+    pub fn suffix(self) -> &'static str {
+        match self {
+            Self::Thumbnail => "thumb",
+        }
+    }
+}
+
 /// Media bytes and sidecars by name. Writes never overwrite a media file;
 /// removals are idempotent.
 #[async_trait]
@@ -97,7 +115,21 @@ pub trait MediaStore: Send + Sync + 'static {
     /// (reconcile): durable as a whole at the end, not one by one.
     async fn put_sidecars(&self, items: Vec<(MediaId, Bytes)>) -> Result<(), StoreError>;
     async fn get_sidecar(&self, id: &MediaId) -> Result<Option<Bytes>, StoreError>;
+    /// Removes the sidecar of `id` and every [`Rendition`] of it.
     async fn delete_sidecar(&self, id: &MediaId) -> Result<(), StoreError>;
+    /// Caches a rendition of `id` (not synced: it can be made again).
+    async fn put_rendition(
+        &self,
+        id: &MediaId,
+        kind: Rendition,
+        bytes: Bytes,
+    ) -> Result<(), StoreError>;
+    /// The cached rendition, if there is one.
+    async fn get_rendition(
+        &self,
+        id: &MediaId,
+        kind: Rendition,
+    ) -> Result<Option<Bytes>, StoreError>;
     /// Names that have a sidecar.
     async fn list_sidecars(&self) -> Result<Vec<MediaId>, StoreError>;
     /// Removes unfinished writes of writers that are gone, or older than

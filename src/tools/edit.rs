@@ -155,7 +155,8 @@ impl MediaServer {
     ) -> CallToolResult {
         let progress = Progress::start(ctx);
         match run.await {
-            Ok(g) => {
+            Ok(mut g) => {
+                self.link(&mut g.output);
                 progress.step(1, 1);
                 progress.finish().await;
                 structured_result(&g.output, false, media_content(&g))

@@ -204,7 +204,8 @@ prefer `generate_image_batch`.",
             .generate_image(&input, self.policy(), &ctx.ct)
             .await
         {
-            Ok(g) => {
+            Ok(mut g) => {
+                self.link(&mut g.output);
                 progress.step(1, 1);
                 progress.finish().await;
                 structured_result(&g.output, false, media_content(&g))
@@ -252,7 +253,8 @@ notifications (one step per finished image) when the client asks for them.",
         match batch {
             Ok(batch) => {
                 let extra: Vec<_> = batch.generated().flat_map(media_content).collect();
-                let out = batch.output();
+                let mut out = batch.output();
+                self.link(&mut out);
                 structured_result(&out, out.succeeded == 0, extra)
             }
             Err(e) => error_result(&e),

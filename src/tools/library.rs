@@ -206,7 +206,7 @@ offers it right now (`available`; `null` when the backend could not be asked).",
             order: p.order,
             query: p.query,
         };
-        outcome(self.service().list_files(&input).await)
+        self.linked_outcome(self.service().list_files(&input).await)
     }
 
     #[tool(
@@ -225,7 +225,7 @@ type and pixel size read from the file, the JSON sidecar (prompt, model, paramet
         output_schema = schema_for_output::<FileInfoOutput>()
     )]
     async fn get_file_info(&self, Parameters(p): Parameters<FileParams>) -> CallToolResult {
-        outcome(self.service().file_info(&p.filename).await)
+        self.linked_outcome(self.service().file_info(&p.filename).await)
     }
 
     #[tool(

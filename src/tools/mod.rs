@@ -28,7 +28,16 @@ use rmcp::{ErrorData, RoleServer, ServerHandler, tool_handler};
 use serde::Serialize;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
+use crate::contract::{FileUrls, WithUrls};
 use crate::service::{InputPolicy, Service, ServiceError};
+
+/// What one transport's sessions may reach: which paths input images may
+/// name, and — over HTTP — how clients download results (`url`).
+#[derive(Clone)]
+pub struct Access {
+    pub inputs: Arc<InputPolicy>,
+    pub file_urls: Option<FileUrls>,
+}
 
 /// Instructions sent to the client at initialization, for the model to read.
 const INSTRUCTIONS: &str = "media-gen generates and edits images with Gemini image models, \
@@ -36,8 +45,10 @@ makes videos with Veo, and saves everything to a local library. Use `generate_im
 image and `generate_image_batch` for several prompts at once (they run in parallel); both take \
 `reference_images`. To change an existing image use `edit_image` (optionally with a mask), \
 `inpaint` (repaint a masked area), `outpaint` (extend beyond the borders) or `upscale`; they \
-take a library file name, a `media://files/NAME` URI or a path. Results give the absolute \
-`image_path`, the `filename` and a `media://files/NAME` resource URI; a small preview is \
+take a library file name, a `media://files/NAME` URI or a path (a client on another machine \
+uploads its image with `POST /files` first and passes the `filename` it returns). Results give \
+the absolute `image_path`, the `filename`, a `media://files/NAME` resource URI and, over HTTP, \
+a download `url`; a small preview is \
 attached inline. Videos take minutes: `generate_video`, `image_to_video` and `extend_video` \
 return a `job_id` at once; call `get_video_status` (with `wait_seconds` up to 120) until it \
 says `succeeded`, which gives the MP4's path and a contact sheet of its frames. Use \
@@ -51,8 +62,9 @@ to see models and their options. On failure, `error.code` says what went wrong a
 pub struct MediaServer {
     service: Arc<Service>,
     /// What paths this session's input images may name (the transport
-    /// decides: any path over stdio, the allowed directories over HTTP).
-    policy: Arc<InputPolicy>,
+    /// decides: any path over stdio, the allowed directories over HTTP),
+    /// and the download links its results carry.
+    access: Access,
     tool_router: ToolRouter<Self>,
     /// Cancelled when the last clone of this server is dropped, i.e. when
     /// its session ends: background work of the session stops with it.
@@ -61,11 +73,11 @@ pub struct MediaServer {
 }
 
 impl MediaServer {
-    pub fn new(service: Arc<Service>, policy: Arc<InputPolicy>) -> Self {
+    pub fn new(service: Arc<Service>, access: Access) -> Self {
         let session_end = CancellationToken::new();
         Self {
             service,
-            policy,
+            access,
             tool_router: Self::image_router()
                 + Self::edit_router()
                 + Self::video_router()
@@ -80,7 +92,26 @@ impl MediaServer {
     }
 
     fn policy(&self) -> &InputPolicy {
-        &self.policy
+        &self.access.inputs
+    }
+
+    /// Adds the download `url`s of `out`'s files, when the session's
+    /// clients download over HTTP.
+    fn link<T: WithUrls>(&self, out: &mut T) {
+        if let Some(urls) = &self.access.file_urls {
+            out.add_urls(urls);
+        }
+    }
+
+    /// The tool result of an operation whose output names files.
+    fn linked_outcome<T: Serialize + WithUrls>(
+        &self,
+        r: Result<T, ServiceError>,
+    ) -> CallToolResult {
+        outcome(r.map(|mut out| {
+            self.link(&mut out);
+            out
+        }))
     }
 
     /// Every tool this server offers, as `tools/list` shows them.

@@ -268,11 +268,12 @@ impl MediaServer {
             JobState::Queued | JobState::Running => TaskPayload::Working,
             JobState::Cancelled => TaskPayload::Cancelled,
             JobState::Succeeded | JobState::Failed => {
-                let status = self
+                let mut status = self
                     .service()
                     .video_status(id, None, |_, _| {})
                     .await
                     .map_err(|e| internal(e.message()))?;
+                self.link(&mut status.output);
                 let result = serde_json::to_value(status_result(&status)).map_err(internal)?;
                 let serde_json::Value::Object(result) = result else {
                     return Err(internal("a tool result is not an object"));
@@ -426,7 +427,10 @@ sending progress notifications; call again while it is still running.",
         };
         progress.finish().await;
         match status {
-            Ok(s) => status_result(&s),
+            Ok(mut s) => {
+                self.link(&mut s.output);
+                status_result(&s)
+            }
             Err(e) => error_result(&e),
         }
     }

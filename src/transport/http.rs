@@ -1,8 +1,11 @@
 //! The HTTP server: Streamable HTTP at `/mcp` (rmcp: sessions for
 //! 2025-11-25 clients, stateless for 2026-07-28), the legacy HTTP+SSE
-//! transport at `/sse` + `/messages`, and `/healthz`. Every route but
+//! transport at `/sse` + `/messages`, `/healthz`, and the web routes the
+//! caller adds (downloads, uploads, the gallery). Every route but
 //! `/healthz` passes one guard: `Host` and `Origin` checks (DNS rebinding,
-//! cross-site browsers) and, when configured, the bearer token.
+//! cross-site browsers) and, when configured, the bearer token. Web routes
+//! also take the token from a cookie, set once by opening any of them with
+//! `?token=` (browsers cannot send an `Authorization` header on a link).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -41,6 +44,8 @@ pub async fn bind(settings: &HttpSettings) -> Result<TcpListener, TransportError
         .await
         .map_err(|source| TransportError::Bind { addr, source })?;
     if !settings.host.is_loopback() && settings.token.is_none() {
+        // The port actually bound (port 0 asks the system for one).
+        let addr = listener.local_addr().unwrap_or(addr);
         tracing::warn!(
             %addr,
             "HTTP transport bound to a non-loopback address WITHOUT MCP_HTTP_TOKEN: anyone who can reach it can generate and delete media; set MCP_HTTP_TOKEN"
@@ -60,14 +65,16 @@ pub struct HttpServer {
 
 impl HttpServer {
     /// Serves handlers made by `handlers` on `listener` (any bound socket:
-    /// tests pass `127.0.0.1:0`).
+    /// tests pass `127.0.0.1:0`), and the `web` routes behind the same guard
+    /// (which also accepts the token cookie for them).
     pub fn new<H: ServerHandler>(
         listener: TcpListener,
         handlers: Handlers<H>,
         settings: &HttpSettings,
+        web: Router,
     ) -> Self {
         let sessions_stop = CancellationToken::new();
-        let router = router(handlers, settings, sessions_stop.clone());
+        let router = router(handlers, settings, sessions_stop.clone(), web);
         Self {
             listener,
             router,
@@ -117,11 +124,13 @@ impl HttpServer {
     }
 }
 
-/// The routes, with the guard on all but `/healthz`.
+/// The routes, with the guard on all but `/healthz`, and one log line per
+/// request.
 fn router<H: ServerHandler>(
     handlers: Handlers<H>,
     settings: &HttpSettings,
     stop: CancellationToken,
+    web: Router,
 ) -> Router {
     let budget = SessionBudget::new(settings.max_sessions);
     let sessions = Arc::new(CappedSessions {
@@ -152,8 +161,29 @@ fn router<H: ServerHandler>(
         .route("/messages", post(sse::post::<H>))
         .with_state(sse_state)
         .layer(DefaultBodyLimit::max(settings.max_body_bytes))
-        .layer(axum::middleware::from_fn_with_state(guard, check));
-    Router::new().route("/healthz", get(healthz)).merge(guarded)
+        .layer(axum::middleware::from_fn_with_state(guard.clone(), check));
+    let web = web.layer(axum::middleware::from_fn_with_state(guard, check_web));
+    Router::new()
+        .route("/healthz", get(healthz))
+        .merge(guarded)
+        .merge(web)
+        .layer(axum::middleware::from_fn(log_request))
+}
+
+/// One line per request at `info`: method, path (without the query: it
+/// may hold a token), status and time to the response head.
+async fn log_request(req: Request, next: Next) -> Response {
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let started = std::time::Instant::now();
+    let response = next.run(req).await;
+    tracing::info!(
+        target: "media_gen::http",
+        "{method} {path} {} {:.1} ms",
+        response.status().as_u16(),
+        started.elapsed().as_secs_f64() * 1000.0
+    );
+    response
 }
 
 /// rmcp answers a refused session creation with 500; when the refusal was
@@ -215,41 +245,57 @@ impl Guard {
         }
     }
 
-    /// Why a request is refused, if it is.
-    fn check(&self, headers: &HeaderMap, authority: Option<&str>) -> Result<(), Refusal> {
-        if !self.hosts.is_empty() {
-            let host = headers
-                .get(header::HOST)
-                .and_then(|h| h.to_str().ok())
-                .or(authority);
-            if !host.is_some_and(|h| self.host_allowed(h)) {
-                return Err(Refusal::Host);
-            }
+    /// Why a request is refused, if it is. `cookie`: the token may also
+    /// come from the [`TOKEN_COOKIE`] (web routes).
+    fn check(
+        &self,
+        headers: &HeaderMap,
+        authority: Option<&str>,
+        cookie: bool,
+    ) -> Result<(), Refusal> {
+        let host = headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .or(authority);
+        if !self.hosts.is_empty() && !host.is_some_and(|h| self.host_allowed(h)) {
+            return Err(Refusal::Host);
         }
         if let Some(origin) = headers.get(header::ORIGIN) {
-            let ok = origin
-                .to_str()
-                .ok()
-                .is_some_and(|o| self.origins.iter().any(|r| r.matches(o)));
+            // The server's own pages (the gallery) are same-origin: their
+            // Origin names the Host they were loaded from.
+            let ok = origin.to_str().ok().is_some_and(|o| {
+                self.origins.iter().any(|r| r.matches(o)) || host.is_some_and(|h| same_origin(o, h))
+            });
             if !ok {
                 return Err(Refusal::Origin);
             }
         }
-        if let Some(expected) = &self.token {
-            let given = headers
+        if self.token.is_some() {
+            let bearer = headers
                 .get(header::AUTHORIZATION)
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| {
                     v.strip_prefix("Bearer ")
                         .or_else(|| v.strip_prefix("bearer "))
-                })
-                .map(|t| Sha256::digest(t.trim().as_bytes()));
-            let ok = given.is_some_and(|g| bool::from(g.as_slice().ct_eq(expected)));
+                });
+            let from_cookie = || cookie.then(|| token_cookie(headers)).flatten();
+            let ok = bearer
+                .or_else(from_cookie)
+                .is_some_and(|given| self.token_matches(given));
             if !ok {
                 return Err(Refusal::Token);
             }
         }
         Ok(())
+    }
+
+    /// Whether `given` is the configured token (constant time); `true` when
+    /// there is none.
+    fn token_matches(&self, given: &str) -> bool {
+        self.token.as_ref().is_none_or(|expected| {
+            let given = Sha256::digest(given.trim().as_bytes());
+            bool::from(given.as_slice().ct_eq(expected))
+        })
     }
 
     fn host_allowed(&self, host: &str) -> bool {
@@ -295,13 +341,115 @@ impl IntoResponse for Refusal {
 
 async fn check(State(guard): State<Arc<Guard>>, req: Request, next: Next) -> Response {
     let authority = req.uri().authority().map(|a| a.as_str().to_owned());
-    match guard.check(req.headers(), authority.as_deref()) {
+    match guard.check(req.headers(), authority.as_deref(), false) {
         Ok(()) => next.run(req).await,
         Err(refusal) => {
             tracing::debug!(?refusal, path = %req.uri().path(), "HTTP request refused");
             refusal.into_response()
         }
     }
+}
+
+/// The cookie that carries the token for web routes.
+pub const TOKEN_COOKIE: &str = "media_gen_token";
+
+/// The guard of web routes: the token may come from the cookie, and a
+/// `GET` with a right `?token=` sets that cookie (HttpOnly,
+/// SameSite=Strict) and redirects to the same address without the token,
+/// so it stays out of the history and of later links.
+async fn check_web(State(guard): State<Arc<Guard>>, req: Request, next: Next) -> Response {
+    let authority = req.uri().authority().map(|a| a.as_str().to_owned());
+    if req.method() == axum::http::Method::GET
+        && let Some((token, rest)) = take_token(req.uri().query())
+        && guard.token.is_some()
+    {
+        if let Err(refusal) = guard.check(req.headers(), authority.as_deref(), false)
+            && refusal != Refusal::Token
+        {
+            return refusal.into_response();
+        }
+        if !guard.token_matches(&token) {
+            return Refusal::Token.into_response();
+        }
+        let location = match rest {
+            Some(q) => format!("{}?{q}", req.uri().path()),
+            None => req.uri().path().to_owned(),
+        };
+        let cookie = format!("{TOKEN_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/");
+        let mut response = StatusCode::SEE_OTHER.into_response();
+        let headers = response.headers_mut();
+        if let (Ok(loc), Ok(cookie)) = (
+            HeaderValue::from_str(&location),
+            HeaderValue::from_str(&cookie),
+        ) {
+            headers.insert(header::LOCATION, loc);
+            headers.insert(header::SET_COOKIE, cookie);
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        }
+        return response;
+    }
+    match guard.check(req.headers(), authority.as_deref(), true) {
+        Ok(()) => next.run(req).await,
+        Err(refusal) => {
+            tracing::debug!(?refusal, path = %req.uri().path(), "HTTP request refused");
+            refusal.into_response()
+        }
+    }
+}
+
+/// The `token` parameter of a query, and the rest of the query.
+fn take_token(query: Option<&str>) -> Option<(String, Option<String>)> {
+    let mut token = None;
+    let mut rest = form_urlencoded::Serializer::new(String::new());
+    let mut any = false;
+    for (name, value) in form_urlencoded::parse(query?.as_bytes()) {
+        if name == "token" && token.is_none() {
+            token = Some(value.into_owned());
+        } else {
+            rest.append_pair(&name, &value);
+            any = true;
+        }
+    }
+    token.map(|t| (t, any.then(|| rest.finish())))
+}
+
+/// The value of the token cookie, if the request has one.
+fn token_cookie(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|pair| {
+            let (name, value) = pair.trim().split_once('=')?;
+            (name == TOKEN_COOKIE).then_some(value)
+        })
+}
+
+/// Whether `origin` (`scheme://host[:port]`) names `host` (a `Host`
+/// header value): the request comes from a page of this server.
+fn same_origin(origin: &str, host: &str) -> bool {
+    let Some((scheme, rest)) = origin.trim().split_once("://") else {
+        return false;
+    };
+    let default = match scheme.to_ascii_lowercase().as_str() {
+        "http" => "80",
+        "https" => "443",
+        _ => return false,
+    };
+    let with_port = |h: &str| -> String {
+        let h = h.trim().to_ascii_lowercase();
+        let has_port = match h.strip_prefix('[') {
+            Some(v6) => v6.contains("]:"),
+            None => h.contains(':'),
+        };
+        if has_port {
+            h
+        } else {
+            format!("{h}:{default}")
+        }
+    };
+    with_port(rest) == with_port(host)
 }
 
 /// The name part of a `Host` value: `[::1]:8318` → `::1`, `a.b:80` → `a.b`.

@@ -444,18 +444,19 @@ fn dual_mode_serves_stdio_and_http_and_ends_on_stdin_eof() {
 async fn http_served_in_process_from_a_bound_listener() {
     use std::sync::Arc;
 
+    use media_gen::app::{MakeHandler, Server};
     use media_gen::tools::MediaServer;
-    use media_gen::transport::http::{Handlers, HttpServer};
 
     let h = crate::mcp::start(&[]).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let service = h.service.clone();
-    let policy = media_gen::app::http_policy(&h.settings);
-    let handlers: Handlers<MediaServer> =
-        Arc::new(move || MediaServer::new(service.clone(), policy.clone()));
-    let server = HttpServer::new(listener, handlers, &h.settings.http);
-    let base = format!("http://{}", server.local_addr().unwrap());
+    let make: MakeHandler<MediaServer> =
+        Arc::new(move |access| MediaServer::new(service.clone(), access));
     let shutdown = tokio_util::sync::CancellationToken::new();
+    let server = Server::new(h.service.clone(), &h.settings)
+        .http_server_on(listener, make, &shutdown)
+        .unwrap();
+    let base = format!("http://{}", server.local_addr().unwrap());
     let serving = tokio::spawn(server.run(shutdown.clone()));
 
     let http = reqwest::Client::new();

@@ -92,7 +92,13 @@ async fn start_inner(
     // The job runner, as `serve` starts it.
     let jobs = tokio_util::sync::CancellationToken::new();
     tokio::spawn(Arc::clone(&service).run_jobs(jobs.clone()));
-    let server = MediaServer::new(Arc::clone(&service), policy);
+    let server = MediaServer::new(
+        Arc::clone(&service),
+        media_gen::tools::Access {
+            inputs: policy,
+            file_urls: None,
+        },
+    );
     let service_for_test = Arc::clone(&service);
     let (server_io, client_io) = tokio::io::duplex(1 << 20);
     tokio::spawn(async move {
@@ -491,7 +497,7 @@ async fn closed_sessions_leave_no_tasks_behind() {
         if round == 1 {
             before = metrics.num_alive_tasks();
         }
-        let server = MediaServer::new(Arc::clone(&h.service), app::stdio_policy());
+        let server = MediaServer::new(Arc::clone(&h.service), app::stdio_access());
         let (server_io, client_io) = tokio::io::duplex(1 << 16);
         let serving = tokio::spawn(async move {
             if let Ok(running) = server.serve(server_io).await {

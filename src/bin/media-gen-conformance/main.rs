@@ -282,8 +282,8 @@ async fn run(cli: Cli) -> Result<(), AppError> {
     let service = app::build_service(&settings)?;
     let state = Arc::new(FixtureState::default());
     let media = service.clone();
-    let make: MakeHandler<FixtureServer> = Arc::new(move |policy| {
-        FixtureServer::new(MediaServer::new(media.clone(), policy), state.clone())
+    let make: MakeHandler<FixtureServer> = Arc::new(move |access| {
+        FixtureServer::new(MediaServer::new(media.clone(), access), state.clone())
     });
     let shutdown = CancellationToken::new();
     let stop = shutdown.clone();
@@ -328,7 +328,7 @@ mod tests {
         let _emulator = app::attach_emulator(&mut settings.backend).await.unwrap();
         let service = app::build_service(&settings).unwrap();
         let server = FixtureServer::new(
-            MediaServer::new(service, app::stdio_policy()),
+            MediaServer::new(service, app::stdio_access()),
             Arc::default(),
         );
         let (server_io, client_io) = tokio::io::duplex(1 << 20);

@@ -15,7 +15,7 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 
 use super::{CATALOG_FILE, METADATA_DIR};
-use crate::store::{MediaId, MediaStore, NameSpec, ObjectMeta, StoreError, blocking};
+use crate::store::{MediaId, MediaStore, NameSpec, ObjectMeta, Rendition, StoreError, blocking};
 
 /// Files in a local directory. Cheap to clone.
 #[derive(Clone)]
@@ -71,6 +71,10 @@ impl Dirs {
 
     fn sidecar(&self, id: &MediaId) -> PathBuf {
         self.meta.join(format!("{}.json", id.as_str()))
+    }
+
+    fn rendition(&self, id: &MediaId, kind: Rendition) -> PathBuf {
+        self.meta.join(format!("{}.{}", id.as_str(), kind.suffix()))
     }
 
     /// A temporary file whose name carries our PID, so reconcile can tell a
@@ -160,6 +164,15 @@ impl Dirs {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(io(path)(e)),
         }
+    }
+}
+
+/// The whole file, or `None` if there is none.
+fn read_if_there(path: &Path) -> Result<Option<Bytes>, StoreError> {
+    match std::fs::read(path) {
+        Ok(b) => Ok(Some(Bytes::from(b))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io(path)(e)),
     }
 }
 
@@ -305,20 +318,47 @@ impl MediaStore for LocalMedia {
 
     async fn get_sidecar(&self, id: &MediaId) -> Result<Option<Bytes>, StoreError> {
         let id = id.clone();
-        self.run(move |d| {
-            let path = d.sidecar(&id);
-            match std::fs::read(&path) {
-                Ok(b) => Ok(Some(Bytes::from(b))),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-                Err(e) => Err(io(&path)(e)),
-            }
-        })
-        .await
+        self.run(move |d| read_if_there(&d.sidecar(&id))).await
     }
 
     async fn delete_sidecar(&self, id: &MediaId) -> Result<(), StoreError> {
         let id = id.clone();
-        self.run(move |d| Dirs::remove_file(&d.sidecar(&id))).await
+        self.run(move |d| {
+            for kind in Rendition::ALL {
+                Dirs::remove_file(&d.rendition(&id, kind))?;
+            }
+            Dirs::remove_file(&d.sidecar(&id))
+        })
+        .await
+    }
+
+    async fn put_rendition(
+        &self,
+        id: &MediaId,
+        kind: Rendition,
+        bytes: Bytes,
+    ) -> Result<(), StoreError> {
+        let id = id.clone();
+        self.run(move |d| {
+            let tmp = Dirs::write_temp(&d.meta, &bytes, false)?;
+            let path = d.rendition(&id, kind);
+            tmp.persist(&path).map_err(|e| StoreError::Io {
+                path,
+                source: e.error,
+            })?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_rendition(
+        &self,
+        id: &MediaId,
+        kind: Rendition,
+    ) -> Result<Option<Bytes>, StoreError> {
+        let id = id.clone();
+        self.run(move |d| read_if_there(&d.rendition(&id, kind)))
+            .await
     }
 
     async fn list_sidecars(&self) -> Result<Vec<MediaId>, StoreError> {
