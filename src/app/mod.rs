@@ -420,7 +420,6 @@ impl Server {
         let listener = http::bind(&self.http).await?;
         let server = self.http_server_on(listener, make, shutdown)?;
         if let Some(addr) = server.local_addr() {
-            tracing::info!(%addr, "HTTP server listening");
             #[allow(clippy::print_stderr, reason = "the one line a user needs to connect")]
             {
                 eprintln!(

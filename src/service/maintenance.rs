@@ -28,7 +28,17 @@ impl Service {
     /// clean-up in progress stops at the next file when `shutdown` fires.
     pub async fn maintain(&self, shutdown: CancellationToken) {
         match self.reconcile().await {
-            Ok(report) => tracing::info!(?report, "catalog reconciled"),
+            // Only what a user would want to know reaches the default log.
+            Ok(r) if r.added + r.removed + r.temp_removed + r.sidecars_removed > 0 => {
+                tracing::info!(
+                    "library reconciled: {} file(s) added by hand catalogued, {} missing file(s) dropped, {} unfinished write(s) and {} orphan sidecar(s) removed",
+                    r.added,
+                    r.removed,
+                    r.temp_removed,
+                    r.sidecars_removed
+                );
+            }
+            Ok(report) => tracing::debug!(?report, "catalog reconciled: nothing to change"),
             Err(e) => tracing::error!(error = %e, "catalog reconcile failed"),
         }
         let (max_age, max_bytes) = (self.cleanup.max_age, self.cleanup.max_total_bytes);
