@@ -32,6 +32,7 @@ pub fn run(work: &Path, quick: bool, rows: &mut Vec<(String, String, String)>) {
     for (label, w, h) in [("720p", 1280u32, 720u32), ("1080p", 1920, 1080)] {
         let mp4 = render_mp4(&Clip {
             seed: format!("bench {label}").into_bytes(),
+            prompt: format!("bench {label}"),
             width: w,
             height: h,
             seconds: 8,

@@ -39,7 +39,7 @@ struct Cli {
     #[arg(long, global = true, value_name = "MODE")]
     preview: Option<String>,
     /// Use the built-in offline emulator instead of CLIProxyAPI (synthetic test
-    /// images; for trying media-gen without credentials).
+    /// images labelled "media-gen emulator"; for trying media-gen without credentials).
     #[arg(long, global = true)]
     emulator: bool,
     /// Log filter for stderr, e.g. `debug` or `media_gen=trace` [env: MEDIA_GEN_LOG].

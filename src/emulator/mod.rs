@@ -2,7 +2,8 @@
 //!
 //! It serves CLIProxyAPI's and the Gemini API's image routes on loopback in
 //! their real wire shapes (see `shared/WIRE-FORMATS.md`), draws deterministic
-//! test patterns at the real Gemini output sizes, and can be told to fail in
+//! test patterns at the real Gemini output sizes, each labelled "media-gen
+//! emulator" with its prompt (`label.rs`), and can be told to fail in
 //! every way the real services do, so that every error path of media-gen is
 //! exercised over real HTTP. Production code never branches on it: media-gen
 //! talks to it exactly as to CLIProxyAPI.
@@ -12,6 +13,7 @@
 //! request header `x-emulator-fail: MODE`, or by `[emulator:MODE]` in the
 //! prompt. Modes: see [`FailMode`].
 
+mod label;
 mod operations;
 mod render;
 mod routes;

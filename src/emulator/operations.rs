@@ -243,6 +243,7 @@ pub async fn predict_long_running(
     }
     let mut clip = Clip {
         seed: format!("{model}\0{prompt}").into_bytes(),
+        prompt: prompt.clone(),
         width: 0,
         height: 0,
         seconds,
@@ -524,6 +525,7 @@ pub async fn openai_create(
     }
     let clip = Clip {
         seed: format!("{model}\0{prompt}").into_bytes(),
+        prompt,
         width,
         height,
         seconds,

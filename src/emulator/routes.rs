@@ -717,12 +717,13 @@ async fn image_for(s: &State, ask: &Ask, draft: bool) -> std::sync::Arc<String> 
         _ => domain::output_dimensions(ask.ratio, ask.size),
     };
     let seed = key.clone();
+    let prompt = ask.prompt.clone();
     let png = tokio::task::spawn_blocking(move || {
         // A draft is flat mid-grey: unmistakable if it were taken for the answer.
         let png = if draft {
-            crate::emulator::render::flat_png(w, h, [128, 128, 128])
+            crate::emulator::render::flat_png(w, h, [128, 128, 128], &prompt)
         } else {
-            render_png(&seed, w, h, source.as_ref(), mask.as_ref())
+            render_png(&seed, &prompt, w, h, source.as_ref(), mask.as_ref())
         };
         base64::engine::general_purpose::STANDARD.encode(png)
     })

@@ -3,7 +3,8 @@
 //! pattern — two colours from the request's hash — with a disc that crosses
 //! the picture over the clip, so a contact sheet shows both what was asked
 //! and that it moves. A clip made from an image starts on that image, and
-//! one given a last frame ends on it.
+//! one given a last frame ends on it. Every frame carries the emulator's
+//! label with the prompt (`label.rs`), below the disc's path.
 
 use bytes::Bytes;
 use image::{DynamicImage, Rgb, RgbImage};
@@ -14,6 +15,8 @@ use openh264::encoder::{
 use openh264::formats::{RgbSliceU8, YUVBuffer};
 use sha2::{Digest, Sha256};
 
+use super::label::{self, Area};
+
 /// Frames per second of emulator clips (low: they only need to play).
 pub const FPS: u32 = 8;
 const TIMESCALE: u32 = 90_000;
@@ -23,6 +26,8 @@ const TIMESCALE: u32 = 90_000;
 pub struct Clip {
     /// Hash input: the same request gives the same clip.
     pub seed: Vec<u8>,
+    /// What the label says under "media-gen emulator".
+    pub prompt: String,
     pub width: u32,
     pub height: u32,
     pub seconds: u32,
@@ -43,7 +48,7 @@ pub fn colours(seed: &[u8]) -> [[u8; 3]; 3] {
 }
 
 /// The background every drawn frame shares: a vertical blend of the seed's
-/// first two colours.
+/// first two colours, labelled.
 fn background(clip: &Clip) -> RgbImage {
     let (w, h) = (clip.width, clip.height);
     let [top, bottom, _] = colours(&clip.seed);
@@ -57,6 +62,12 @@ fn background(clip: &Clip) -> RgbImage {
             *p = c;
         }
     }
+    labelled(clip, img)
+}
+
+fn labelled(clip: &Clip, mut img: RgbImage) -> RgbImage {
+    let (w, h) = img.dimensions();
+    label::draw(&mut img, w, h, Area::whole(w, h), &clip.prompt);
     img
 }
 
@@ -65,12 +76,12 @@ fn frame(clip: &Clip, background: &RgbImage, index: u32, count: u32) -> RgbImage
     if index == 0
         && let Some(first) = &clip.first
     {
-        return scaled(first, w, h);
+        return labelled(clip, scaled(first, w, h));
     }
     if index + 1 == count
         && let Some(last) = &clip.last
     {
-        return scaled(last, w, h);
+        return labelled(clip, scaled(last, w, h));
     }
     let [_, _, disc] = colours(&clip.seed);
     let mut img = background.clone();
@@ -233,6 +244,7 @@ mod tests {
     fn clips_play_and_show_their_pattern() {
         let clip = Clip {
             seed: b"a wave".to_vec(),
+            prompt: "a wave".into(),
             width: 320,
             height: 180,
             seconds: 2,
@@ -265,11 +277,41 @@ mod tests {
     }
 
     #[test]
+    fn every_frame_is_labelled() {
+        use crate::emulator::label::tests::read_line;
+        use crate::emulator::label::{TEXT_COLOUR, TITLE_COLOUR};
+        let clip = Clip {
+            seed: b"boat".to_vec(),
+            prompt: "a paper boat".into(),
+            width: 1280,
+            height: 720,
+            seconds: 1,
+            first: Some(RgbImage::from_pixel(64, 36, Rgb([220, 20, 20]))),
+            last: None,
+        };
+        let background = background(&clip);
+        // The first frame (the given image) and a drawn one; at 720p a
+        // font pixel is 2×2 and the two-line band ends at the bottom.
+        for index in [0, 4] {
+            let f = frame(&clip, &background, index, FPS);
+            let top = 720 - 56;
+            let title = read_line(&f, (8, top + 8), 2, TITLE_COLOUR, 20);
+            let prompt = read_line(&f, (8, top + 28), 2, TEXT_COLOUR, 20);
+            assert_eq!(
+                (title.as_str(), prompt.as_str()),
+                ("media-gen emulator", "a paper boat"),
+                "frame {index}"
+            );
+        }
+    }
+
+    #[test]
     fn image_clips_start_and_end_on_their_frames() {
         let red = RgbImage::from_pixel(64, 36, Rgb([220, 20, 20]));
         let blue = RgbImage::from_pixel(64, 36, Rgb([20, 20, 220]));
         let clip = Clip {
             seed: b"x".to_vec(),
+            prompt: "x".into(),
             width: 160,
             height: 96,
             seconds: 1,

@@ -544,6 +544,7 @@ mod tests {
     fn clip() -> Bytes {
         let mp4 = crate::emulator::video::render_mp4(&crate::emulator::video::Clip {
             seed: b"t".to_vec(),
+            prompt: "t".into(),
             width: 64,
             height: 36,
             seconds: 1,

@@ -801,6 +801,7 @@ async fn an_mp4_put_in_the_library_by_hand_is_catalogued_as_a_video() {
     std::fs::create_dir_all(&h.out).unwrap();
     let mp4 = media_gen::emulator::video::render_mp4(&media_gen::emulator::video::Clip {
         seed: b"by hand".to_vec(),
+        prompt: "by hand".into(),
         width: 320,
         height: 180,
         seconds: 2,
