@@ -17,3 +17,4 @@ mod library;
 mod mcp;
 mod support;
 mod video;
+mod viewer;
