@@ -18,7 +18,8 @@
 //! - [`contract`]: the error codes and output shapes tools and the CLI share.
 //! - [`service`]: the operations over the ports, a file per capability, the
 //!   save pipeline, and the one mapping from failures to error codes.
-//! - [`tools`]: the MCP surface (rmcp): parameters → service → results.
+//! - [`tools`]: the MCP surface (rmcp): parameters → service → results, and
+//!   the MCP App viewer page hosts with MCP Apps show results in.
 //! - [`transport`]: stdio, Streamable HTTP and legacy SSE for any MCP
 //!   handler, with the HTTP security checks.
 //! - [`web`]: the HTTP routes beside MCP over the service — downloads and

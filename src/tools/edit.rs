@@ -9,7 +9,7 @@ use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::Deserialize;
 
 use super::image::{Progress, media_content, model_schema};
-use super::{MediaServer, error_result, structured_result};
+use super::{MediaServer, error_result, structured_result, viewer};
 use crate::contract::ImageOutput;
 use crate::domain;
 use crate::media::canvas::Direction;
@@ -183,7 +183,8 @@ like `generate_image`, plus `metadata.operation` and `metadata.source`.",
             idempotent_hint = false,
             open_world_hint = true
         ),
-        output_schema = schema_for_output::<ImageOutput>()
+        output_schema = schema_for_output::<ImageOutput>(),
+        meta = viewer::tool_meta()
     )]
     async fn edit_image(
         &self,
@@ -220,7 +221,8 @@ size of the original.",
             idempotent_hint = false,
             open_world_hint = true
         ),
-        output_schema = schema_for_output::<ImageOutput>()
+        output_schema = schema_for_output::<ImageOutput>(),
+        meta = viewer::tool_meta()
     )]
     async fn inpaint(
         &self,
@@ -253,7 +255,8 @@ pixels stay exactly as they were. A 1024×1024 image extended right by 256 becom
             idempotent_hint = false,
             open_world_hint = true
         ),
-        output_schema = schema_for_output::<ImageOutput>()
+        output_schema = schema_for_output::<ImageOutput>(),
+        meta = viewer::tool_meta()
     )]
     async fn outpaint(
         &self,
@@ -290,7 +293,8 @@ model re-render it with new fine detail. Results over the pixel limit (64 megapi
             idempotent_hint = false,
             open_world_hint = true
         ),
-        output_schema = schema_for_output::<ImageOutput>()
+        output_schema = schema_for_output::<ImageOutput>(),
+        meta = viewer::tool_meta()
     )]
     async fn upscale(
         &self,

@@ -9,7 +9,7 @@ use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::Deserialize;
 use tokio::sync::mpsc;
 
-use super::{MediaServer, error_result, structured_result};
+use super::{MediaServer, error_result, structured_result, viewer};
 use crate::contract::{BatchOutput, ImageOutput};
 use crate::domain::{self, AspectRatio, ImageSize};
 use crate::service::{BatchInput, GenerateInput, Generated};
@@ -184,7 +184,8 @@ prefer `generate_image_batch`.",
             idempotent_hint = false,
             open_world_hint = true
         ),
-        output_schema = schema_for_output::<ImageOutput>()
+        output_schema = schema_for_output::<ImageOutput>(),
+        meta = viewer::tool_meta()
     )]
     async fn generate_image(
         &self,
@@ -228,7 +229,8 @@ notifications (one step per finished image) when the client asks for them.",
             idempotent_hint = false,
             open_world_hint = true
         ),
-        output_schema = schema_for_output::<BatchOutput>()
+        output_schema = schema_for_output::<BatchOutput>(),
+        meta = viewer::tool_meta()
     )]
     async fn generate_image_batch(
         &self,

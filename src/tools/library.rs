@@ -138,7 +138,11 @@ impl MediaServer {
     ) -> Result<ReadResourceResult, ErrorData> {
         let Some(name) = uri.strip_prefix("media://files/") else {
             return Err(ErrorData::resource_not_found(
-                format!("unknown resource `{uri}`; media-gen serves `media://files/{{filename}}`"),
+                format!(
+                    "unknown resource `{uri}`; media-gen serves `media://files/{{filename}}` \
+                     and `{}`",
+                    super::viewer::VIEWER_URI
+                ),
                 Some(serde_json::json!({"uri": uri})),
             ));
         };

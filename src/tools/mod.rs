@@ -5,12 +5,14 @@
 //! Every result carries `structuredContent` (never base64 in it), the same
 //! JSON as a text block for clients that ignore structured content, and —
 //! for images — a `resource_link` to `media://files/NAME` plus an inline
-//! preview.
+//! preview. Hosts that render MCP Apps show the image and video results in
+//! the [`viewer`] page instead; the results themselves are the same for all.
 
 mod edit;
 mod image;
 mod library;
 mod video;
+pub mod viewer;
 
 use std::sync::Arc;
 
@@ -135,6 +137,11 @@ impl ServerHandler for MediaServer {
             .extensions
             .get_or_insert_default()
             .insert(TASKS_EXTENSION_ID.to_owned(), serde_json::Map::new());
+        // Hosts that render MCP Apps show results in the viewer page.
+        capabilities.extensions.get_or_insert_default().insert(
+            viewer::UI_EXTENSION_ID.to_owned(),
+            viewer::extension_settings(),
+        );
         ServerConfig::new(capabilities)
             .with_server_info(
                 Implementation::new("media-gen", env!("CARGO_PKG_VERSION"))
@@ -179,6 +186,9 @@ impl ServerHandler for MediaServer {
         request: ReadResourceRequestParams,
         _ctx: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
+        if request.uri.starts_with("ui://") {
+            return viewer::read(&request.uri).map(Into::into);
+        }
         self.read_media_resource(&request.uri).await.map(Into::into)
     }
 

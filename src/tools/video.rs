@@ -16,7 +16,7 @@ use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::Deserialize;
 
 use super::image::Progress;
-use super::{MediaServer, error_result, structured_result};
+use super::{MediaServer, error_result, structured_result, viewer};
 use crate::contract::{VideoJobOutput, VideoStatusOutput};
 use crate::domain;
 use crate::service::{ServiceError, VideoInput, VideoOperation, VideoStatus};
@@ -311,7 +311,8 @@ model makes (Veo 3.x: 4, 6 or 8 s); the result's `note` says when it differs.",
             idempotent_hint = false,
             open_world_hint = true
         ),
-        output_schema = schema_for_output::<VideoJobOutput>()
+        output_schema = schema_for_output::<VideoJobOutput>(),
+        meta = viewer::tool_meta()
     )]
     async fn generate_video(
         &self,
@@ -341,7 +342,8 @@ model makes (Veo 3.x: 4, 6 or 8 s); the result's `note` says when it differs.",
             idempotent_hint = false,
             open_world_hint = true
         ),
-        output_schema = schema_for_output::<VideoJobOutput>()
+        output_schema = schema_for_output::<VideoJobOutput>(),
+        meta = viewer::tool_meta()
     )]
     async fn image_to_video(
         &self,
@@ -372,7 +374,8 @@ call `get_video_status` with it.",
             idempotent_hint = false,
             open_world_hint = true
         ),
-        output_schema = schema_for_output::<VideoJobOutput>()
+        output_schema = schema_for_output::<VideoJobOutput>(),
+        meta = viewer::tool_meta()
     )]
     async fn extend_video(
         &self,
@@ -402,7 +405,8 @@ sending progress notifications; call again while it is still running.",
             idempotent_hint = true,
             open_world_hint = false
         ),
-        output_schema = schema_for_output::<VideoStatusOutput>()
+        output_schema = schema_for_output::<VideoStatusOutput>(),
+        meta = viewer::tool_meta()
     )]
     async fn get_video_status(
         &self,

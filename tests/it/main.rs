@@ -17,4 +17,5 @@ mod library;
 mod mcp;
 mod support;
 mod video;
+mod viewer;
 mod web;
