@@ -115,6 +115,9 @@ pub async fn run(
     emulator: bool,
     shutdown: CancellationToken,
 ) -> Result<(), AppError> {
+    for note in &settings.provenance.notes {
+        tracing::warn!("{note}");
+    }
     let _emulator = match emulator {
         true => {
             // Emulated operations finish after a few polls, not minutes:
