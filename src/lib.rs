@@ -22,7 +22,7 @@
 //! - [`transport`]: stdio, Streamable HTTP and legacy SSE for any MCP
 //!   handler, with the HTTP security checks.
 //! - [`app`]: the composition root — builds the ports from settings, runs
-//!   `serve` and the shell commands.
+//!   `serve` and the shell commands, and `doctor`, which checks a setup.
 //! - [`emulator`]: the offline backend emulator used by `--emulator` and tests.
 //!
 //! The core (`domain` … `service`) knows nothing of MCP; the MCP layer
