@@ -25,7 +25,7 @@
 //! - [`web`]: the HTTP routes beside MCP over the service — downloads and
 //!   uploads (`/files`) and the web gallery (`/gallery`).
 //! - [`app`]: the composition root — builds the ports from settings, runs
-//!   `serve` and the shell commands.
+//!   `serve` and the shell commands, and `doctor`, which checks a setup.
 //! - [`emulator`]: the offline backend emulator used by `--emulator` and tests.
 //!
 //! The core (`domain` … `service`) knows nothing of MCP; the MCP layer

@@ -100,6 +100,28 @@ enum Command {
         #[arg(long, short)]
         yes: bool,
     },
+    /// Check the setup: configuration, output directory, backends and keys,
+    /// models, video, HTTP port.
+    ///
+    /// One line per check: `✓` works, `✗` does not (the fix on the next
+    /// line), `!` works but deserves a look, `–` not configured. Exit status
+    /// 1 if any check failed. `--transport`, `--host` and `--port` check what
+    /// `serve` would do with them; with `--emulator` the backends are the
+    /// built-in emulator (works offline).
+    Doctor(ServeArgs),
+    /// Show the effective settings and where each came from (secrets redacted).
+    ///
+    /// Every setting's value and origin (default, config file, environment
+    /// variable or flag), the config file read, and values accepted with a
+    /// correction. Takes `serve`'s `--transport`, `--host` and `--port` to
+    /// show what `serve` would use with them.
+    Config {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        serve: ServeArgs,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -304,8 +326,12 @@ struct EmulatorArgs {
 impl Cli {
     /// The flags that override settings: key, flag, value.
     fn setting_flags(&self) -> Vec<(&'static str, &'static str, String)> {
+        // `doctor` and `config` take `serve`'s flags to check or show what
+        // `serve` would use with them.
         let serve = match &self.command {
-            Some(Command::Serve(s)) => Some(s),
+            Some(Command::Serve(s) | Command::Doctor(s) | Command::Config { serve: s, .. }) => {
+                Some(s)
+            }
             _ => None,
         };
         [
@@ -338,7 +364,14 @@ impl Cli {
     /// What to run, once settings are loaded.
     fn app_command(self) -> AppCommand {
         match self.command {
-            None | Some(Command::Serve(_) | Command::Emulator(_)) => AppCommand::Serve,
+            // `emulator`, `doctor` and `config` are answered before this.
+            None
+            | Some(
+                Command::Serve(_)
+                | Command::Emulator(_)
+                | Command::Doctor(_)
+                | Command::Config { .. },
+            ) => AppCommand::Serve,
             Some(Command::Generate(g)) => AppCommand::Generate {
                 input: BatchInput {
                     prompts: g.prompts,
@@ -480,10 +513,14 @@ async fn main() -> ExitCode {
         flags: cli.setting_flags(),
     };
     let result = match Settings::load(&sources) {
-        Ok(settings) => {
-            let emulator = cli.emulator;
-            app::run(settings, cli.app_command(), emulator, shutdown).await
-        }
+        Ok(settings) => match cli.command {
+            Some(Command::Doctor(_)) => app::doctor::run(settings, cli.emulator).await,
+            Some(Command::Config { json, .. }) => app::cli::config(&settings, json),
+            _ => {
+                let emulator = cli.emulator;
+                app::run(settings, cli.app_command(), emulator, shutdown).await
+            }
+        },
         Err(e) => Err(e.into()),
     };
     match result {

@@ -1,6 +1,7 @@
 //! The shell commands (`generate`, `models`, `list`, `info`, `rm`): the
 //! same service calls the tools make, printed as a table or line for people
-//! or, with `--json`, as the contract's JSON.
+//! or, with `--json`, as the contract's JSON; and `config`, the effective
+//! settings and where each came from.
 
 use std::io::Write;
 use std::sync::Arc;
@@ -9,6 +10,7 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use super::AppError;
+use crate::config::{Origin, Settings};
 use crate::contract::FileInfoOutput;
 use crate::service::{
     BatchInput, EditInput, GenerateInput, Generated, ListInput, MAX_WAIT_SECONDS, OutpaintInput,
@@ -20,7 +22,8 @@ fn failed(e: &ServiceError) -> AppError {
     AppError::Command(format!("{}: {}", e.code().as_str(), e.message()))
 }
 
-fn print(text: &str) -> Result<(), AppError> {
+/// Prints `text` on stdout as it is.
+pub(super) fn print(text: &str) -> Result<(), AppError> {
     let mut out = std::io::stdout().lock();
     out.write_all(text.as_bytes())
         .and_then(|()| out.flush())
@@ -524,6 +527,121 @@ pub async fn jobs(service: Arc<Service>, limit: u32, json: bool) -> Result<(), A
     );
     if list.jobs.is_empty() {
         text = "no video jobs yet; start one with `media-gen video PROMPT`\n".into();
+    }
+    print(&text)
+}
+
+/// One setting in `media-gen config --json`.
+#[derive(Serialize)]
+struct SettingJson<'a> {
+    key: &'a str,
+    /// The effective value as text (secrets `<redacted>`); null: unset.
+    value: Option<&'a str>,
+    /// `default`, `file`, `env` or `flag`.
+    source: &'static str,
+    /// The file path, variable or flag; null for a default.
+    origin: Option<String>,
+    /// The environment variables that set it.
+    env: &'a [&'static str],
+}
+
+/// A value accepted with a correction, in `media-gen config --json`.
+#[derive(Serialize)]
+struct NoteJson<'a> {
+    setting: &'a str,
+    message: &'a str,
+    /// What to set it to instead.
+    value: &'a str,
+    source: &'static str,
+    origin: Option<String>,
+}
+
+/// `media-gen config --json`.
+#[derive(Serialize)]
+struct ConfigJson<'a> {
+    config_file: Option<String>,
+    default_config_file: Option<String>,
+    settings: Vec<SettingJson<'a>>,
+    notes: Vec<NoteJson<'a>>,
+}
+
+/// An origin as `(source, where)`: `("env", Some("MCP_X"))`.
+fn origin_parts(origin: &Origin) -> (&'static str, Option<String>) {
+    match origin {
+        Origin::Default => ("default", None),
+        Origin::File(p) => ("file", Some(p.display().to_string())),
+        Origin::Env(var) => ("env", Some((*var).to_owned())),
+        Origin::Flag(flag) => ("flag", Some((*flag).to_owned())),
+    }
+}
+
+/// `media-gen config`: every setting's effective value (secrets redacted)
+/// and where it came from, the config file, and values accepted with a
+/// correction.
+pub fn config(settings: &Settings, json: bool) -> Result<(), AppError> {
+    let prov = &settings.provenance;
+    let path = |p: &std::path::Path| p.display().to_string();
+    if json {
+        return print_json(&ConfigJson {
+            config_file: prov.file.as_deref().map(path),
+            default_config_file: prov.default_file.as_deref().map(path),
+            settings: prov
+                .settings
+                .iter()
+                .map(|s| {
+                    let (source, origin) = origin_parts(&s.origin);
+                    SettingJson {
+                        key: s.key,
+                        value: s.value.as_deref(),
+                        source,
+                        origin,
+                        env: s.env,
+                    }
+                })
+                .collect(),
+            notes: prov
+                .notes
+                .iter()
+                .map(|n| {
+                    let (source, origin) = origin_parts(&n.origin);
+                    NoteJson {
+                        setting: n.setting,
+                        message: &n.message,
+                        value: &n.value,
+                        source,
+                        origin,
+                    }
+                })
+                .collect(),
+        });
+    }
+    let rows: Vec<Vec<String>> = prov
+        .settings
+        .iter()
+        .map(|s| {
+            let from = match origin_parts(&s.origin) {
+                (source, Some(origin)) => format!("{source} {origin}"),
+                (source, None) => source.to_owned(),
+            };
+            vec![
+                s.key.to_owned(),
+                s.value.clone().unwrap_or_else(|| "(unset)".to_owned()),
+                from,
+            ]
+        })
+        .collect();
+    let mut text = table(&["SETTING", "VALUE", "FROM"], &rows);
+    text.push('\n');
+    match (&prov.file, &prov.default_file) {
+        (Some(file), _) => text.push_str(&format!("config file: {}\n", file.display())),
+        (None, Some(default)) => text.push_str(&format!(
+            "config file: none (`{}` is read when it exists; `--config PATH` or `MCP_CONFIG` names another)\n",
+            default.display()
+        )),
+        (None, None) => text.push_str("config file: none (`--config PATH` or `MCP_CONFIG` names one)\n"),
+    }
+    for note in &prov.notes {
+        text.push_str(&format!("note: {note}\n"));
     }
     print(&text)
 }

@@ -8,6 +8,7 @@
 //! starts once serving has begun.
 
 pub mod cli;
+pub mod doctor;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -52,6 +53,8 @@ pub enum AppError {
     Command(String),
     #[error("{failed} of {total} images failed")]
     GenerateFailed { failed: usize, total: usize },
+    #[error("doctor: {failed} {} failed", if *failed == 1 { "check" } else { "checks" })]
+    ChecksFailed { failed: usize },
 }
 
 impl AppError {
@@ -116,6 +119,9 @@ pub async fn run(
     emulator: bool,
     shutdown: CancellationToken,
 ) -> Result<(), AppError> {
+    for note in &settings.provenance.notes {
+        tracing::warn!("{note}");
+    }
     let _emulator = match emulator {
         true => {
             // Emulated operations finish after a few polls, not minutes:
@@ -224,21 +230,32 @@ pub fn open_library(settings: &LibrarySettings) -> Result<LocalStore, AppError> 
     })
 }
 
-/// The image provider the backend settings name.
-/// How to reach the provider at `url` with `key`.
+/// How to reach the provider at `url` with `key`, for the calls of a
+/// running server: the configured timeout, the default retries.
 fn backend_config(
     settings: &BackendSettings,
     url: &reqwest::Url,
     key: &Option<Secret>,
 ) -> BackendConfig {
+    endpoint_config(url, key, settings.request_timeout, RetryPolicy::default())
+}
+
+/// How to reach the provider at `url` with `key` within `timeout`.
+fn endpoint_config(
+    url: &reqwest::Url,
+    key: &Option<Secret>,
+    timeout: Duration,
+    retry: RetryPolicy,
+) -> BackendConfig {
     BackendConfig {
         base_url: url.clone(),
         api_key: key.as_ref().map(|k| k.expose().to_owned()),
-        timeout: settings.request_timeout,
-        retry: RetryPolicy::default(),
+        timeout,
+        retry,
     }
 }
 
+/// The image provider the backend settings name.
 pub fn image_provider(settings: &BackendSettings) -> Arc<dyn ImageProvider> {
     let config = |url, key| backend_config(settings, url, key);
     let http = reqwest::Client::new();

@@ -94,6 +94,8 @@ pub(super) struct ErrorInfo {
     pub model: Option<String>,
     /// Google `RetryInfo.retryDelay`.
     pub retry_delay: Option<Duration>,
+    /// Google `ErrorInfo.reason` (`API_KEY_INVALID` …).
+    pub reason: Option<String>,
 }
 
 /// Reads an error body leniently; a non-JSON body becomes its (shortened) text.
@@ -113,6 +115,10 @@ pub(super) fn parse_error_body(body: &[u8]) -> ErrorInfo {
                     .and_then(|v| v.as_str())
                     .and_then(parse_google_duration)
             });
+            let reason = o
+                .details
+                .iter()
+                .find_map(|d| d.get("reason").and_then(|v| v.as_str()).map(str::to_owned));
             ErrorInfo {
                 message: o
                     .message
@@ -125,6 +131,7 @@ pub(super) fn parse_error_body(body: &[u8]) -> ErrorInfo {
                 status: o.status,
                 model: o.model,
                 retry_delay,
+                reason,
             }
         }
         Err(_) => ErrorInfo {
@@ -151,8 +158,15 @@ pub(super) fn classify_status(
         || info.message.contains("unknown provider for model")
         || (status == 404 && info.status.as_deref() == Some("NOT_FOUND"))
         || (status == 404 && info.message.to_ascii_lowercase().contains("model"));
+    // The Gemini API refuses a wrong key with 400 `INVALID_ARGUMENT`,
+    // reason `API_KEY_INVALID`: a credentials problem, not a bad request.
+    let key_invalid = status == 400 && info.reason.as_deref() == Some("API_KEY_INVALID");
     match status {
         401 | 403 => BackendError::AuthFailed {
+            status,
+            message: info.message,
+        },
+        400 if key_invalid => BackendError::AuthFailed {
             status,
             message: info.message,
         },
@@ -228,6 +242,18 @@ mod tests {
         let e = classify_status(401, None, br#"{"error":"Invalid API key"}"#);
         assert!(
             matches!(e, BackendError::AuthFailed { status: 401, ref message } if message == "Invalid API key")
+        );
+        assert!(!e.is_retryable());
+    }
+
+    #[test]
+    fn gemini_wrong_key_is_auth_failed() {
+        // The Gemini API's answer to a key that is not valid.
+        let body = br#"{"error":{"code":400,"message":"API key not valid. Please pass a valid API key.","status":"INVALID_ARGUMENT","details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"API_KEY_INVALID","domain":"googleapis.com","metadata":{"service":"generativelanguage.googleapis.com"}},{"@type":"type.googleapis.com/google.rpc.LocalizedMessage","locale":"en-US","message":"API key not valid. Please pass a valid API key."}]}}"#;
+        let e = classify_status(400, None, body);
+        assert!(
+            matches!(e, BackendError::AuthFailed { status: 400, ref message } if message.starts_with("API key not valid")),
+            "{e:?}"
         );
         assert!(!e.is_retryable());
     }

@@ -10,7 +10,8 @@
 //! value stops start-up with one line naming the setting, the value and
 //! where it came from. Nothing here touches the file system but reading the
 //! config file: the library directory is created and checked where it is
-//! opened.
+//! opened. [`Settings::provenance`] keeps where every value came from, for
+//! `media-gen config` and `media-gen doctor`.
 
 mod layers;
 
@@ -24,8 +25,11 @@ use reqwest::Url;
 
 use crate::domain;
 
-use layers::Layers;
-pub use layers::Sources;
+pub use layers::{ConfigNote, Origin, Provenance, SettingSource, Sources};
+use layers::{Layers, Shown};
+
+/// How a credential is shown.
+pub const REDACTED: &str = "<redacted>";
 
 /// A credential: printed as `<redacted>` by `Debug`, read with [`Secret::expose`].
 #[derive(Clone, PartialEq, Eq)]
@@ -43,7 +47,7 @@ impl Secret {
 
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
+        f.write_str(REDACTED)
     }
 }
 
@@ -56,6 +60,16 @@ pub enum ImageBackendKind {
     Gemini,
 }
 
+impl Shown for ImageBackendKind {
+    fn shown(&self) -> String {
+        match self {
+            Self::CliProxy => "cliproxy",
+            Self::Gemini => "gemini",
+        }
+        .to_owned()
+    }
+}
+
 /// Who makes videos.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VideoBackendKind {
@@ -63,6 +77,16 @@ pub enum VideoBackendKind {
     Gemini,
     /// CLIProxyAPI's OpenAI-style `/v1/videos`.
     CliProxy,
+}
+
+impl Shown for VideoBackendKind {
+    fn shown(&self) -> String {
+        match self {
+            Self::Gemini => "gemini",
+            Self::CliProxy => "cliproxy",
+        }
+        .to_owned()
+    }
 }
 
 /// How much of an image goes inline into a tool result.
@@ -77,6 +101,17 @@ pub enum PreviewMode {
     None,
 }
 
+impl Shown for PreviewMode {
+    fn shown(&self) -> String {
+        match self {
+            Self::Full => "full",
+            Self::Preview => "preview",
+            Self::None => "none",
+        }
+        .to_owned()
+    }
+}
+
 /// The MCP transport `serve` speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Transport {
@@ -85,6 +120,25 @@ pub enum Transport {
     Http,
     Sse,
     Dual,
+}
+
+impl Transport {
+    /// Whether `serve` listens on HTTP with it.
+    pub fn uses_http(self) -> bool {
+        !matches!(self, Self::Stdio)
+    }
+}
+
+impl Shown for Transport {
+    fn shown(&self) -> String {
+        match self {
+            Self::Stdio => "stdio",
+            Self::Http => "http",
+            Self::Sse => "sse",
+            Self::Dual => "dual",
+        }
+        .to_owned()
+    }
 }
 
 /// Validated settings, grouped by the component that uses them.
@@ -98,6 +152,8 @@ pub struct Settings {
     pub video: VideoSettings,
     pub server: ServerSettings,
     pub http: HttpSettings,
+    /// Where each value came from, and what was corrected on the way.
+    pub provenance: Provenance,
 }
 
 /// Input images and the edit tools.
@@ -351,6 +407,7 @@ impl Settings {
             video,
             server,
             http,
+            provenance: l.provenance(config_file_path(sources.env)),
         })
     }
 }
@@ -376,16 +433,17 @@ impl BackendSettings {
             cliproxy_url: l.get(
                 "cliproxy_url",
                 || constant_url("http://127.0.0.1:8317"),
-                parse_url,
+                |v| base_url(l, "cliproxy_url", v),
             )?,
-            cliproxy_api_key: Some(
-                l.optional("cliproxy_api_key", secret)?
-                    .unwrap_or_else(|| Secret::new("ccs-internal-managed")),
-            ),
+            cliproxy_api_key: Some(l.get(
+                "cliproxy_api_key",
+                || Secret::new("ccs-internal-managed"),
+                secret,
+            )?),
             gemini_url: l.get(
                 "gemini_url",
                 || constant_url("https://generativelanguage.googleapis.com"),
-                parse_url,
+                |v| base_url(l, "gemini_url", v),
             )?,
             gemini_api_key: l.optional("gemini_api_key", secret)?,
             request_timeout: l.get(
@@ -416,8 +474,8 @@ impl BackendSettings {
 
 impl LibrarySettings {
     fn load(l: &Layers, env: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let (output_dir, output_dir_origin) = match l.paths("output_dir") {
-            None => (default_output_dir(env)?, "default".to_owned()),
+        let (output_dir, origin) = match l.paths("output_dir") {
+            None => (default_output_dir(env)?, Origin::Default),
             Some(s) => {
                 let invalid = |reason: &str| ConfigError::Invalid {
                     setting: "output_dir",
@@ -426,7 +484,7 @@ impl LibrarySettings {
                         .first()
                         .map(|p| p.display().to_string())
                         .unwrap_or_default(),
-                    origin: s.origin.clone(),
+                    origin: s.origin.to_string(),
                     reason: reason.to_owned(),
                 };
                 let dir = match s.value.as_slice() {
@@ -444,9 +502,14 @@ impl LibrarySettings {
                 }
             }
         };
+        l.record(
+            "output_dir",
+            Some(output_dir.display().to_string()),
+            origin.clone(),
+        );
         Ok(Self {
             output_dir,
-            output_dir_origin,
+            output_dir_origin: origin.to_string(),
             cleanup: CleanupSettings::load(l)?,
         })
     }
@@ -514,7 +577,16 @@ impl HttpSettings {
             shutdown_grace: l.get("http_shutdown_grace", || Duration::from_secs(10), |v| {
                 number(0..=3600, "expected whole seconds, 0 to 3600")(v).map(Duration::from_secs)
             })?,
-            input_roots: l.paths("input_roots").map(|s| s.value).unwrap_or_default(),
+            input_roots: {
+                let roots = l.paths("input_roots");
+                let shown = roots.as_ref().map(|s| std::env::join_paths(&s.value).map_or_else(
+                    |_| format!("{:?}", s.value),
+                    |p| p.to_string_lossy().into_owned(),
+                ));
+                let origin = roots.as_ref().map_or(Origin::Default, |s| s.origin.clone());
+                l.record("input_roots", shown, origin);
+                roots.map(|s| s.value).unwrap_or_default()
+            },
             public_url: l.optional("public_url", parse_url)?,
         })
     }
@@ -558,6 +630,35 @@ fn parse_url(v: &str) -> Result<Url, String> {
     }
 }
 
+/// API versions media-gen puts into request paths itself.
+const API_VERSIONS: [&str; 2] = ["v1", "v1beta"];
+
+/// A provider's base URL. Request paths carry the API version (`v1/…`,
+/// `v1beta/…`), so a base that ends in one — as OpenAI clients are set up,
+/// `http://127.0.0.1:8317/v1` — would ask for `/v1/v1/…` and get 404s that
+/// look like a missing model. Such a base is used without the version, and
+/// a note says so (logged at start, shown by `doctor` and `config`).
+fn base_url(l: &Layers, key: &'static str, v: &str) -> Result<Url, String> {
+    let mut url = parse_url(v)?;
+    let path = url.path().trim_end_matches('/').to_owned();
+    let Some(version) = API_VERSIONS
+        .into_iter()
+        .find(|ver| path.ends_with(&format!("/{ver}")))
+    else {
+        return Ok(url);
+    };
+    url.set_path(&path[..path.len() - version.len() - 1]);
+    let root = url.shown();
+    l.note(
+        key,
+        format!(
+            "`{key}` = `{v}` ends in the API version `/{version}`, which media-gen adds itself: using `{root}`"
+        ),
+        root,
+    );
+    Ok(url)
+}
+
 #[expect(
     clippy::expect_used,
     reason = "only called with the URL constants above"
@@ -585,12 +686,16 @@ pub fn default_output_dir(get: &dyn Fn(&str) -> Option<String>) -> Result<PathBu
 /// The config file to read when none is named: `$XDG_CONFIG_HOME/media-gen/config.toml`
 /// (or `~/.config/…`) if it exists.
 pub fn default_config_file(get: &dyn Fn(&str) -> Option<String>) -> Option<PathBuf> {
+    config_file_path(get).filter(|path| path.is_file())
+}
+
+/// Where the config file is looked for when none is named.
+fn config_file_path(get: &dyn Fn(&str) -> Option<String>) -> Option<PathBuf> {
     let base = get("XDG_CONFIG_HOME")
         .filter(|v| Path::new(v).is_absolute())
         .map(PathBuf::from)
         .or_else(|| get("HOME").map(|h| PathBuf::from(h).join(".config")))?;
-    let path = base.join("media-gen").join("config.toml");
-    path.is_file().then_some(path)
+    Some(base.join("media-gen").join("config.toml"))
 }
 
 /// `Host` values accepted when none are configured: loopback names, plus the

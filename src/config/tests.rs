@@ -304,3 +304,158 @@ fn debug_redacts_secrets() {
     assert!(!dbg.contains("sekrit"), "{dbg}");
     assert!(dbg.contains("<redacted>"), "{dbg}");
 }
+
+#[test]
+fn provenance_records_every_setting_with_its_origin() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("config.toml");
+    std::fs::write(
+        &file,
+        "batch_concurrency = 2\nhttp_token = \"sekrit-token\"\n",
+    )
+    .unwrap();
+    let get = env(&[
+        ("MCP_OUTPUT_DIR", dir.path().to_str().unwrap()),
+        ("MCP_CLIPROXY_API_KEY", "sekrit-key"),
+        ("GEMINI_API_KEY", "sekrit-gemini"),
+        ("XDG_CONFIG_HOME", "/cfg"),
+        ("MCP_CLEANUP_MAX_AGE_DAYS", "30"),
+        ("MCP_VIDEO_POLL_INTERVAL", "0.5"),
+    ]);
+    let s = Settings::load(&Sources {
+        file: Some(file.clone()),
+        env: &get,
+        flags: vec![("http_port", "--port", "9000".into())],
+    })
+    .unwrap();
+    let p = &s.provenance;
+    let keys: Vec<&str> = p.settings.iter().map(|s| s.key).collect();
+    let table: Vec<&str> = layers::SETTINGS.iter().map(|(k, _)| *k).collect();
+    assert_eq!(
+        keys, table,
+        "every setting is recorded, in the table's order"
+    );
+    let entry = |key: &str| p.settings.iter().find(|s| s.key == key).unwrap().clone();
+    assert_eq!(
+        entry("batch_concurrency").origin,
+        Origin::File(file.clone())
+    );
+    assert_eq!(entry("batch_concurrency").value.as_deref(), Some("2"));
+    assert_eq!(entry("output_dir").origin, Origin::Env("MCP_OUTPUT_DIR"));
+    assert_eq!(
+        entry("gemini_api_key").origin,
+        Origin::Env("GEMINI_API_KEY"),
+        "the variable that was set, not the first of the list"
+    );
+    assert_eq!(entry("http_port").origin, Origin::Flag("--port"));
+    assert_eq!(entry("http_port").value.as_deref(), Some("9000"));
+    assert_eq!(entry("request_timeout").origin, Origin::Default);
+    assert_eq!(entry("request_timeout").value.as_deref(), Some("120s"));
+    assert_eq!(entry("cleanup_max_age_days").value.as_deref(), Some("30d"));
+    assert_eq!(entry("video_poll_interval").value.as_deref(), Some("0.5s"));
+    assert_eq!(entry("transport").value.as_deref(), Some("stdio"));
+    assert_eq!(
+        entry("cliproxy_url").value.as_deref(),
+        Some("http://127.0.0.1:8317")
+    );
+    assert_eq!(entry("input_roots").value, None, "unset");
+    assert_eq!(entry("default_model").env, ["MCP_DEFAULT_MODEL"]);
+    // Secrets, set or default, are redacted.
+    for key in ["cliproxy_api_key", "gemini_api_key", "http_token"] {
+        assert_eq!(entry(key).value.as_deref(), Some("<redacted>"), "{key}");
+    }
+    assert!(!format!("{p:?}").contains("sekrit"));
+    assert_eq!(p.file, Some(file.clone()));
+    assert_eq!(
+        p.default_file,
+        Some(PathBuf::from("/cfg/media-gen/config.toml"))
+    );
+    // Where a user changes a value: where it is set, or its variable.
+    assert_eq!(
+        p.where_to_set("batch_concurrency"),
+        format!("`batch_concurrency` in `{}`", file.display())
+    );
+    assert_eq!(p.where_to_set("http_port"), "`--port`");
+    assert_eq!(p.where_to_set("gemini_api_key"), "`GEMINI_API_KEY`");
+    assert_eq!(p.where_to_set("request_timeout"), "`MCP_REQUEST_TIMEOUT`");
+    assert!(p.notes.is_empty());
+    let get = env(&[("MCP_OUTPUT_DIR", dir.path().to_str().unwrap())]);
+    assert_eq!(
+        from_env(&get)
+            .unwrap()
+            .provenance
+            .where_to_set("gemini_api_key"),
+        "`MCP_GEMINI_API_KEY` (or `GEMINI_API_KEY`)"
+    );
+}
+
+#[test]
+fn a_base_url_ending_in_an_api_version_is_used_without_it_and_noted() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().to_str().unwrap();
+    for (var, given, used) in [
+        (
+            "MCP_CLIPROXY_URL",
+            "http://127.0.0.1:8317/v1",
+            "http://127.0.0.1:8317/",
+        ),
+        (
+            "MCP_CLIPROXY_URL",
+            "http://127.0.0.1:8317/v1/",
+            "http://127.0.0.1:8317/",
+        ),
+        (
+            "MCP_CLIPROXY_URL",
+            "https://proxy.example/cliproxy/v1",
+            "https://proxy.example/cliproxy",
+        ),
+        (
+            "MCP_GEMINI_URL",
+            "https://generativelanguage.googleapis.com/v1beta",
+            "https://generativelanguage.googleapis.com/",
+        ),
+        (
+            "MCP_GEMINI_URL",
+            "https://generativelanguage.googleapis.com/v1",
+            "https://generativelanguage.googleapis.com/",
+        ),
+    ] {
+        let get = env(&[("MCP_OUTPUT_DIR", out), (var, given)]);
+        let s = from_env(&get).unwrap();
+        let (url, key) = match var {
+            "MCP_CLIPROXY_URL" => (&s.backend.cliproxy_url, "cliproxy_url"),
+            _ => (&s.backend.gemini_url, "gemini_url"),
+        };
+        assert_eq!(url.as_str(), used, "{given}");
+        let [note] = s.provenance.notes.as_slice() else {
+            panic!("one note for {given}: {:?}", s.provenance.notes)
+        };
+        assert_eq!(note.setting, key);
+        assert_eq!(note.origin, Origin::Env(var));
+        assert_eq!(note.value, used.trim_end_matches('/'));
+        let shown = note.to_string();
+        assert!(shown.contains(given) && shown.contains(var), "{shown}");
+        assert_eq!(
+            s.provenance
+                .settings
+                .iter()
+                .find(|e| e.key == key)
+                .unwrap()
+                .value
+                .as_deref(),
+            Some(used.trim_end_matches('/')),
+            "config shows the URL used"
+        );
+    }
+    // A path that only looks similar is kept, without a note.
+    let get = env(&[
+        ("MCP_OUTPUT_DIR", out),
+        ("MCP_CLIPROXY_URL", "http://127.0.0.1:8317/api-v1"),
+    ]);
+    let s = from_env(&get).unwrap();
+    assert_eq!(
+        s.backend.cliproxy_url.as_str(),
+        "http://127.0.0.1:8317/api-v1"
+    );
+    assert!(s.provenance.notes.is_empty());
+}

@@ -255,9 +255,17 @@ async fn openai_models(
     if let Some(r) = check_key(&s, &headers, &q) {
         return r;
     }
+    // CLIProxyAPI lists every model its accounts serve: the image models,
+    // and its video model.
+    let video = domain::VIDEO_MODELS
+        .iter()
+        .filter(|m| m.provider == domain::VideoProvider::CliProxy)
+        .map(|m| (m.id, "xai"));
     let data: Vec<Value> = domain::IMAGE_MODELS
         .iter()
-        .map(|m| json!({"id": m.id, "object": "model", "created": 1_750_000_000, "owned_by": "google"}))
+        .map(|m| (m.id, "google"))
+        .chain(video)
+        .map(|(id, owner)| json!({"id": id, "object": "model", "created": 1_750_000_000, "owned_by": owner}))
         .collect();
     Json(json!({"object": "list", "data": data})).into_response()
 }

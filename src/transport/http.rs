@@ -205,11 +205,12 @@ async fn at_capacity(
 }
 
 /// Liveness: the server answers. Backend reachability is not required.
+/// `service` tells a media-gen from other servers on the port (`doctor`).
 async fn healthz() -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "application/json")],
         format!(
-            "{{\"status\":\"ok\",\"version\":\"{}\"}}",
+            "{{\"status\":\"ok\",\"service\":\"media-gen\",\"version\":\"{}\"}}",
             env!("CARGO_PKG_VERSION")
         ),
     )

@@ -11,13 +11,14 @@ use std::time::{Duration, Instant};
 use crate::support::{INIT, bin_in};
 
 /// A running `media-gen serve --transport http` on a free port.
-struct Server {
+pub(crate) struct Server {
     child: Child,
-    addr: String,
+    /// `127.0.0.1:PORT`.
+    pub(crate) addr: String,
 }
 
 impl Server {
-    fn start(dir: &Path, transport: &str, env: &[(&str, &str)]) -> Self {
+    pub(crate) fn start(dir: &Path, transport: &str, env: &[(&str, &str)]) -> Self {
         Self::start_with(dir, transport, env, &["--emulator"])
     }
 
@@ -180,6 +181,7 @@ fn healthz_and_streamable_http_initialize() {
     let r = server.request("GET", "/healthz", &[], b"");
     assert_eq!(r.status, 200);
     assert!(r.body.contains("\"status\":\"ok\""), "{}", r.body);
+    assert!(r.body.contains("\"service\":\"media-gen\""), "{}", r.body);
     let r = server.post_mcp(&[], INIT);
     assert_eq!(r.status, 200, "{r:?}");
     assert!(r.headers.contains("mcp-session-id"), "{}", r.headers);
@@ -361,17 +363,13 @@ fn session_cap_counts_both_transports() {
 fn sigterm_lets_an_in_flight_generation_finish() {
     let dir = tempfile::tempdir().unwrap();
     // An emulator process that takes 1.5 s per image.
-    let mut emulator = crate::support::bin()
-        .args(["emulator", "--port", "0", "--latency-ms", "1500"])
-        .env("MEDIA_GEN_LOG", "error")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut url = String::new();
-    BufReader::new(emulator.stdout.take().unwrap())
-        .read_line(&mut url)
-        .unwrap();
-    let server = Server::start_with(dir.path(), "http", &[("MCP_CLIPROXY_URL", url.trim())], &[]);
+    let emulator = crate::support::EmulatorProcess::start(&["--latency-ms", "1500"]);
+    let server = Server::start_with(
+        dir.path(),
+        "http",
+        &[("MCP_CLIPROXY_URL", emulator.url.as_str())],
+        &[],
+    );
     let addr = server.addr.clone();
     let init = server.post_mcp(&[], INIT);
     let session = init
@@ -404,8 +402,7 @@ fn sigterm_lets_an_in_flight_generation_finish() {
         crate::support::media_files(&dir.path().join("out")).len(),
         1
     );
-    let _ = emulator.kill();
-    let _ = emulator.wait();
+    drop(emulator);
 }
 
 #[test]

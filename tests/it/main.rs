@@ -11,6 +11,7 @@
 mod backend_errors;
 mod cli;
 mod crash;
+mod doctor;
 mod edit;
 mod http;
 mod library;

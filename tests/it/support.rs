@@ -1,7 +1,8 @@
 //! Helpers shared by the integration tests.
 
+use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
 
 /// The built `media-gen` binary.
 pub fn bin() -> Command {
@@ -20,6 +21,42 @@ pub fn bin_in(dir: &Path) -> Command {
         .env("MEDIA_GEN_LOG", "warn")
         .current_dir(dir);
     cmd
+}
+
+/// A `media-gen emulator ARGS` process on a free port; stopped when dropped.
+pub struct EmulatorProcess {
+    child: Child,
+    /// `http://127.0.0.1:PORT`, as it printed.
+    pub url: String,
+}
+
+impl EmulatorProcess {
+    pub fn start(args: &[&str]) -> Self {
+        let mut child = bin()
+            .args(["emulator", "--port", "0"])
+            .args(args)
+            .env("MEDIA_GEN_LOG", "error")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut url = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut url)
+            .unwrap();
+        assert!(url.starts_with("http://"), "{url:?}");
+        Self {
+            child,
+            url: url.trim().to_owned(),
+        }
+    }
+}
+
+impl Drop for EmulatorProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 /// Names of the media files in an output directory (not sidecars, catalog or temp).
