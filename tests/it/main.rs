@@ -15,5 +15,6 @@ mod edit;
 mod http;
 mod library;
 mod mcp;
+mod shell;
 mod support;
 mod video;
