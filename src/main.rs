@@ -408,38 +408,37 @@ struct EmulatorArgs {
 }
 
 impl Command {
-    /// The settings flags this command took, if it reads settings.
-    fn settings(&self) -> Option<&SettingsArgs> {
+    /// The settings flags this command took (if it reads settings) and its
+    /// backend flags (if it calls a backend).
+    fn flags(&self) -> (Option<&SettingsArgs>, Option<&BackendArgs>) {
         match self {
-            Self::Serve(a) => Some(&a.settings),
-            Self::Generate(a) => Some(&a.settings),
-            Self::Edit(a) => Some(&a.common.settings),
-            Self::Inpaint(a) => Some(&a.common.settings),
-            Self::Outpaint(a) => Some(&a.common.settings),
-            Self::Upscale(a) => Some(&a.common.settings),
-            Self::Video(a) => Some(&a.settings),
-            Self::List(a) => Some(&a.settings),
-            Self::Jobs { settings, .. }
-            | Self::Models { settings, .. }
-            | Self::Info { settings, .. }
-            | Self::Rm { settings, .. } => Some(settings),
-            Self::Emulator(_) | Self::Completions { .. } => None,
+            Self::Serve(a) => (Some(&a.settings), Some(&a.backend)),
+            Self::Generate(a) => (Some(&a.settings), Some(&a.backend)),
+            Self::Edit(EditArgs { common, .. })
+            | Self::Inpaint(InpaintArgs { common, .. })
+            | Self::Outpaint(OutpaintArgs { common, .. })
+            | Self::Upscale(UpscaleArgs { common, .. }) => {
+                (Some(&common.settings), Some(&common.backend))
+            }
+            Self::Video(a) => (Some(&a.settings), Some(&a.backend)),
+            Self::Jobs {
+                settings, backend, ..
+            }
+            | Self::Models {
+                settings, backend, ..
+            } => (Some(settings), Some(backend)),
+            Self::List(a) => (Some(&a.settings), None),
+            Self::Info { settings, .. } | Self::Rm { settings, .. } => (Some(settings), None),
+            Self::Emulator(_) | Self::Completions { .. } => (None, None),
         }
     }
 
-    /// The backend flags this command took, if it calls a backend.
+    fn settings(&self) -> Option<&SettingsArgs> {
+        self.flags().0
+    }
+
     fn backend(&self) -> Option<&BackendArgs> {
-        match self {
-            Self::Serve(a) => Some(&a.backend),
-            Self::Generate(a) => Some(&a.backend),
-            Self::Edit(a) => Some(&a.common.backend),
-            Self::Inpaint(a) => Some(&a.common.backend),
-            Self::Outpaint(a) => Some(&a.common.backend),
-            Self::Upscale(a) => Some(&a.common.backend),
-            Self::Video(a) => Some(&a.backend),
-            Self::Jobs { backend, .. } | Self::Models { backend, .. } => Some(backend),
-            _ => None,
-        }
+        self.flags().1
     }
 
     /// Whether it is a shell command (not a server of some kind).
@@ -449,39 +448,29 @@ impl Command {
 }
 
 impl Cli {
-    /// A flag's value: given after the command, else before it.
-    fn pick<T: Clone>(
+    /// A flag's value: given after the command (in the command's flag
+    /// `group`), else before it (`early`).
+    fn pick<A, T: Clone>(
         &self,
-        settings: impl Fn(&SettingsArgs) -> &Option<T>,
+        group: fn(&Command) -> Option<&A>,
+        field: impl Fn(&A) -> &Option<T>,
         early: &Option<T>,
     ) -> Option<T> {
         self.command
             .as_ref()
-            .and_then(Command::settings)
-            .and_then(|a| settings(a).clone())
-            .or_else(|| early.clone())
-    }
-
-    fn pick_backend(
-        &self,
-        backend: impl Fn(&BackendArgs) -> &Option<String>,
-        early: &Option<String>,
-    ) -> Option<String> {
-        self.command
-            .as_ref()
-            .and_then(Command::backend)
-            .and_then(|a| backend(a).clone())
+            .and_then(group)
+            .and_then(|a| field(a).clone())
             .or_else(|| early.clone())
     }
 
     fn config(&self) -> Option<PathBuf> {
-        self.pick(|a| &a.config, &self.early.config)
+        self.pick(Command::settings, |a| &a.config, &self.early.config)
     }
 
     fn log(&self) -> Option<String> {
         match &self.command {
             Some(Command::Emulator(a)) => a.log.clone().or_else(|| self.early.log.clone()),
-            _ => self.pick(|a| &a.log, &self.early.log),
+            _ => self.pick(Command::settings, |a| &a.log, &self.early.log),
         }
     }
 
@@ -507,22 +496,22 @@ impl Cli {
             (
                 "output_dir",
                 "--output-dir",
-                self.pick(|a| &a.output_dir, &e.output_dir),
+                self.pick(Command::settings, |a| &a.output_dir, &e.output_dir),
             ),
             (
                 "cliproxy_url",
                 "--cliproxy-url",
-                self.pick_backend(|a| &a.cliproxy_url, &e.cliproxy_url),
+                self.pick(Command::backend, |a| &a.cliproxy_url, &e.cliproxy_url),
             ),
             (
                 "image_backend",
                 "--image-backend",
-                self.pick_backend(|a| &a.image_backend, &e.image_backend),
+                self.pick(Command::backend, |a| &a.image_backend, &e.image_backend),
             ),
             (
                 "request_timeout",
                 "--request-timeout",
-                self.pick_backend(|a| &a.request_timeout, &e.request_timeout),
+                self.pick(Command::backend, |a| &a.request_timeout, &e.request_timeout),
             ),
             (
                 "preview",

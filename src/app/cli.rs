@@ -413,9 +413,11 @@ pub async fn list(
         return print_json(&page);
     }
     if page.files.is_empty() {
+        let filtered = input.query.is_some() || input.kind.as_deref().is_some_and(|k| k != "all");
         return print(&match page.total {
+            0 if filtered => format!("no matching files in {}\n", dir.display()),
             0 => no_files(dir),
-            n => format!("no files on this page ({n} in {} in all)\n", dir.display()),
+            n => format!("no files on this page ({n} match in {})\n", dir.display()),
         });
     }
     let rows: Vec<Vec<String>> = page

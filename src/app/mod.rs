@@ -70,12 +70,12 @@ impl AppError {
     }
 
     /// The process exit status: 2 when the command line or the
-    /// configuration is wrong as written (a bad setting, an `INVALID_*`
-    /// value, a delete without `--yes`), 1 when the operation was tried
-    /// and failed. (clap's own usage errors exit 2 too.)
+    /// configuration is wrong as written (a bad setting, a port in use, an
+    /// `INVALID_*` value, a delete without `--yes`), 1 when the operation
+    /// was tried and failed. (clap's own usage errors exit 2 too.)
     pub fn exit_code(&self) -> u8 {
         match self {
-            Self::Config(_) => 2,
+            Self::Config(_) | Self::Transport(TransportError::Bind { .. }) => 2,
             Self::Failed { code, .. } if is_usage(*code) => 2,
             _ => 1,
         }

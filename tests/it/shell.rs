@@ -142,39 +142,31 @@ type Mistake<'a> = (&'a str, Vec<&'a str>, Vec<(&'a str, &'a str)>);
 #[test]
 fn error_lines_of_common_mistakes() {
     let dir = tempfile::tempdir().unwrap();
-    let port = dead_port();
+    let port = dead_port().to_string();
     let dead = format!("http://127.0.0.1:{port}");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken_port = taken.local_addr().unwrap().port().to_string();
+    let redact = |t: &str| t.replace(&port, "PORT").replace(&taken_port, "PORT");
+    let plain = |what, args: &[&'static str]| (what, args.to_vec(), Vec::new());
     let cases: Vec<Mistake> = vec![
-        (
+        plain(
             "unknown model",
-            vec!["generate", "a cat", "--model", "dall-e-3"],
-            vec![],
+            &["generate", "a cat", "--model", "dall-e-3"],
         ),
-        (
-            "bad ratio",
-            vec!["generate", "a cat", "--aspect-ratio", "7:5"],
-            vec![],
-        ),
-        (
+        plain("bad ratio", &["generate", "a cat", "--aspect-ratio", "7:5"]),
+        plain(
             "a ratio of another model",
-            vec!["generate", "a cat", "--aspect-ratio", "1:8"],
-            vec![],
+            &["generate", "a cat", "--aspect-ratio", "1:8"],
         ),
-        (
-            "bad size",
-            vec!["generate", "a cat", "--image-size", "8K"],
-            vec![],
-        ),
-        ("empty prompt", vec!["generate", " "], vec![]),
-        (
+        plain("bad size", &["generate", "a cat", "--image-size", "8K"]),
+        plain("empty prompt", &["generate", " "]),
+        plain(
             "rm of a missing file",
-            vec!["rm", "image_missing.png", "--yes"],
-            vec![],
+            &["rm", "image_missing.png", "--yes"],
         ),
-        (
+        plain(
             "info of a path outside the library",
-            vec!["info", "/etc/hostname"],
-            vec![],
+            &["info", "/etc/hostname"],
         ),
         (
             "dead backend",
@@ -186,18 +178,19 @@ fn error_lines_of_common_mistakes() {
                 "--request-timeout",
                 "1",
             ],
-            vec![],
+            Vec::new(),
         ),
-        ("video without a key", vec!["video", "waves"], vec![]),
-        (
-            "unknown flag",
-            vec!["generate", "a cat", "--colour", "red"],
-            vec![],
-        ),
+        plain("video without a key", &["video", "waves"]),
+        plain("unknown flag", &["generate", "a cat", "--colour", "red"]),
         (
             "bad setting",
             vec!["list"],
             vec![("MCP_REQUEST_TIMEOUT", "soon")],
+        ),
+        (
+            "port in use",
+            vec!["serve", "--transport", "http", "--port", &taken_port],
+            Vec::new(),
         ),
     ];
     let mut all = String::new();
@@ -208,7 +201,7 @@ fn error_lines_of_common_mistakes() {
             .stdin(Stdio::null())
             .output()
             .unwrap();
-        let stderr = text(&out.stderr).replace(&port.to_string(), "PORT");
+        let stderr = redact(&text(&out.stderr));
         assert!(out.stdout.is_empty(), "{what}: {}", text(&out.stdout));
         let lines: Vec<&str> = stderr.lines().collect();
         if what != "unknown flag" {
@@ -222,7 +215,7 @@ fn error_lines_of_common_mistakes() {
                 .map(|a| if a.contains(' ') || a.trim().is_empty() {
                     format!("{a:?}")
                 } else {
-                    a.replace(&port.to_string(), "PORT")
+                    redact(a)
                 })
                 .collect::<Vec<_>>()
                 .join(" "),
@@ -349,6 +342,31 @@ fn info_and_rm_take_the_printed_path() {
     assert!(text(&again.stderr).starts_with("error[FILE_NOT_FOUND]: "));
 }
 
+/// Runs `command` with a terminal for stdin, `type_keys` typing on it;
+/// stdout and stderr are captured.
+fn at_a_terminal(
+    command: &mut std::process::Command,
+    type_keys: impl FnOnce(&mut std::fs::File),
+) -> Output {
+    let pty = Pty::open();
+    let mut keys = pty.master.try_clone().unwrap();
+    let child = command
+        .stdin(pty.stdio())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The command keeps what it was given: take the terminal back from it,
+    // so only the child holds it and the drain ends with the child.
+    command.stdin(Stdio::null());
+    let screen = pty.drain();
+    type_keys(&mut keys);
+    let out = child.wait_with_output().unwrap();
+    drop(keys);
+    let _ = screen.join();
+    out
+}
+
 /// On a terminal, `rm` checks the name before it asks, and asks before it
 /// deletes.
 #[test]
@@ -359,20 +377,9 @@ fn rm_on_a_terminal_checks_then_asks() {
     let stdout = text(&made.stdout);
     let path = stdout.split('\t').next().unwrap().to_owned();
     let ask = |file: &str, answer: &str| {
-        let pty = Pty::open();
-        let mut keys = pty.master.try_clone().unwrap();
-        let child = bin_in(dir.path())
-            .args(["rm", file])
-            .stdin(pty.stdio())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let screen = pty.drain();
-        keys.write_all(answer.as_bytes()).unwrap();
-        let out = child.wait_with_output().unwrap();
-        drop(keys);
-        let _ = screen.join();
+        let out = at_a_terminal(bin_in(dir.path()).args(["rm", file]), |keys| {
+            keys.write_all(answer.as_bytes()).unwrap();
+        });
         (out.status.code(), text(&out.stdout), text(&out.stderr))
     };
     let (code, _, stderr) = ask("image_missing.png", "y\n");
@@ -536,21 +543,11 @@ fn models_say_what_is_set_up() {
 #[test]
 fn bare_media_gen_on_a_terminal_explains_and_keeps_serving() {
     let dir = tempfile::tempdir().unwrap();
-    let pty = Pty::open();
-    let mut keys = pty.master.try_clone().unwrap();
-    let child = bin_in(dir.path())
-        .stdin(pty.stdio())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let screen = pty.drain();
-    writeln!(keys, "{INIT}").unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(500));
-    keys.write_all(b"\x04").unwrap();
-    let out = child.wait_with_output().unwrap();
-    drop(keys);
-    let _ = screen.join();
+    let out = at_a_terminal(&mut bin_in(dir.path()), |keys| {
+        writeln!(keys, "{INIT}").unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        keys.write_all(b"\x04").unwrap();
+    });
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let stderr = text(&out.stderr);
     assert!(stderr.starts_with("media-gen is an MCP server"), "{stderr}");
