@@ -112,7 +112,7 @@ struct BackendArgs {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the MCP server: over stdio (the default command), or HTTP.
+    /// Run the MCP server over stdio or HTTP (what bare `media-gen` does).
     Serve(ServeArgs),
     /// Generate images from the shell; several prompts run as a batch.
     Generate(GenerateArgs),
