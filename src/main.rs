@@ -678,6 +678,8 @@ fn init_logging(filter: Option<&str>, shell: bool) {
     let filter = filter
         .map(str::to_owned)
         .or_else(|| std::env::var("MEDIA_GEN_LOG").ok())
+        // An empty value is no value: the default for the command.
+        .filter(|f| !f.trim().is_empty())
         .unwrap_or_else(|| if shell { "warn" } else { "info" }.to_owned());
     let logs = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
