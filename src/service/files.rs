@@ -69,12 +69,7 @@ impl Service {
     /// A catalogued file's type, size and time, or `FILE_NOT_FOUND`.
     pub async fn stored_file(&self, filename: &str) -> Result<StoredFile, ServiceError> {
         let id = parse_filename(filename)?;
-        let record = self
-            .library
-            .get(&id)
-            .await
-            .map_err(ServiceError::Storage)?
-            .ok_or_else(|| ServiceError::FileNotFound(id.to_string()))?;
+        let record = self.known(&id).await?;
         let meta = self
             .library
             .stat(&id)

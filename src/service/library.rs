@@ -192,7 +192,7 @@ impl Service {
     }
 
     /// The catalogued record of `id`, or `FILE_NOT_FOUND`.
-    async fn known(&self, id: &MediaId) -> Result<MediaRecord, ServiceError> {
+    pub(super) async fn known(&self, id: &MediaId) -> Result<MediaRecord, ServiceError> {
         self.library
             .get(id)
             .await

@@ -675,12 +675,7 @@ impl Service {
                 .local_id(std::path::Path::new(reference))
                 .ok_or_else(|| ServiceError::FileNotFound(reference.to_owned()))?,
         };
-        let record = self
-            .library
-            .get(&id)
-            .await
-            .map_err(ServiceError::Storage)?
-            .ok_or_else(|| ServiceError::FileNotFound(id.to_string()))?;
+        let record = self.known(&id).await?;
         let cannot = |reason: Text| ServiceError::CannotExtend {
             filename: id.to_string(),
             reason,
