@@ -496,3 +496,211 @@ pub struct JobsOutput {
     pub success: bool,
     pub jobs: Vec<JobEntry>,
 }
+
+/// Who reads a message: the model behind an MCP client, which calls tools,
+/// or a person at the shell, who runs `media-gen` commands. Messages that
+/// point to another operation name it as their reader can use it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Surface {
+    Tool,
+    Cli,
+}
+
+/// An operation a message points to as the next step. [`Step::name`] is
+/// the one table of how each surface spells it; messages hold the step,
+/// never its spelling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// The library's files.
+    ListFiles,
+    /// The library's videos.
+    ListVideos,
+    /// The models and their options.
+    ListModels,
+    /// Starting a video job.
+    StartVideo,
+    /// A video job's state.
+    VideoStatus,
+    /// Animating an image.
+    ImageToVideo,
+    /// Continuing a video.
+    ExtendVideo,
+    /// Saying yes to a delete.
+    Confirm,
+}
+
+impl Step {
+    pub const ALL: [Step; 8] = [
+        Self::ListFiles,
+        Self::ListVideos,
+        Self::ListModels,
+        Self::StartVideo,
+        Self::VideoStatus,
+        Self::ImageToVideo,
+        Self::ExtendVideo,
+        Self::Confirm,
+    ];
+
+    /// How `surface` names this step, in backticks: a tool call, or the
+    /// command line that does it (placeholders in capitals).
+    pub fn name(self, surface: Surface) -> &'static str {
+        match surface {
+            Surface::Tool => match self {
+                Self::ListFiles => "`list_generated`",
+                Self::ListVideos => "`list_generated` with type `video`",
+                Self::ListModels => "`list_models`",
+                Self::StartVideo => "`generate_video`, `image_to_video` or `extend_video`",
+                Self::VideoStatus => "`get_video_status`",
+                Self::ImageToVideo => "`image_to_video`",
+                Self::ExtendVideo => "`extend_video`",
+                Self::Confirm => "`confirm: true`",
+            },
+            Surface::Cli => match self {
+                Self::ListFiles => "`media-gen list`",
+                Self::ListVideos => "`media-gen list --type video`",
+                Self::ListModels => "`media-gen models`",
+                Self::StartVideo => "`media-gen video`",
+                Self::VideoStatus => "`media-gen jobs`",
+                Self::ImageToVideo => "`media-gen video --image IMAGE`",
+                Self::ExtendVideo => "`media-gen video --extend VIDEO`",
+                Self::Confirm => "`--yes`",
+            },
+        }
+    }
+
+    /// The step as an instruction: "call `list_models`" for a model, "run
+    /// `media-gen models`" at the shell.
+    pub fn call(self, surface: Surface) -> String {
+        let verb = match surface {
+            Surface::Tool => "call",
+            Surface::Cli => "run",
+        };
+        format!("{verb} {}", self.name(surface))
+    }
+}
+
+/// A message that may name steps ([`Step`]): plain text and steps, rendered
+/// for one [`Surface`] at the edge. Its `Display` renders it for tools.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Text(Vec<TextPart>);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum TextPart {
+    Plain(String),
+    /// The step's name.
+    Name(Step),
+    /// The step as an instruction ("call …" / "run …").
+    Call(Step),
+}
+
+impl Text {
+    /// Adds plain text.
+    pub fn plain(mut self, text: impl Into<String>) -> Self {
+        self.0.push(TextPart::Plain(text.into()));
+        self
+    }
+
+    /// Adds a step's name.
+    pub fn name(mut self, step: Step) -> Self {
+        self.0.push(TextPart::Name(step));
+        self
+    }
+
+    /// Adds a step as an instruction.
+    pub fn call(mut self, step: Step) -> Self {
+        self.0.push(TextPart::Call(step));
+        self
+    }
+
+    /// The text as `surface` reads it.
+    pub fn render(&self, surface: Surface) -> String {
+        self.0
+            .iter()
+            .map(|p| match p {
+                TextPart::Plain(s) => s.clone(),
+                TextPart::Name(step) => step.name(surface).to_owned(),
+                TextPart::Call(step) => step.call(surface),
+            })
+            .collect()
+    }
+}
+
+impl From<&str> for Text {
+    fn from(s: &str) -> Self {
+        Self::default().plain(s)
+    }
+}
+
+impl From<String> for Text {
+    fn from(s: String) -> Self {
+        Self::default().plain(s)
+    }
+}
+
+impl std::fmt::Display for Text {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.render(Surface::Tool))
+    }
+}
+
+/// Joins what happened and what to do next into one message: `what; hint`.
+/// Either may be empty; trailing punctuation of `what` (a provider's
+/// sentence, a dangling `:`) is dropped first, so a message never reads
+/// "…2s Retry" or "(HTTP 404):  retry".
+pub fn with_hint(what: &str, hint: &str) -> String {
+    let what = what
+        .trim()
+        .trim_end_matches(['.', ':', ';', ','])
+        .trim_end();
+    let hint = hint.trim().trim_start_matches([';', ',']).trim_start();
+    match (what.is_empty(), hint.is_empty()) {
+        (_, true) => what.to_owned(),
+        (true, false) => hint.to_owned(),
+        (false, false) => format!("{what}; {hint}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hints_join_with_one_separator() {
+        assert_eq!(
+            with_hint("the backend did not answer within 2 s", "retry"),
+            "the backend did not answer within 2 s; retry"
+        );
+        assert_eq!(
+            with_hint("generation failed (HTTP 404): ", " retry"),
+            "generation failed (HTTP 404); retry"
+        );
+        assert_eq!(
+            with_hint("Resource exhausted.", "; wait"),
+            "Resource exhausted; wait"
+        );
+        assert_eq!(with_hint("done", ""), "done");
+        assert_eq!(with_hint("", "retry"), "retry");
+    }
+
+    #[test]
+    fn steps_render_per_surface() {
+        let t = Text::from("no file; ")
+            .call(Step::ListFiles)
+            .plain(" to see what exists");
+        assert_eq!(
+            t.render(Surface::Tool),
+            "no file; call `list_generated` to see what exists"
+        );
+        assert_eq!(
+            t.render(Surface::Cli),
+            "no file; run `media-gen list` to see what exists"
+        );
+        for step in Step::ALL {
+            assert!(!step.name(Surface::Tool).contains("media-gen"), "{step:?}");
+            assert!(
+                step == Step::Confirm || step.name(Surface::Cli).starts_with("`media-gen "),
+                "{step:?}"
+            );
+        }
+    }
+}

@@ -200,6 +200,38 @@ pub struct ImageModelInfo {
 }
 
 impl ImageModelInfo {
+    /// `text` as one of the ratios this model makes. Anything else — an
+    /// unknown ratio or another model's — is refused listing only this
+    /// model's ratios.
+    pub fn aspect_ratio(&self, text: &str) -> Result<AspectRatio, InvalidValue> {
+        let ratio = text.parse::<AspectRatio>().ok();
+        ratio
+            .filter(|r| self.aspect_ratios.contains(r))
+            .ok_or_else(|| {
+                InvalidValue::new(
+                    "aspect_ratio",
+                    text.trim(),
+                    self.aspect_ratios.iter().map(|r| r.as_str()),
+                )
+                .of_model(self.id)
+            })
+    }
+
+    /// `text` as one of the sizes this model makes (`1k` as well as `1K`);
+    /// anything else is refused listing only this model's sizes.
+    pub fn image_size(&self, text: &str) -> Result<ImageSize, InvalidValue> {
+        let size = text.parse::<ImageSize>().ok();
+        size.filter(|s| self.image_sizes.contains(s))
+            .ok_or_else(|| {
+                InvalidValue::new(
+                    "image_size",
+                    text.trim(),
+                    self.image_sizes.iter().map(|s| s.as_str()),
+                )
+                .of_model(self.id)
+            })
+    }
+
     /// The supported ratio closest to `width`:`height` (by the logarithm of
     /// the ratio, so 2:1 and 1:2 are equally far from 1:1).
     pub fn nearest_ratio(&self, width: u32, height: u32) -> AspectRatio {
@@ -450,13 +482,20 @@ impl VideoModelInfo {
     }
 }
 
-/// A value outside its allowed set; the message names the allowed values.
+/// A value outside its allowed set; the message names the allowed values
+/// (and the model whose set it is, when the set depends on the model).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("`{field}` = `{value}` is not supported; use one of: {}", allowed.join(", "))]
+#[error(
+    "`{field}` = `{value}` is not supported{}; use one of: {}",
+    model.map(|m| format!(" by `{m}`")).unwrap_or_default(),
+    allowed.join(", ")
+)]
 pub struct InvalidValue {
     pub field: &'static str,
     pub value: String,
     pub allowed: Vec<String>,
+    /// The model `allowed` belongs to.
+    pub model: Option<&'static str>,
 }
 
 impl InvalidValue {
@@ -469,7 +508,14 @@ impl InvalidValue {
             field,
             value: value.to_owned(),
             allowed: allowed.into_iter().map(Into::into).collect(),
+            model: None,
         }
+    }
+
+    /// The allowed values are what model `id` takes.
+    pub fn of_model(mut self, id: &'static str) -> Self {
+        self.model = Some(id);
+        self
     }
 }
 
@@ -616,6 +662,29 @@ mod tests {
             flash.covering_size(AspectRatio::Square, 300, 300),
             ImageSize::S512
         );
+    }
+
+    #[test]
+    fn a_refused_ratio_lists_only_what_the_model_makes() {
+        let pro = image_model(DEFAULT_IMAGE_MODEL).unwrap();
+        for asked in ["7:5", "1:8"] {
+            let e = pro.aspect_ratio(asked).unwrap_err();
+            assert_eq!(e.allowed.len(), pro.aspect_ratios.len(), "{asked}");
+            assert!(!e.allowed.contains(&"1:8".to_owned()), "{asked}: {e}");
+            assert!(e.to_string().contains(DEFAULT_IMAGE_MODEL), "{e}");
+        }
+        let flash = image_model("gemini-3.1-flash-image-preview").unwrap();
+        assert_eq!(flash.aspect_ratio(" 1:8 ").unwrap(), AspectRatio::R1x8);
+        assert!(
+            flash
+                .aspect_ratio("7:5")
+                .unwrap_err()
+                .allowed
+                .contains(&"1:8".to_owned())
+        );
+        let e = pro.image_size("512").unwrap_err();
+        assert_eq!(e.allowed, ["1K", "2K", "4K"]);
+        assert_eq!(pro.image_size("2k").unwrap(), ImageSize::S2K);
     }
 
     #[test]

@@ -15,7 +15,8 @@
 //!   implementation (a directory + SQLite).
 //! - [`backend`]: the provider ports (`ImageProvider`), the CLIProxyAPI and
 //!   Gemini wire formats, retries and failure classification.
-//! - [`contract`]: the error codes and output shapes tools and the CLI share.
+//! - [`contract`]: the error codes and output shapes tools and the CLI share,
+//!   and the steps messages point to (named as each surface takes them).
 //! - [`service`]: the operations over the ports, a file per capability, the
 //!   save pipeline, and the one mapping from failures to error codes.
 //! - [`tools`]: the MCP surface (rmcp): parameters → service → results, and

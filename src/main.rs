@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use media_gen::app::cli::Edit;
 use media_gen::app::{self, AppError, Command as AppCommand};
 use media_gen::config::{Settings, Sources, default_config_file};
@@ -13,45 +13,106 @@ use media_gen::service::{
     BatchInput, EditInput, ListInput, OutpaintInput, UpscaleInput, VideoInput, VideoOperation,
 };
 use tokio_util::sync::CancellationToken;
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
+use tracing_subscriber::registry::LookupSpan;
 
-/// MCP server for Gemini image generation (via CLIProxyAPI or the Gemini API),
-/// with an offline emulator for trying it without credentials.
+/// What `media-gen --help` ends with: what bare `media-gen` does, which
+/// MCP tools exist, how to try it, and the exit statuses.
+const AFTER_HELP: &str = "\
+Without a command, media-gen is the MCP server over stdio (`media-gen serve`).
+
+MCP tools it offers: generate_image, generate_image_batch, edit_image, inpaint, outpaint,
+upscale, list_models, list_generated, get_file_info, delete_file; and generate_video,
+image_to_video, extend_video, get_video_status, which need a video backend (a Gemini API
+key for Veo, or MCP_VIDEO_BACKEND=cliproxy). `media-gen models` shows what is set up.
+
+Try it offline:         media-gen generate \"a lighthouse at dusk\" --emulator
+Add it to Claude Code:  claude mcp add media-gen -- media-gen serve
+
+Exit status: 0 success; 1 the operation failed (a backend error, a file not found, a
+declined delete); 2 the command line or configuration is wrong (an unknown flag, a bad
+setting, an invalid value).";
+
+/// Images, edits and videos from Gemini and Veo for AI agents (an MCP
+/// server), and from the shell; with an offline emulator to try it without
+/// credentials.
 #[derive(Debug, Parser)]
-#[command(name = "media-gen", version, propagate_version = true)]
+#[command(
+    name = "media-gen",
+    version,
+    propagate_version = true,
+    after_help = AFTER_HELP
+)]
 struct Cli {
-    /// TOML config file (default: $XDG_CONFIG_HOME/media-gen/config.toml if present).
-    #[arg(long, global = true, env = "MCP_CONFIG", value_name = "PATH")]
-    config: Option<PathBuf>,
-    /// Where images, sidecars and the catalog live [env: MCP_OUTPUT_DIR].
-    #[arg(long, global = true, value_name = "DIR")]
-    output_dir: Option<String>,
-    /// CLIProxyAPI base URL [env: MCP_CLIPROXY_URL] [default: http://127.0.0.1:8317].
-    #[arg(long, global = true, value_name = "URL")]
-    cliproxy_url: Option<String>,
-    /// Image wire format: `cliproxy` (OpenAI chat completions) or `gemini`
-    /// (native generateContent at MCP_GEMINI_URL) [env: MCP_IMAGE_BACKEND].
-    #[arg(long, global = true, value_name = "KIND")]
-    image_backend: Option<String>,
-    /// Seconds per backend request, retries included [env: MCP_REQUEST_TIMEOUT] [default: 120].
-    #[arg(long, global = true, value_name = "SECS")]
-    request_timeout: Option<String>,
-    /// Inline image in results: `preview` (default), `full` or `none` [env: MCP_PREVIEW].
-    #[arg(long, global = true, value_name = "MODE")]
-    preview: Option<String>,
-    /// Use the built-in offline emulator instead of CLIProxyAPI (synthetic test
-    /// images labelled "media-gen emulator"; for trying media-gen without credentials).
-    #[arg(long, global = true)]
-    emulator: bool,
-    /// Log filter for stderr, e.g. `debug` or `media_gen=trace` [env: MEDIA_GEN_LOG].
-    #[arg(long, global = true, value_name = "FILTER")]
-    log: Option<String>,
+    /// The flags that once went before any command, still accepted there.
+    #[command(flatten)]
+    early: EarlyArgs,
     #[command(subcommand)]
     command: Option<Command>,
 }
 
+/// Flags accepted before the command (`media-gen --emulator generate …`)
+/// and by bare `media-gen`, as before each command took its own: hidden,
+/// so each command's help shows only its own options.
+#[derive(Debug, Args, Default)]
+struct EarlyArgs {
+    #[arg(long, hide = true)]
+    config: Option<PathBuf>,
+    #[arg(long, hide = true)]
+    output_dir: Option<String>,
+    #[arg(long, hide = true)]
+    log: Option<String>,
+    #[arg(long, hide = true)]
+    cliproxy_url: Option<String>,
+    #[arg(long, hide = true)]
+    image_backend: Option<String>,
+    #[arg(long, hide = true)]
+    request_timeout: Option<String>,
+    #[arg(long, hide = true)]
+    preview: Option<String>,
+    #[arg(long, hide = true)]
+    emulator: bool,
+}
+
+/// Where settings come from: every command that reads settings takes these.
+#[derive(Debug, Args, Default)]
+#[command(next_help_heading = "Settings")]
+struct SettingsArgs {
+    /// TOML config file [env: MCP_CONFIG] [default: $XDG_CONFIG_HOME/media-gen/config.toml if present].
+    #[arg(long, value_name = "PATH")]
+    config: Option<PathBuf>,
+    /// Where images, videos, sidecars and the catalog live [env: MCP_OUTPUT_DIR].
+    #[arg(long, value_name = "DIR")]
+    output_dir: Option<String>,
+    /// Log filter for stderr, e.g. `debug` or `media_gen=trace` [env: MEDIA_GEN_LOG].
+    #[arg(long, value_name = "FILTER")]
+    log: Option<String>,
+}
+
+/// How to reach the backends: the commands that call one take these.
+#[derive(Debug, Args, Default)]
+#[command(next_help_heading = "Backend")]
+struct BackendArgs {
+    /// Use the built-in offline emulator instead of the real backends
+    /// (synthetic test images and videos; for trying media-gen without credentials).
+    #[arg(long)]
+    emulator: bool,
+    /// CLIProxyAPI base URL [env: MCP_CLIPROXY_URL] [default: http://127.0.0.1:8317].
+    #[arg(long, value_name = "URL")]
+    cliproxy_url: Option<String>,
+    /// Image wire format: `cliproxy` (OpenAI chat completions) or `gemini`
+    /// (native generateContent at MCP_GEMINI_URL) [env: MCP_IMAGE_BACKEND].
+    #[arg(long, value_name = "KIND")]
+    image_backend: Option<String>,
+    /// Seconds per backend request, retries included [env: MCP_REQUEST_TIMEOUT] [default: 120].
+    #[arg(long, value_name = "SECS")]
+    request_timeout: Option<String>,
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the MCP server (default command).
+    /// Run the MCP server over stdio or HTTP (what bare `media-gen` does).
     Serve(ServeArgs),
     /// Generate images from the shell; several prompts run as a batch.
     Generate(GenerateArgs),
@@ -63,7 +124,7 @@ enum Command {
     Outpaint(OutpaintArgs),
     /// Make an image 2 or 4 times larger.
     Upscale(UpscaleArgs),
-    /// Start a video job (Veo); `--wait` shows progress until the file is saved.
+    /// Start a video job (needs a video backend); `--wait` shows progress until the file is saved.
     Video(VideoArgs),
     /// List recent video jobs and their states (and finish the ones that are ready).
     Jobs {
@@ -73,32 +134,44 @@ enum Command {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        backend: BackendArgs,
+        #[command(flatten)]
+        settings: SettingsArgs,
     },
     /// Run the offline backend emulator (a test and demo tool, not Gemini).
     Emulator(EmulatorArgs),
-    /// List the models, their options, and whether the backend offers them.
+    /// List the models set up here, what each takes, and whether the backend offers it.
     Models {
-        /// Print JSON instead of a table.
+        /// Print JSON instead of tables.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        backend: BackendArgs,
+        #[command(flatten)]
+        settings: SettingsArgs,
     },
     /// List the files in the media library (newest first).
     List(ListArgs),
     /// Show everything known about one file.
     Info {
-        /// File name (as `list` shows it).
+        /// The file: its name as `media-gen list` shows it, or the path `generate` printed.
         file: String,
         /// Print JSON.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        settings: SettingsArgs,
     },
     /// Delete a file, its sidecar and its catalog entry.
     Rm {
-        /// File name (as `list` shows it).
+        /// The file: its name as `media-gen list` shows it, or the path `generate` printed.
         file: String,
-        /// Do not ask for confirmation.
+        /// Do not ask for confirmation (needed when stdin is not a terminal).
         #[arg(long, short)]
         yes: bool,
+        #[command(flatten)]
+        settings: SettingsArgs,
     },
     /// Check the setup: configuration, output directory, backends and keys,
     /// models, video, HTTP port.
@@ -121,6 +194,15 @@ enum Command {
         json: bool,
         #[command(flatten)]
         serve: ServeArgs,
+    },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    #[command(after_help = "Install it, for example:
+  media-gen completions bash > ~/.local/share/bash-completion/completions/media-gen
+  media-gen completions zsh > ~/.zfunc/_media-gen      (with ~/.zfunc in $fpath)
+  media-gen completions fish > ~/.config/fish/completions/media-gen.fish")]
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
     },
 }
 
@@ -147,6 +229,8 @@ struct ListArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    settings: SettingsArgs,
 }
 
 #[derive(Debug, Args, Default)]
@@ -160,6 +244,13 @@ struct ServeArgs {
     /// HTTP port [env: MCP_SSE_PORT] [default: 8318].
     #[arg(long, value_name = "PORT")]
     port: Option<String>,
+    /// Inline image in results: `preview` (default), `full` or `none` [env: MCP_PREVIEW].
+    #[arg(long, value_name = "MODE")]
+    preview: Option<String>,
+    #[command(flatten)]
+    backend: BackendArgs,
+    #[command(flatten)]
+    settings: SettingsArgs,
 }
 
 #[derive(Debug, Args)]
@@ -182,6 +273,10 @@ struct GenerateArgs {
     /// Print the JSON result instead of one line per file.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    backend: BackendArgs,
+    #[command(flatten)]
+    settings: SettingsArgs,
 }
 
 /// What every edit command takes besides its own arguments.
@@ -196,6 +291,10 @@ struct EditCommon {
     /// Print the JSON result instead of one line.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    backend: BackendArgs,
+    #[command(flatten)]
+    settings: SettingsArgs,
 }
 
 #[derive(Debug, Args)]
@@ -305,6 +404,10 @@ struct VideoArgs {
     /// Print JSON (the tool's result) instead of lines.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    backend: BackendArgs,
+    #[command(flatten)]
+    settings: SettingsArgs,
 }
 
 #[derive(Debug, Args)]
@@ -321,9 +424,91 @@ struct EmulatorArgs {
     /// Added delay per generation request, in milliseconds.
     #[arg(long, default_value_t = 0)]
     latency_ms: u64,
+    /// Log filter for stderr, e.g. `debug` [env: MEDIA_GEN_LOG].
+    #[arg(long, value_name = "FILTER")]
+    log: Option<String>,
+}
+
+impl Command {
+    /// The settings flags this command took (if it reads settings) and its
+    /// backend flags (if it calls a backend).
+    fn flags(&self) -> (Option<&SettingsArgs>, Option<&BackendArgs>) {
+        match self {
+            Self::Serve(a) | Self::Doctor(a) | Self::Config { serve: a, .. } => {
+                (Some(&a.settings), Some(&a.backend))
+            }
+            Self::Generate(a) => (Some(&a.settings), Some(&a.backend)),
+            Self::Edit(EditArgs { common, .. })
+            | Self::Inpaint(InpaintArgs { common, .. })
+            | Self::Outpaint(OutpaintArgs { common, .. })
+            | Self::Upscale(UpscaleArgs { common, .. }) => {
+                (Some(&common.settings), Some(&common.backend))
+            }
+            Self::Video(a) => (Some(&a.settings), Some(&a.backend)),
+            Self::Jobs {
+                settings, backend, ..
+            }
+            | Self::Models {
+                settings, backend, ..
+            } => (Some(settings), Some(backend)),
+            Self::List(a) => (Some(&a.settings), None),
+            Self::Info { settings, .. } | Self::Rm { settings, .. } => (Some(settings), None),
+            Self::Emulator(_) | Self::Completions { .. } => (None, None),
+        }
+    }
+
+    fn settings(&self) -> Option<&SettingsArgs> {
+        self.flags().0
+    }
+
+    fn backend(&self) -> Option<&BackendArgs> {
+        self.flags().1
+    }
+
+    /// Whether it is a shell command (not a server of some kind).
+    fn is_shell(&self) -> bool {
+        !matches!(self, Self::Serve(_) | Self::Emulator(_))
+    }
 }
 
 impl Cli {
+    /// A flag's value: given after the command (in the command's flag
+    /// `group`), else before it (`early`).
+    fn pick<A, T: Clone>(
+        &self,
+        group: fn(&Command) -> Option<&A>,
+        field: impl Fn(&A) -> &Option<T>,
+        early: &Option<T>,
+    ) -> Option<T> {
+        self.command
+            .as_ref()
+            .and_then(group)
+            .and_then(|a| field(a).clone())
+            .or_else(|| early.clone())
+    }
+
+    fn config(&self) -> Option<PathBuf> {
+        self.pick(Command::settings, |a| &a.config, &self.early.config)
+    }
+
+    fn log(&self) -> Option<String> {
+        match &self.command {
+            Some(Command::Emulator(a)) => a.log.clone().or_else(|| self.early.log.clone()),
+            _ => self.pick(Command::settings, |a| &a.log, &self.early.log),
+        }
+    }
+
+    /// Whether to use the built-in emulator (only commands that call a
+    /// backend do, and bare `media-gen`).
+    fn emulator(&self) -> bool {
+        match &self.command {
+            None => self.early.emulator,
+            Some(c) => c
+                .backend()
+                .is_some_and(|b| b.emulator || self.early.emulator),
+        }
+    }
+
     /// The flags that override settings: key, flag, value.
     fn setting_flags(&self) -> Vec<(&'static str, &'static str, String)> {
         // `doctor` and `config` take `serve`'s flags to check or show what
@@ -334,20 +519,35 @@ impl Cli {
             }
             _ => None,
         };
+        let e = &self.early;
         [
-            ("output_dir", "--output-dir", self.output_dir.clone()),
-            ("cliproxy_url", "--cliproxy-url", self.cliproxy_url.clone()),
+            (
+                "output_dir",
+                "--output-dir",
+                self.pick(Command::settings, |a| &a.output_dir, &e.output_dir),
+            ),
+            (
+                "cliproxy_url",
+                "--cliproxy-url",
+                self.pick(Command::backend, |a| &a.cliproxy_url, &e.cliproxy_url),
+            ),
             (
                 "image_backend",
                 "--image-backend",
-                self.image_backend.clone(),
+                self.pick(Command::backend, |a| &a.image_backend, &e.image_backend),
             ),
             (
                 "request_timeout",
                 "--request-timeout",
-                self.request_timeout.clone(),
+                self.pick(Command::backend, |a| &a.request_timeout, &e.request_timeout),
             ),
-            ("preview", "--preview", self.preview.clone()),
+            (
+                "preview",
+                "--preview",
+                serve
+                    .and_then(|s| s.preview.clone())
+                    .or_else(|| e.preview.clone()),
+            ),
             (
                 "transport",
                 "--transport",
@@ -364,11 +564,13 @@ impl Cli {
     /// What to run, once settings are loaded.
     fn app_command(self) -> AppCommand {
         match self.command {
-            // `emulator`, `doctor` and `config` are answered before this.
+            // `emulator`, `completions`, `doctor` and `config` are answered
+            // before this.
             None
             | Some(
                 Command::Serve(_)
                 | Command::Emulator(_)
+                | Command::Completions { .. }
                 | Command::Doctor(_)
                 | Command::Config { .. },
             ) => AppCommand::Serve,
@@ -429,7 +631,7 @@ impl Cli {
                     output_format: e.common.output_format,
                 }),
             },
-            Some(Command::Models { json }) => AppCommand::Models { json },
+            Some(Command::Models { json, .. }) => AppCommand::Models { json },
             Some(Command::List(l)) => AppCommand::List {
                 input: ListInput {
                     kind: Some(l.kind),
@@ -441,7 +643,7 @@ impl Cli {
                 },
                 json: l.json,
             },
-            Some(Command::Info { file, json }) => AppCommand::Info { file, json },
+            Some(Command::Info { file, json, .. }) => AppCommand::Info { file, json },
             Some(Command::Video(v)) => AppCommand::Video {
                 operation: match (&v.extend, &v.image) {
                     (Some(_), _) => VideoOperation::Extend,
@@ -463,28 +665,71 @@ impl Cli {
                 wait: v.wait,
                 json: v.json,
             },
-            Some(Command::Jobs { limit, json }) => AppCommand::Jobs { limit, json },
-            Some(Command::Rm { file, yes }) => AppCommand::Rm { file, yes },
+            Some(Command::Jobs { limit, json, .. }) => AppCommand::Jobs { limit, json },
+            Some(Command::Rm { file, yes, .. }) => AppCommand::Rm { file, yes },
         }
     }
 }
 
-fn init_logging(filter: Option<&str>) {
+/// Logs on stderr, without colour. Servers log records at `info`; shell
+/// commands only warnings, as `warning: …` lines like their own `error:`
+/// and `note:` lines.
+fn init_logging(filter: Option<&str>, shell: bool) {
     let filter = filter
         .map(str::to_owned)
         .or_else(|| std::env::var("MEDIA_GEN_LOG").ok())
-        .unwrap_or_else(|| "info".to_owned());
-    tracing_subscriber::fmt()
+        // An empty value is no value: the default for the command.
+        .filter(|f| !f.trim().is_empty())
+        .unwrap_or_else(|| if shell { "warn" } else { "info" }.to_owned());
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .init();
+        .with_ansi(false);
+    if shell {
+        logs.event_format(ShellLines).init();
+    } else {
+        logs.init();
+    }
+}
+
+/// A log event as a shell line: `warning: message key=value`.
+struct ShellLines;
+
+impl<S, N> FormatEvent<S, N> for ShellLines
+where
+    S: tracing::Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        let level = match *event.metadata().level() {
+            tracing::Level::ERROR => "error",
+            tracing::Level::WARN => "warning",
+            tracing::Level::INFO => "note",
+            _ => "debug",
+        };
+        write!(writer, "{level}: ")?;
+        ctx.field_format().format_fields(writer.by_ref(), event)?;
+        writeln!(writer)
+    }
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.log.as_deref());
+    if let Some(Command::Completions { shell }) = &cli.command {
+        let mut out = std::io::stdout();
+        clap_complete::generate(*shell, &mut Cli::command(), "media-gen", &mut out);
+        return ExitCode::SUCCESS;
+    }
+    init_logging(
+        cli.log().as_deref(),
+        cli.command.as_ref().is_some_and(Command::is_shell),
+    );
     let shutdown = CancellationToken::new();
     // Long-running commands stop cleanly on SIGINT/SIGTERM; the short ones
     // (and `rm`'s question) keep the default: the signal ends the process.
@@ -508,16 +753,19 @@ async fn main() -> ExitCode {
     }
     let env = |k: &str| std::env::var(k).ok();
     let sources = Sources {
-        file: cli.config.clone().or_else(|| default_config_file(&env)),
+        file: cli
+            .config()
+            .or_else(|| env("MCP_CONFIG").map(PathBuf::from))
+            .or_else(|| default_config_file(&env)),
         env: &env,
         flags: cli.setting_flags(),
     };
     let result = match Settings::load(&sources) {
         Ok(settings) => match cli.command {
-            Some(Command::Doctor(_)) => app::doctor::run(settings, cli.emulator).await,
+            Some(Command::Doctor(_)) => app::doctor::run(settings, cli.emulator()).await,
             Some(Command::Config { json, .. }) => app::cli::config(&settings, json),
             _ => {
-                let emulator = cli.emulator;
+                let emulator = cli.emulator();
                 app::run(settings, cli.app_command(), emulator, shutdown).await
             }
         },
@@ -529,8 +777,9 @@ async fn main() -> ExitCode {
     }
 }
 
+/// Prints the error's one line and gives its exit status.
 fn fail(e: &AppError) -> ExitCode {
-    eprintln!("media-gen: {e}");
+    eprintln!("{}", e.line());
     ExitCode::from(e.exit_code())
 }
 
@@ -558,7 +807,7 @@ async fn run_emulator(args: &EmulatorArgs, shutdown: CancellationToken) -> ExitC
         Ok(l) => l,
         Err(e) => {
             eprintln!(
-                "media-gen: cannot listen on `{}:{}`: {e}; choose another `--port`",
+                "error: cannot listen on `{}:{}`: {e}; choose another `--port`",
                 args.host, args.port
             );
             return ExitCode::from(2);

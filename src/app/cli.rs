@@ -1,25 +1,48 @@
-//! The shell commands (`generate`, `models`, `list`, `info`, `rm`): the
+//! The shell commands (`generate`, `models`, `list`, `info`, `rm` …): the
 //! same service calls the tools make, printed as a table or line for people
 //! or, with `--json`, as the contract's JSON; and `config`, the effective
-//! settings and where each came from.
+//! settings and where each came from. Messages are written for the
+//! shell ([`Surface::Cli`]: they name `media-gen` commands, not tools),
+//! times are local, and progress shows on stderr ([`super::progress`]).
 
 use std::io::Write;
+use std::path::Path;
 use std::sync::Arc;
 
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
-use super::AppError;
+use super::progress::Progress;
+use super::{AppError, Command};
 use crate::config::{Origin, Settings};
-use crate::contract::FileInfoOutput;
+use crate::contract::{FileInfoOutput, JobsOutput, ListGeneratedOutput, Surface};
+use crate::domain;
 use crate::service::{
-    BatchInput, EditInput, GenerateInput, Generated, ListInput, MAX_WAIT_SECONDS, OutpaintInput,
-    Service, ServiceError, UpscaleInput, VideoInput, VideoOperation,
+    BatchInput, EditInput, GenerateInput, Generated, ListInput, MAX_WAIT_SECONDS, ModelCatalog,
+    OutpaintInput, Service, ServiceError, UpscaleInput, VideoAccess, VideoInput, VideoOperation,
+    parse_filename,
 };
 
 /// A command failed with a contract error.
 fn failed(e: &ServiceError) -> AppError {
-    AppError::Command(format!("{}: {}", e.code().as_str(), e.message()))
+    AppError::failed(e)
+}
+
+/// Prints the error envelope (`--json`), its message written for the shell.
+fn print_error_json(e: &ServiceError) -> Result<(), AppError> {
+    print_json(&e.output_for(Surface::Cli))
+}
+
+/// An RFC 3339 time as people read it here: local time with its offset
+/// (`2026-11-26 09:14 +01:00`). JSON keeps RFC 3339 (UTC).
+pub fn local_time(rfc3339: &str) -> String {
+    chrono::DateTime::parse_from_rfc3339(rfc3339)
+        .map(|t| {
+            t.with_timezone(&chrono::Local)
+                .format("%Y-%m-%d %H:%M %:z")
+                .to_string()
+        })
+        .unwrap_or_else(|_| rfc3339.to_owned())
 }
 
 /// Prints `text` on stdout as it is.
@@ -74,65 +97,73 @@ fn shorten(s: &str, max: usize) -> String {
 
 /// `media-gen generate`: one or more prompts, printed as paths
 /// (`PATH<TAB>WxH<TAB>MIME`) or, with `json`, as the tool's result (one
-/// image, or the batch). Fails if any prompt failed. `cancel` (the
-/// interrupt signal) stops what is still running; nothing half-made stays.
+/// image, or the batch). A failed prompt is one `error[CODE]:` line on
+/// stderr; the command fails if any prompt failed. `cancel` (the interrupt
+/// signal) stops what is still running; nothing half-made stays.
 pub async fn generate(
     service: Arc<Service>,
     input: BatchInput,
     json: bool,
     cancel: CancellationToken,
 ) -> Result<(), AppError> {
-    let single = input.prompts.len() == 1;
     let policy = super::stdio_policy();
-    let outcomes: Vec<(String, Result<_, ServiceError>)> = if single {
+    if let [prompt] = input.prompts.as_slice() {
         let one = GenerateInput {
-            prompt: input.prompts[0].clone(),
+            prompt: prompt.clone(),
             model: input.model.clone(),
             aspect_ratio: input.aspect_ratio.clone(),
             image_size: input.image_size.clone(),
             reference_images: input.reference_images.clone(),
         };
-        vec![(
-            one.prompt.clone(),
-            service.generate_image(&one, &policy, &cancel).await,
-        )]
-    } else {
-        let batch = match service
-            .generate_batch(&input, &policy, &cancel, |done, total| {
-                tracing::info!("{done}/{total} done");
-            })
-            .await
-        {
-            Ok(batch) => batch,
+        let progress = Progress::spinner("generating");
+        let outcome = service.generate_image(&one, &policy, &cancel).await;
+        progress.clear();
+        return match outcome {
+            Ok(g) if json => print_json(&g.output),
+            Ok(g) => print(&result_line(&g)),
             Err(e) => {
                 if json {
-                    print_json(&e.output())?;
+                    print_error_json(&e)?;
                 }
-                return Err(failed(&e));
+                Err(failed(&e))
             }
         };
-        if json {
-            print_json(&batch.output())?;
-        }
-        batch.items
-    };
-    let total = outcomes.len();
-    let failures = outcomes.iter().filter(|(_, o)| o.is_err()).count();
-    if single && json {
-        match &outcomes[0].1 {
-            Ok(g) => print_json(&g.output)?,
-            Err(e) => print_json(&e.output())?,
-        }
     }
-    if !json {
-        let mut lines = String::new();
-        for (prompt, outcome) in &outcomes {
-            match outcome {
-                Ok(g) => lines.push_str(&result_line(g)),
-                Err(e) => tracing::error!("{}: {prompt:?}: {}", e.code().as_str(), e.message()),
+    let progress = Progress::count(input.prompts.len(), "images");
+    let batch = service
+        .generate_batch(&input, &policy, &cancel, |done, total| {
+            progress.done(done, total)
+        })
+        .await;
+    progress.clear();
+    let batch = match batch {
+        Ok(batch) => batch,
+        Err(e) => {
+            if json {
+                print_error_json(&e)?;
             }
+            return Err(failed(&e));
         }
+    };
+    let total = batch.items.len();
+    if json {
+        print_json(&batch.output_for(Surface::Cli))?;
+    } else {
+        let lines: String = batch.generated().map(result_line).collect();
         print(&lines)?;
+    }
+    let mut failures = 0;
+    for (i, (prompt, outcome)) in batch.items.iter().enumerate() {
+        if let Err(e) = outcome {
+            failures += 1;
+            eprintln!(
+                "error[{}]: prompt {} of {total} ({:?}): {}",
+                e.code().as_str(),
+                i + 1,
+                shorten(prompt, 40),
+                e.message_for(Surface::Cli)
+            );
+        }
     }
     if failures > 0 {
         return Err(AppError::GenerateFailed {
@@ -171,73 +202,226 @@ pub async fn edit(
     cancel: CancellationToken,
 ) -> Result<(), AppError> {
     let policy = super::stdio_policy();
+    let (doing, image) = match &edit {
+        Edit::Edit(i) => ("editing", &i.image),
+        Edit::Inpaint(i) => ("inpainting", &i.image),
+        Edit::Outpaint(i) => ("outpainting", &i.image),
+        Edit::Upscale(i) => ("upscaling", &i.image),
+    };
+    let progress = Progress::spinner(&format!("{doing} {}", shorten(image, 60)));
     let outcome = match &edit {
         Edit::Edit(i) => service.edit_image(i, &policy, &cancel).await,
         Edit::Inpaint(i) => service.inpaint(i, &policy, &cancel).await,
         Edit::Outpaint(i) => service.outpaint(i, &policy, &cancel).await,
         Edit::Upscale(i) => service.upscale(i, &policy, &cancel).await,
     };
+    progress.clear();
     match (outcome, json) {
         (Ok(g), true) => print_json(&g.output),
         (Ok(g), false) => print(&result_line(&g)),
         (Err(e), true) => {
-            print_json(&e.output())?;
+            print_error_json(&e)?;
             Err(failed(&e))
         }
         (Err(e), false) => Err(failed(&e)),
     }
 }
 
-/// `media-gen models`.
-pub async fn models(service: Arc<Service>, json: bool) -> Result<(), AppError> {
-    let report = service.list_models(None).await.map_err(|e| failed(&e))?;
+/// `media-gen models`: the image models, then the video models — or, when
+/// no video backend is set up, what it takes to set one up — with what
+/// serves each group and what each model takes.
+pub async fn models(catalog: &ModelCatalog, json: bool) -> Result<(), AppError> {
+    let report = catalog.list(None).await.map_err(|e| failed(&e))?;
     if json {
         return print_json(&report);
     }
-    let rows: Vec<Vec<String>> = report
+    let available = |a: Option<bool>| match a {
+        Some(true) => "yes",
+        Some(false) => "no",
+        None => "?",
+    };
+    let name =
+        |m: &crate::contract::ModelOutput| format!("{}{}", m.id, if m.default { " *" } else { "" });
+    let images: Vec<Vec<String>> = report
         .models
         .iter()
+        .filter(|m| m.kind == "image")
         .map(|m| {
-            let options = if m.kind == "image" {
-                m.image_sizes.join(",")
-            } else {
-                let d: Vec<String> = m.durations.iter().map(|d| format!("{d}s")).collect();
-                format!("{} {}", d.join(","), m.resolutions.join(","))
-            };
             vec![
-                format!("{}{}", m.id, if m.default { " *" } else { "" }),
-                m.kind.clone(),
-                match m.available {
-                    Some(true) => "yes".into(),
-                    Some(false) => "no".into(),
-                    None => "?".into(),
-                },
-                options,
+                name(m),
+                available(m.available).to_owned(),
+                m.image_sizes.join(" "),
+                m.max_reference_images.unwrap_or(0).to_string(),
                 m.aspect_ratios.join(" "),
             ]
         })
         .collect();
-    let mut text = table(
-        &[
-            "MODEL (* default)",
-            "TYPE",
-            "AVAILABLE",
-            "SIZES / DURATIONS",
-            "ASPECT RATIOS",
-        ],
-        &rows,
+    let mut text = format!(
+        "Image models, from {} at {}:\n",
+        catalog.images.backend().name(),
+        catalog.images.base_url()
     );
-    if let Some(note) = report.note {
-        text.push_str(&format!("\n{note}\n"));
+    text.push_str(&indent(&table(
+        &["MODEL", "AVAILABLE", "SIZES", "REFERENCES", "ASPECT RATIOS"],
+        &images,
+    )));
+    text.push('\n');
+    match &catalog.videos {
+        VideoAccess::Unavailable(why) => {
+            text.push_str(&format!("Video models: none set up. {why}.\n"));
+        }
+        VideoAccess::Ready(provider) => {
+            let family = catalog.videos.family();
+            let (ours, others): (Vec<_>, Vec<_>) = report
+                .models
+                .iter()
+                .filter(|m| m.kind == "video")
+                .partition(|m| domain::video_model(&m.id).is_some_and(|v| v.provider == family));
+            let rows: Vec<Vec<String>> = ours
+                .iter()
+                .map(|m| {
+                    let durations: Vec<String> =
+                        m.durations.iter().map(|d| format!("{d}s")).collect();
+                    vec![
+                        name(m),
+                        available(m.available).to_owned(),
+                        durations.join(" "),
+                        m.resolutions.join(" "),
+                        m.aspect_ratios.join(" "),
+                        domain::video_model(&m.id)
+                            .map(video_extras)
+                            .unwrap_or_default(),
+                    ]
+                })
+                .collect();
+            text.push_str(&format!(
+                "Video models, from {} at {}:\n",
+                provider.backend().name(),
+                provider.base_url()
+            ));
+            text.push_str(&indent(&table(
+                &[
+                    "MODEL",
+                    "AVAILABLE",
+                    "DURATIONS",
+                    "RESOLUTIONS",
+                    "ASPECT RATIOS",
+                    "ALSO TAKES",
+                ],
+                &rows,
+            )));
+            if !others.is_empty() {
+                let names: Vec<&str> = others.iter().map(|m| m.id.as_str()).collect();
+                let setting = match family {
+                    domain::VideoProvider::Gemini => "MCP_VIDEO_BACKEND=cliproxy",
+                    domain::VideoProvider::CliProxy => {
+                        "MCP_VIDEO_BACKEND=gemini and a Gemini API key"
+                    }
+                };
+                text.push_str(&format!(
+                    "  {} need{} `{setting}`.\n",
+                    names.join(", "),
+                    if names.len() == 1 { "s" } else { "" }
+                ));
+            }
+        }
+    }
+    text.push_str(
+        "\n* = the default. AVAILABLE: whether the backend lists the model now (? = not checked).\n",
+    );
+    if let Some(note) = report
+        .note
+        .filter(|n| n.starts_with("availability unknown"))
+    {
+        text.push_str(&format!(
+            "note: {}\n",
+            note.split("; video models").next().unwrap_or(&note)
+        ));
     }
     print(&text)
 }
 
-/// `media-gen list`.
-pub async fn list(service: Arc<Service>, input: ListInput, json: bool) -> Result<(), AppError> {
+/// What a video model takes besides a prompt.
+fn video_extras(m: &domain::VideoModelInfo) -> String {
+    let x = m.extras;
+    let mut parts = Vec::new();
+    if x.image {
+        parts.push("first frame".to_owned());
+    }
+    if x.last_frame {
+        parts.push("last frame".to_owned());
+    }
+    if x.reference_images > 0 {
+        parts.push(format!("{} references", x.reference_images));
+    }
+    if x.extend {
+        parts.push("extension".to_owned());
+    }
+    parts.join(", ")
+}
+
+fn indent(text: &str) -> String {
+    text.lines().map(|l| format!("  {l}\n")).collect()
+}
+
+/// What a command that only looks says when the output directory holds no
+/// library: it creates none.
+pub fn without_library(command: Command, dir: &Path) -> Result<(), AppError> {
+    match command {
+        Command::List { json: true, .. } => print_json(&ListGeneratedOutput {
+            success: true,
+            files: Vec::new(),
+            total: 0,
+            next_offset: None,
+        }),
+        Command::List { .. } => print(&no_files(dir)),
+        Command::Jobs { json: true, .. } => print_json(&JobsOutput {
+            success: true,
+            jobs: Vec::new(),
+        }),
+        Command::Jobs { .. } => print(NO_JOBS),
+        Command::Info { file, .. } | Command::Rm { file, .. } => {
+            let name = parse_filename(&file).map_or_else(
+                |_| {
+                    Path::new(&file)
+                        .file_name()
+                        .map_or(file.clone(), |n| n.to_string_lossy().into_owned())
+                },
+                |id| id.to_string(),
+            );
+            Err(failed(&ServiceError::FileNotFound(name)))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn no_files(dir: &Path) -> String {
+    format!(
+        "no files in {}; make one with `media-gen generate \"a prompt\"` (add `--emulator` to try it offline)\n",
+        dir.display()
+    )
+}
+
+const NO_JOBS: &str = "no video jobs yet; start one with `media-gen video PROMPT`\n";
+
+/// `media-gen list`; an empty page says which directory it read.
+pub async fn list(
+    service: Arc<Service>,
+    input: ListInput,
+    json: bool,
+    dir: &Path,
+) -> Result<(), AppError> {
     let page = service.list_files(&input).await.map_err(|e| failed(&e))?;
     if json {
         return print_json(&page);
+    }
+    if page.files.is_empty() {
+        let filtered = input.query.is_some() || input.kind.as_deref().is_some_and(|k| k != "all");
+        return print(&match page.total {
+            0 if filtered => format!("no matching files in {}\n", dir.display()),
+            0 => no_files(dir),
+            n => format!("no files on this page ({n} match in {})\n", dir.display()),
+        });
     }
     let rows: Vec<Vec<String>> = page
         .files
@@ -245,8 +429,7 @@ pub async fn list(service: Arc<Service>, input: ListInput, json: bool) -> Result
         .map(|f| {
             vec![
                 f.filename.clone(),
-                // `2026-01-14T12:00:00.000Z` → `2026-01-14 12:00`
-                f.created.get(..16).unwrap_or_default().replace('T', " "),
+                local_time(&f.created),
                 format!("{:.1} MB", f.size_bytes as f64 / 1e6),
                 match (f.width, f.height) {
                     (Some(w), Some(h)) => format!("{w}x{h}"),
@@ -257,13 +440,23 @@ pub async fn list(service: Arc<Service>, input: ListInput, json: bool) -> Result
         })
         .collect();
     let mut text = table(&["FILE", "CREATED", "SIZE", "PIXELS", "PROMPT"], &rows);
-    text.push_str(&format!("{} of {} shown\n", page.files.len(), page.total));
+    text.push_str(&format!(
+        "{} of {} shown, from {}\n",
+        page.files.len(),
+        page.total,
+        dir.display()
+    ));
     print(&text)
 }
 
-/// `media-gen info FILE`.
+/// `media-gen info FILE`: FILE is a name, a `media://` URI or the path
+/// `generate` printed.
 pub async fn info(service: Arc<Service>, file: &str, json: bool) -> Result<(), AppError> {
-    let info: FileInfoOutput = service.file_info(file).await.map_err(|e| failed(&e))?;
+    let name = service.shell_file(file).map_err(|e| failed(&e))?;
+    let info: FileInfoOutput = service
+        .file_info(name.as_str())
+        .await
+        .map_err(|e| failed(&e))?;
     if json {
         return print_json(&info);
     }
@@ -281,7 +474,11 @@ pub async fn info(service: Arc<Service>, file: &str, json: bool) -> Result<(), A
         "created",
         "uri",
     ] {
-        text.push_str(&format!("{key:<13} {}\n", shown(&value[key])));
+        let v = match key {
+            "created" => local_time(&info.created),
+            _ => shown(&value[key]),
+        };
+        text.push_str(&format!("{key:<13} {v}\n"));
     }
     for key in [
         "prompt",
@@ -291,51 +488,60 @@ pub async fn info(service: Arc<Service>, file: &str, json: bool) -> Result<(), A
         "duration_seconds",
         "resolution",
         "operation",
+        "source",
         "job_id",
     ] {
         if let Some(v) = info.metadata.get(key).filter(|v| !v.is_null()) {
             text.push_str(&format!("{key:<13} {}\n", shown(v)));
         }
     }
+    if !info.lineage.derived.is_empty() {
+        text.push_str(&format!(
+            "{:<13} {}\n",
+            "made into",
+            info.lineage.derived.join(", ")
+        ));
+    }
     print(&text)
 }
 
-/// `media-gen rm FILE`: asks on a terminal unless `yes`.
+/// `media-gen rm FILE`: checks that FILE is in the library, then asks on a
+/// terminal unless `yes`; without a terminal it needs `yes`.
 pub async fn rm(service: Arc<Service>, file: &str, yes: bool) -> Result<(), AppError> {
     use std::io::IsTerminal;
-    let name = file;
-    let mut confirm = yes;
-    if !confirm {
+    let name = service.shell_file(file).map_err(|e| failed(&e))?;
+    // A wrong name is the bigger mistake: say so before anything else.
+    service
+        .file_info(name.as_str())
+        .await
+        .map_err(|e| failed(&e))?;
+    if !yes {
         if !std::io::stdin().is_terminal() {
-            return Err(AppError::Command(format!(
-                "CONFIRMATION_REQUIRED: not deleting `{name}` without `--yes` (stdin is not a terminal)"
+            return Err(failed(&ServiceError::ConfirmationRequired(
+                name.to_string(),
             )));
         }
-        // Show that it exists first, then ask.
-        service.file_info(name).await.map_err(|e| failed(&e))?;
         eprint!("delete `{name}`, its sidecar and its catalog entry? [y/N] ");
         let mut answer = String::new();
         std::io::stdin()
             .read_line(&mut answer)
             .map_err(AppError::Stdout)?;
-        confirm = matches!(answer.trim(), "y" | "Y" | "yes");
-        if !confirm {
-            return Err(AppError::Command("nothing deleted".into()));
+        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+            return Err(AppError::Command(format!("`{name}` was not deleted")));
         }
     }
     let out = service
-        .delete_file(name, confirm)
+        .delete_file(name.as_str(), true)
         .await
         .map_err(|e| failed(&e))?;
     print(&format!("deleted {}\n", out.deleted))
 }
 
 /// `media-gen video`: starts a job and prints its id (`JOB_ID<TAB>STATUS`),
-/// or with `wait` runs the job runner here and shows progress (a bar on a
-/// terminal, a line every 10 s otherwise) until the video is saved, then
-/// prints `PATH<TAB>WxH<TAB>SECONDSs<TAB>video/mp4`. An interrupt stops
-/// waiting; the job itself is durable and finishes later (`media-gen jobs`,
-/// or a running server).
+/// or with `wait` runs the job runner here and shows progress until the
+/// video is saved, then prints `PATH<TAB>WxH<TAB>SECONDSs<TAB>video/mp4`.
+/// An interrupt stops waiting; the job itself is durable and finishes later
+/// (`media-gen jobs`, or a running server).
 pub async fn video(
     service: Arc<Service>,
     operation: VideoOperation,
@@ -349,47 +555,46 @@ pub async fn video(
         Ok(s) => s,
         Err(e) => {
             if json {
-                print_json(&e.output())?;
+                print_error_json(&e)?;
             }
             return Err(failed(&e));
         }
     };
+    if !json {
+        for note in &started.notes {
+            eprintln!("note: {}", note.render(Surface::Cli));
+        }
+    }
+    let job_id = started.output.job_id.clone();
     if !wait {
         if json {
-            return print_json(&started);
+            return print_json(&started.output);
         }
-        eprintln!("media-gen: {}", started.note);
         eprintln!(
-            "media-gen: `media-gen jobs` shows its state (and saves it once ready); a running media-gen server finishes it too"
+            "media-gen: the video takes about 1–6 minutes; `media-gen jobs` shows its state (and saves it once ready), and a running media-gen server finishes it too"
         );
-        return print(&format!("{}\t{}\n", started.job_id, started.status));
-    }
-    if !json {
-        for line in started.note.split(" Note: ").skip(1) {
-            eprintln!("media-gen: note: {}", line.trim_end_matches('.'));
-        }
+        return print(&format!("{job_id}\t{}\n", started.output.status));
     }
     let runner_stop = cancel.child_token();
     let runner = tokio::spawn(service.clone().run_jobs(runner_stop.clone()));
-    let mut bar = ProgressLine::new(&started.job_id);
+    let progress = Progress::job(&job_id);
     let outcome = loop {
         let status = tokio::select! {
             () = cancel.cancelled() => break None,
-            s = service.video_status(&started.job_id, Some(MAX_WAIT_SECONDS), |job, _| bar.show(job)) => s,
+            s = service.video_status(&job_id, Some(MAX_WAIT_SECONDS), |job, _| progress.job_state(job)) => s,
         };
         match status {
             Ok(s) if matches!(s.output.status.as_str(), "queued" | "running") => continue,
             other => break Some(other),
         }
     };
-    bar.clear();
+    progress.clear();
     runner_stop.cancel();
     let _ = runner.await;
     let status = match outcome {
         None => {
             return Err(AppError::Command(format!(
-                "stopped waiting; job {} continues: `media-gen jobs` shows it and saves the video once ready",
-                started.job_id
+                "stopped waiting; job {job_id} continues: `media-gen jobs` shows it and saves the video once ready"
             )));
         }
         Some(Err(e)) => return Err(failed(&e)),
@@ -400,11 +605,10 @@ pub async fn video(
         print_json(out)?;
     }
     match (&out.error, &out.metadata, &out.video_path) {
-        (Some(e), _, _) => Err(AppError::Command(format!(
-            "{}: {}",
-            e.code.as_str(),
-            e.message
-        ))),
+        (Some(e), _, _) => Err(AppError::Failed {
+            code: e.code,
+            message: e.message.clone(),
+        }),
         (None, Some(m), Some(path)) if !json => print(&format!(
             "{path}\t{}x{}\t{:.1}s\t{}\n",
             m.width, m.height, m.duration_seconds, m.mime_type
@@ -413,85 +617,21 @@ pub async fn video(
     }
 }
 
-/// Shows a job's progress on stderr: a bar redrawn in place on a terminal,
-/// a plain line at most every 10 s otherwise.
-struct ProgressLine {
-    job: String,
-    terminal: bool,
-    started: std::time::Instant,
-    last_line: Option<std::time::Instant>,
-}
-
-impl ProgressLine {
-    fn new(job: &str) -> Self {
-        use std::io::IsTerminal;
-        Self {
-            job: job.to_owned(),
-            terminal: std::io::stderr().is_terminal(),
-            started: std::time::Instant::now(),
-            last_line: None,
-        }
-    }
-
-    fn show(&mut self, job: &crate::store::Job) {
-        let secs = self.started.elapsed().as_secs();
-        let elapsed = format!("{}:{:02}", secs / 60, secs % 60);
-        let state = job.state.as_str();
-        if self.terminal {
-            const WIDTH: usize = 30;
-            let bar = match job.progress {
-                Some(p) => {
-                    let filled = ((p.clamp(0.0, 1.0)) * WIDTH as f64).round() as usize;
-                    format!(
-                        "[{}{}] {:>3.0}%",
-                        "#".repeat(filled),
-                        ".".repeat(WIDTH - filled),
-                        p * 100.0
-                    )
-                }
-                None => {
-                    // No percentage from the provider: a bouncing marker.
-                    let pos = (secs as usize) % (2 * WIDTH - 2);
-                    let pos = if pos < WIDTH {
-                        pos
-                    } else {
-                        2 * WIDTH - 2 - pos
-                    };
-                    let mut cells = vec!['.'; WIDTH];
-                    cells[pos] = '#';
-                    format!("[{}]     ", cells.into_iter().collect::<String>())
-                }
-            };
-            eprint!("\r{bar} {state} {elapsed} ({})\x1b[K", self.job);
-        } else if self
-            .last_line
-            .is_none_or(|t| t.elapsed() >= std::time::Duration::from_secs(10))
-        {
-            self.last_line = Some(std::time::Instant::now());
-            let pct = job
-                .progress
-                .map(|p| format!(" {:.0}%", p * 100.0))
-                .unwrap_or_default();
-            eprintln!("media-gen: {} {state}{pct} after {elapsed}", self.job);
-        }
-    }
-
-    fn clear(&self) {
-        if self.terminal {
-            eprint!("\r\x1b[K");
-        }
-    }
-}
-
 /// `media-gen jobs`: advances the unfinished jobs by one poll (saving the
 /// videos that are ready), then lists the newest jobs.
 pub async fn jobs(service: Arc<Service>, limit: u32, json: bool) -> Result<(), AppError> {
     if let Err(e) = service.advance_jobs().await {
-        tracing::warn!("could not advance the jobs: {}", e.message());
+        tracing::warn!(
+            "could not advance the jobs: {}",
+            e.message_for(Surface::Cli)
+        );
     }
     let list = service.list_jobs(limit).await.map_err(|e| failed(&e))?;
     if json {
         return print_json(&list);
+    }
+    if list.jobs.is_empty() {
+        return print(NO_JOBS);
     }
     let rows: Vec<Vec<String>> = list
         .jobs
@@ -505,7 +645,7 @@ pub async fn jobs(service: Arc<Service>, limit: u32, json: bool) -> Result<(), A
                 },
                 j.operation.clone(),
                 j.model.clone(),
-                j.created.get(..16).unwrap_or_default().replace('T', " "),
+                local_time(&j.created),
                 match (&j.filename, &j.error) {
                     (Some(f), _) => f.clone(),
                     (None, Some(e)) => shorten(&format!("{}: {}", e.code.as_str(), e.message), 60),
@@ -514,7 +654,7 @@ pub async fn jobs(service: Arc<Service>, limit: u32, json: bool) -> Result<(), A
             ]
         })
         .collect();
-    let mut text = table(
+    print(&table(
         &[
             "JOB",
             "STATUS",
@@ -524,11 +664,20 @@ pub async fn jobs(service: Arc<Service>, limit: u32, json: bool) -> Result<(), A
             "FILE / ERROR",
         ],
         &rows,
+    ))
+}
+
+/// What bare `media-gen` (or `serve` over stdio) says when a person starts
+/// it in a terminal: clients pipe stdin, so a terminal means someone is
+/// trying it by hand. On stderr; stdout stays the protocol's.
+pub fn waiting_for_a_client() {
+    eprintln!(
+        "media-gen is an MCP server: it is now waiting for an MCP client to speak JSON-RPC on stdin.
+  Try it from the shell:   media-gen generate \"a lighthouse at dusk\" --emulator
+  Add it to Claude Code:   claude mcp add media-gen -- media-gen serve
+  See every command:       media-gen --help
+Press Ctrl-D to stop (it keeps serving until stdin closes)."
     );
-    if list.jobs.is_empty() {
-        text = "no video jobs yet; start one with `media-gen video PROMPT`\n".into();
-    }
-    print(&text)
 }
 
 /// One setting in `media-gen config --json`.

@@ -9,6 +9,7 @@
 
 pub mod cli;
 pub mod doctor;
+mod progress;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,21 +26,22 @@ use crate::config::{
     BackendSettings, ConfigError, HttpSettings, ImageBackendKind, LibrarySettings, Secret,
     Settings, Transport, VideoBackendKind,
 };
-use crate::contract::FileUrls;
+use crate::contract::{ErrorCode, FileUrls, Surface};
 use crate::emulator::{self, EmulatorHandle, EmulatorOptions};
 use crate::service::{
-    BatchInput, InputPolicy, ListInput, Service, ServiceParts, VideoAccess, VideoInput,
-    VideoOperation,
+    BatchInput, InputPolicy, ListInput, ModelCatalog, Service, ServiceError, ServiceParts,
+    VideoAccess, VideoInput, VideoOperation,
 };
 use crate::store::local::LocalStore;
 use crate::tools::{Access, MediaServer};
 use crate::transport::http::{self, Handlers, HttpServer};
 use crate::transport::{self as transport, TransportError};
 
-/// Errors that end a command.
+/// Errors that end a command. [`AppError::line`] is how the shell shows
+/// one, [`AppError::exit_code`] the status it exits with.
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
-    /// A setting is wrong (exit status 2).
+    /// A setting is wrong.
     #[error(transparent)]
     Config(#[from] ConfigError),
     #[error("cannot start the emulator: {0}")]
@@ -48,23 +50,60 @@ pub enum AppError {
     Transport(#[from] TransportError),
     #[error("cannot write to stdout: {0}")]
     Stdout(#[source] std::io::Error),
-    /// A command failed with a contract error (`CODE: message`).
+    /// An operation failed with a contract error; the message is written
+    /// for the shell.
+    #[error("{code}: {message}", code = code.as_str())]
+    Failed { code: ErrorCode, message: String },
+    /// Something else went wrong.
     #[error("{0}")]
     Command(String),
-    #[error("{failed} of {total} images failed")]
+    #[error("{failed} of {total} images failed; the others were saved")]
     GenerateFailed { failed: usize, total: usize },
     #[error("doctor: {failed} {} failed", if *failed == 1 { "check" } else { "checks" })]
     ChecksFailed { failed: usize },
 }
 
 impl AppError {
-    /// The process exit status for this error.
+    /// A failed operation, its message naming `media-gen` commands.
+    pub fn failed(e: &ServiceError) -> Self {
+        Self::Failed {
+            code: e.code(),
+            message: e.message_for(Surface::Cli),
+        }
+    }
+
+    /// The process exit status: 2 when the command line or the
+    /// configuration is wrong as written (a bad setting, a port in use, an
+    /// `INVALID_*` value, a delete without `--yes`), 1 when the operation
+    /// was tried and failed. (clap's own usage errors exit 2 too.)
     pub fn exit_code(&self) -> u8 {
         match self {
-            Self::Config(_) => 2,
+            Self::Config(_) | Self::Transport(TransportError::Bind { .. }) => 2,
+            Self::Failed { code, .. } if is_usage(*code) => 2,
             _ => 1,
         }
     }
+
+    /// The one line the shell prints: `error[CODE]: message` for contract
+    /// errors, `error: message` for the rest.
+    pub fn line(&self) -> String {
+        match self {
+            Self::Failed { code, message } => format!("error[{}]: {message}", code.as_str()),
+            other => format!("error: {other}"),
+        }
+    }
+}
+
+/// Whether an error code means the request was wrong as written.
+pub fn is_usage(code: ErrorCode) -> bool {
+    matches!(
+        code,
+        ErrorCode::InvalidPrompt
+            | ErrorCode::InvalidModel
+            | ErrorCode::InvalidParameter
+            | ErrorCode::InvalidImage
+            | ErrorCode::ConfirmationRequired
+    )
 }
 
 /// A command to run, as the command line asked.
@@ -111,8 +150,20 @@ pub enum Command {
     },
 }
 
+impl Command {
+    /// Whether the command only looks at the library (and so must not
+    /// create one where there is none).
+    fn only_looks(&self) -> bool {
+        matches!(
+            self,
+            Self::List { .. } | Self::Info { .. } | Self::Rm { .. } | Self::Jobs { .. }
+        )
+    }
+}
+
 /// Runs `command` with `settings`; with `emulator`, against the built-in
-/// emulator instead of the configured backends.
+/// emulator instead of the configured backends. `models` opens no library;
+/// `list`, `info`, `rm` and `jobs` open one only if it exists.
 pub async fn run(
     mut settings: Settings,
     command: Command,
@@ -131,14 +182,38 @@ pub async fn run(
         }
         false => None,
     };
-    let service = build_service(&settings)?;
+    if let Command::Models { json } = command {
+        return cli::models(&model_catalog(&settings), json).await;
+    }
+    let store = if command.only_looks() {
+        match open_existing_library(&settings.library)? {
+            Some(store) => store,
+            None => return cli::without_library(command, &settings.library.output_dir),
+        }
+    } else {
+        open_library(&settings.library)?
+    };
+    let service = service_over(&settings, &store);
     let done = service.clone();
     let result = match command {
-        Command::Serve => Server::new(service, &settings).run(shutdown).await,
+        Command::Serve => {
+            // A person ran it in a terminal (a client always pipes stdin):
+            // say what it is and how to try it, on stderr, and keep serving.
+            let stdio = matches!(
+                settings.server.transport,
+                Transport::Stdio | Transport::Dual
+            );
+            if stdio && std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+                cli::waiting_for_a_client();
+            }
+            Server::new(service, &settings).run(shutdown).await
+        }
         Command::Generate { input, json } => cli::generate(service, input, json, shutdown).await,
         Command::Edit { edit, json } => cli::edit(service, edit, json, shutdown).await,
-        Command::Models { json } => cli::models(service, json).await,
-        Command::List { input, json } => cli::list(service, input, json).await,
+        Command::Models { json } => cli::models(&model_catalog(&settings), json).await,
+        Command::List { input, json } => {
+            cli::list(service, input, json, &settings.library.output_dir).await
+        }
         Command::Info { file, json } => cli::info(service, &file, json).await,
         Command::Rm { file, yes } => cli::rm(service, &file, yes).await,
         Command::Video {
@@ -220,13 +295,21 @@ pub async fn attach_emulator(backend: &mut BackendSettings) -> Result<EmulatorHa
 /// directory that cannot be created or written is a configuration error
 /// naming `output_dir` and where it was set.
 pub fn open_library(settings: &LibrarySettings) -> Result<LocalStore, AppError> {
-    LocalStore::open(&settings.output_dir).map_err(|e| {
-        AppError::Config(ConfigError::Invalid {
-            setting: "output_dir",
-            value: settings.output_dir.display().to_string(),
-            origin: settings.output_dir_origin.clone(),
-            reason: format!("{e}; set `MCP_OUTPUT_DIR` to a writable directory"),
-        })
+    LocalStore::open(&settings.output_dir).map_err(|e| library_error(settings, &e))
+}
+
+/// Opens the library in the configured directory if there is one there;
+/// creates nothing.
+pub fn open_existing_library(settings: &LibrarySettings) -> Result<Option<LocalStore>, AppError> {
+    LocalStore::open_existing(&settings.output_dir).map_err(|e| library_error(settings, &e))
+}
+
+fn library_error(settings: &LibrarySettings, e: &crate::store::StoreError) -> AppError {
+    AppError::Config(ConfigError::Invalid {
+        setting: "output_dir",
+        value: settings.output_dir.display().to_string(),
+        origin: settings.output_dir_origin.clone(),
+        reason: format!("{e}; set `MCP_OUTPUT_DIR` to a writable directory"),
     })
 }
 
@@ -298,10 +381,14 @@ test videos"
 }
 
 /// Builds the service from its settings groups. Fast: opens (does not
-/// scan) the library.
+/// scan) the library, creating it if needed.
 pub fn build_service(settings: &Settings) -> Result<Arc<Service>, AppError> {
-    let store = open_library(&settings.library)?;
-    Ok(Arc::new(Service::new(ServiceParts {
+    Ok(service_over(settings, &open_library(&settings.library)?))
+}
+
+/// The service over an opened library.
+fn service_over(settings: &Settings, store: &LocalStore) -> Arc<Service> {
+    Arc::new(Service::new(ServiceParts {
         images: image_provider(&settings.backend),
         library: store.library(),
         generation: settings.generation.clone(),
@@ -311,7 +398,17 @@ pub fn build_service(settings: &Settings) -> Result<Arc<Service>, AppError> {
         videos: video_access(&settings.backend),
         jobs: store.jobs.clone(),
         video: settings.video.clone(),
-    })))
+    }))
+}
+
+/// The model registry over the configured providers (no library).
+pub fn model_catalog(settings: &Settings) -> ModelCatalog {
+    ModelCatalog {
+        images: image_provider(&settings.backend),
+        videos: video_access(&settings.backend),
+        default_image: settings.generation.default_model,
+        default_video: settings.video.default_model,
+    }
 }
 
 /// The input policy of stdio sessions: the client runs on this machine as

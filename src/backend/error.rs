@@ -11,24 +11,43 @@ use serde::Deserialize;
 pub enum BackendError {
     #[error("cannot reach `{url}` ({reason})")]
     Unavailable { url: String, reason: String },
-    #[error("the backend refused the credentials (HTTP {status}: {message})")]
+    #[error("the backend refused the credentials (HTTP {status}{})", said(message))]
     AuthFailed { status: u16, message: String },
-    #[error("the backend is rate limiting requests: {message}")]
+    #[error("the backend is rate limiting requests{}", said(message))]
     RateLimited {
         retry_after: Option<Duration>,
         message: String,
     },
-    #[error("the backend did not answer within {}s", after.as_secs_f32())]
+    #[error("the backend did not answer within {}", seconds(*after))]
     Timeout { after: Duration },
-    #[error("the request was blocked by the model's safety filter ({reason})")]
+    #[error("the request was blocked by the model's safety filter{}", said(reason))]
     ContentBlocked { reason: String },
-    #[error("the backend does not know model `{model}`: {message}")]
+    #[error("the backend does not know model `{model}`{}", said(message))]
     InvalidModel { model: String, message: String },
-    #[error("generation failed{}: {message}", status.map(|s| format!(" (HTTP {s})")).unwrap_or_default())]
+    #[error("generation failed{}{}", status.map(|s| format!(" (HTTP {s})")).unwrap_or_default(), said(message))]
     Failed {
         status: Option<u16>,
         message: String,
     },
+}
+
+/// `: what the provider said`, or nothing when it said nothing: a message
+/// never ends in a dangling colon.
+fn said(message: &str) -> String {
+    match message.trim() {
+        "" => String::new(),
+        m => format!(": {m}"),
+    }
+}
+
+/// `2 s`, `0.5 s`.
+fn seconds(d: Duration) -> String {
+    let s = d.as_secs_f64();
+    if s.fract() == 0.0 {
+        format!("{s:.0} s")
+    } else {
+        format!("{s:.1} s")
+    }
 }
 
 impl BackendError {

@@ -39,6 +39,16 @@ pub enum Backend {
     Gemini,
 }
 
+impl Backend {
+    /// The service's name, for messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::CliProxy => "CLIProxyAPI",
+            Self::Gemini => "the Gemini API",
+        }
+    }
+}
+
 /// How to reach a provider.
 #[derive(Clone)]
 pub struct BackendConfig {

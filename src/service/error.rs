@@ -8,7 +8,7 @@ use serde_json::{Map, Value, json};
 
 use super::input::{MAX_BATCH, MAX_PROMPT_CHARS};
 use crate::backend::{Backend, BackendError};
-use crate::contract::{ErrorBody, ErrorCode, ErrorOutput};
+use crate::contract::{self, ErrorBody, ErrorCode, ErrorOutput, Step, Surface, Text};
 use crate::domain::{self, InvalidValue};
 use crate::media::MediaError;
 use crate::store::{InvalidMediaId, StoreError};
@@ -36,9 +36,7 @@ pub enum ServiceError {
     /// A parameter whose name is only known at run time (`reference_images[2]`).
     #[error("{message}")]
     BadInput { field: String, message: String },
-    #[error(
-        "`{field}`: no image `{reference}` (give a library file name as `list_generated` shows it, a `media://files/…` URI, or a path the server can read)"
-    )]
+    #[error("`{field}`: no image `{reference}`")]
     InputNotFound { field: String, reference: String },
     #[error(
         "`{field}` = `{reference}` is not allowed: {reason}; give a library file name, or put the file there first"
@@ -99,12 +97,11 @@ pub enum ServiceError {
     /// No video provider can be used; the message says what to set.
     #[error("{0}")]
     VideoUnavailable(String),
-    #[error(
-        "no video job `{0}`; use the `job_id` that generate_video, image_to_video or extend_video returned (`media-gen jobs` lists recent jobs)"
-    )]
+    #[error("no video job `{0}`")]
     JobNotFound(String),
+    /// Why, possibly naming another operation (`image_to_video`).
     #[error("`{filename}` cannot be extended: {reason}")]
-    CannotExtend { filename: String, reason: String },
+    CannotExtend { filename: String, reason: Text },
     #[error("the backend returned data that is not a supported image: {0}")]
     NotAnImage(#[source] MediaError),
     #[error("the backend returned a file that is not a playable MP4 video: {0}")]
@@ -117,9 +114,12 @@ pub enum ServiceError {
     Cancelled,
     #[error("{0}")]
     InvalidFilename(#[source] InvalidMediaId),
-    #[error("no file named `{0}` in the media library; call `list_generated` to see what exists")]
+    #[error("no file named `{0}` in the media library")]
     FileNotFound(String),
-    #[error("deleting `{0}` needs `confirm: true`; nothing was deleted")]
+    /// A path given for a library file that is not in the library.
+    #[error("`{0}` is not a file of the media library")]
+    NotInLibrary(String),
+    #[error("nothing was deleted: deleting `{0}` needs confirmation")]
     ConfirmationRequired(String),
     #[error("the media library failed: {0}")]
     Storage(#[source] StoreError),
@@ -183,7 +183,7 @@ impl ServiceError {
             Self::CannotExtend { .. } => ErrorCode::InvalidParameter,
             Self::Save(_) | Self::Storage(_) => ErrorCode::SaveFailed,
             Self::InvalidFilename(_) => ErrorCode::InvalidParameter,
-            Self::FileNotFound(_) => ErrorCode::FileNotFound,
+            Self::FileNotFound(_) | Self::NotInLibrary(_) => ErrorCode::FileNotFound,
             Self::ConfirmationRequired(_) => ErrorCode::ConfirmationRequired,
         }
     }
@@ -199,75 +199,109 @@ impl ServiceError {
 
     /// The message plus one hint on what to do next, for the model to read.
     pub fn message(&self) -> String {
-        let hint = match self {
+        self.message_for(Surface::Tool)
+    }
+
+    /// The message plus one hint on what to do next, naming the next step
+    /// as `surface` takes it (a tool, or a `media-gen` command).
+    pub fn message_for(&self, surface: Surface) -> String {
+        let what = match self {
+            Self::CannotExtend { filename, reason } => format!(
+                "`{filename}` cannot be extended: {}",
+                reason.render(surface)
+            ),
+            _ => self.to_string(),
+        };
+        contract::with_hint(&what, &self.hint().render(surface))
+    }
+
+    /// What to do next, if the failure itself does not say it.
+    fn hint(&self) -> Text {
+        let text = Text::from;
+        match self {
+            Self::InputNotFound { .. } => text("give a library file name as ")
+                .name(Step::ListFiles)
+                .plain(" shows it, a `media://files/…` URI, or a readable path"),
+            Self::FileNotFound(_) => Text::default()
+                .call(Step::ListFiles)
+                .plain(" to see what exists"),
+            Self::NotInLibrary(_) => text("give a file name as ")
+                .name(Step::ListFiles)
+                .plain(" shows it, or the path of a file in the output directory"),
+            Self::ConfirmationRequired(_) => {
+                text("pass ").name(Step::Confirm).plain(" to delete it")
+            }
+            Self::JobNotFound(_) => text("use the `job_id` that ")
+                .name(Step::StartVideo)
+                .plain(" gave"),
             Self::Image { backend, source } => match (source, backend) {
-                (BackendError::Unavailable { .. }, Backend::CliProxy) => {
-                    "; start CLIProxyAPI (default 127.0.0.1:8317) or run with `--emulator` for \
-offline test images"
-                }
-                (BackendError::Unavailable { .. }, Backend::Gemini) => {
-                    "; check the network and `MCP_GEMINI_URL`, or run with `--emulator` for \
-offline test images"
-                }
-                (BackendError::AuthFailed { .. }, Backend::CliProxy) => {
-                    "; check `MCP_CLIPROXY_API_KEY` (one of the `api-keys` in CLIProxyAPI's \
-config) and that you are logged in to CLIProxyAPI"
-                }
+                (BackendError::Unavailable { .. }, Backend::CliProxy) => text(
+                    "start CLIProxyAPI (default 127.0.0.1:8317) or run with `--emulator` for \
+offline test images",
+                ),
+                (BackendError::Unavailable { .. }, Backend::Gemini) => text(
+                    "check the network and `MCP_GEMINI_URL`, or run with `--emulator` for \
+offline test images",
+                ),
+                (BackendError::AuthFailed { .. }, Backend::CliProxy) => text(
+                    "check `MCP_CLIPROXY_API_KEY` (one of the `api-keys` in CLIProxyAPI's \
+config) and that you are logged in to CLIProxyAPI",
+                ),
                 (BackendError::AuthFailed { .. }, Backend::Gemini) => {
-                    "; check `MCP_GEMINI_API_KEY` (or `GEMINI_API_KEY`)"
+                    text("check `MCP_GEMINI_API_KEY` (or `GEMINI_API_KEY`)")
                 }
-                (BackendError::RateLimited { .. }, _) => {
-                    " Wait a minute and retry, or use a faster model such as `gemini-2.5-flash-image`."
-                }
+                (BackendError::RateLimited { .. }, _) => text(
+                    "wait a minute and retry, or use a faster model such as \
+`gemini-2.5-flash-image`",
+                ),
                 (BackendError::Timeout { .. }, _) => {
-                    " Retry, use a smaller `image_size`, or raise `MCP_REQUEST_TIMEOUT`."
+                    text("retry, use a smaller `image_size`, or raise `MCP_REQUEST_TIMEOUT`")
                 }
                 (BackendError::ContentBlocked { .. }, _) => {
-                    " Rephrase the prompt without the blocked content."
+                    text("rephrase the prompt without the blocked content")
                 }
                 (BackendError::Failed { .. }, _) => {
-                    " Retry; if it keeps failing, try another model."
+                    text("retry; if it keeps failing, try another model")
                 }
-                (BackendError::InvalidModel { .. }, _) => {
-                    " Call `list_models` to see which models the backend offers."
-                }
+                (BackendError::InvalidModel { .. }, _) => Text::default()
+                    .call(Step::ListModels)
+                    .plain(" to see which models the backend offers"),
             },
             Self::Video { backend, source } => match (source, backend) {
-                (BackendError::Unavailable { .. }, Backend::CliProxy) => {
-                    "; start CLIProxyAPI (default 127.0.0.1:8317), or set `MCP_VIDEO_BACKEND=gemini` \
-with a Gemini API key, or run with `--emulator` for offline test videos"
-                }
-                (BackendError::Unavailable { .. }, Backend::Gemini) => {
-                    "; check the network and `MCP_GEMINI_URL`, or run with `--emulator` for \
-offline test videos"
-                }
-                (BackendError::AuthFailed { .. }, Backend::CliProxy) => {
-                    "; check `MCP_CLIPROXY_API_KEY` and that CLIProxyAPI has an account for the model"
-                }
-                (BackendError::AuthFailed { .. }, Backend::Gemini) => {
-                    "; check `MCP_GEMINI_API_KEY` (or `GEMINI_API_KEY`): it needs access to Veo \
-(a paid Gemini API tier)"
-                }
+                (BackendError::Unavailable { .. }, Backend::CliProxy) => text(
+                    "start CLIProxyAPI (default 127.0.0.1:8317), or set `MCP_VIDEO_BACKEND=gemini` \
+with a Gemini API key, or run with `--emulator` for offline test videos",
+                ),
+                (BackendError::Unavailable { .. }, Backend::Gemini) => text(
+                    "check the network and `MCP_GEMINI_URL`, or run with `--emulator` for \
+offline test videos",
+                ),
+                (BackendError::AuthFailed { .. }, Backend::CliProxy) => text(
+                    "check `MCP_CLIPROXY_API_KEY` and that CLIProxyAPI has an account for the model",
+                ),
+                (BackendError::AuthFailed { .. }, Backend::Gemini) => text(
+                    "check `MCP_GEMINI_API_KEY` (or `GEMINI_API_KEY`): it needs access to Veo \
+(a paid Gemini API tier)",
+                ),
                 (BackendError::RateLimited { .. }, _) => {
-                    " Wait a minute and retry, or use `veo-3.1-fast-generate-preview`."
+                    text("wait a minute and retry, or use `veo-3.1-fast-generate-preview`")
                 }
-                (BackendError::Timeout { .. }, _) => " Retry, or raise `MCP_REQUEST_TIMEOUT`.",
+                (BackendError::Timeout { .. }, _) => text("retry, or raise `MCP_REQUEST_TIMEOUT`"),
                 (BackendError::ContentBlocked { .. }, _) => {
-                    " Rephrase the prompt without the blocked content."
+                    text("rephrase the prompt without the blocked content")
                 }
-                (BackendError::Failed { .. }, _) => {
-                    " Check the parameters against `list_models`; retry, or try another model."
-                }
-                (BackendError::InvalidModel { .. }, _) => {
-                    " Call `list_models` (type `video`) to see the video models."
-                }
+                (BackendError::Failed { .. }, _) => text("check the parameters against ")
+                    .name(Step::ListModels)
+                    .plain("; retry, or try another model"),
+                (BackendError::InvalidModel { .. }, _) => Text::default()
+                    .call(Step::ListModels)
+                    .plain(" to see the video models"),
             },
             Self::NotAnImage(_) | Self::NotAVideo(_) => {
-                " Retry; if it keeps failing, try another model."
+                text("retry; if it keeps failing, try another model")
             }
-            _ => "",
-        };
-        format!("{self}{hint}")
+            _ => Text::default(),
+        }
     }
 
     /// Machine-readable details for the error envelope.
@@ -278,6 +312,9 @@ offline test videos"
                 d.insert("parameter".into(), json!(v.field));
                 d.insert("value".into(), json!(v.value));
                 d.insert("allowed".into(), json!(v.allowed));
+                if let Some(model) = v.model {
+                    d.insert("model".into(), json!(model));
+                }
             }
             Self::BadParameter { field, .. } => {
                 d.insert("parameter".into(), json!(field));
@@ -335,6 +372,9 @@ offline test videos"
             Self::FileNotFound(name) | Self::ConfirmationRequired(name) => {
                 d.insert("filename".into(), json!(name));
             }
+            Self::NotInLibrary(path) => {
+                d.insert("path".into(), json!(path));
+            }
             Self::CannotExtend { filename, .. } => {
                 d.insert("parameter".into(), json!("video"));
                 d.insert("filename".into(), json!(filename));
@@ -374,15 +414,130 @@ offline test videos"
         d
     }
 
-    /// The contract's error envelope for this error.
+    /// The contract's error envelope for this error, as tools return it.
     pub fn output(&self) -> ErrorOutput {
+        self.output_for(Surface::Tool)
+    }
+
+    /// The error envelope with the message written for `surface`.
+    pub fn output_for(&self, surface: Surface) -> ErrorOutput {
         ErrorOutput {
             success: false,
             error: ErrorBody {
                 code: self.code(),
-                message: self.message(),
+                message: self.message_for(surface),
                 details: self.details(),
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn image(source: BackendError) -> ServiceError {
+        ServiceError::image(Backend::CliProxy, source)
+    }
+
+    /// What failed and what to do next are joined once, with one `; `: no
+    /// "…2s Retry", no "(HTTP 404):  Retry".
+    #[test]
+    fn hints_are_joined_with_punctuation() {
+        let timeout = image(BackendError::Timeout {
+            after: Duration::from_secs(2),
+        });
+        assert_eq!(
+            timeout.message(),
+            "the backend did not answer within 2 s; retry, use a smaller `image_size`, or raise `MCP_REQUEST_TIMEOUT`"
+        );
+        let empty = image(BackendError::Failed {
+            status: Some(404),
+            message: String::new(),
+        });
+        assert_eq!(
+            empty.message(),
+            "generation failed (HTTP 404); retry; if it keeps failing, try another model"
+        );
+        let sentence = image(BackendError::RateLimited {
+            retry_after: None,
+            message: "Resource has been exhausted.".into(),
+        });
+        assert!(
+            sentence.message().starts_with(
+                "the backend is rate limiting requests: Resource has been exhausted; wait"
+            ),
+            "{}",
+            sentence.message()
+        );
+        for e in [timeout, empty, sentence] {
+            for surface in [Surface::Tool, Surface::Cli] {
+                let m = e.message_for(surface);
+                assert!(
+                    !m.contains(":  ") && !m.contains(". ") && !m.contains(";;"),
+                    "{m}"
+                );
+                assert!(!m.ends_with('.') && !m.ends_with(' '), "{m}");
+            }
+        }
+    }
+
+    /// The next step is named as the reader takes it.
+    #[test]
+    fn next_steps_per_surface() {
+        let missing = ServiceError::FileNotFound("a.png".into());
+        assert_eq!(
+            missing.message(),
+            "no file named `a.png` in the media library; call `list_generated` to see what exists"
+        );
+        assert_eq!(
+            missing.message_for(Surface::Cli),
+            "no file named `a.png` in the media library; run `media-gen list` to see what exists"
+        );
+        let confirm = ServiceError::ConfirmationRequired("a.png".into());
+        assert!(
+            confirm
+                .message()
+                .ends_with("pass `confirm: true` to delete it")
+        );
+        assert!(
+            confirm
+                .message_for(Surface::Cli)
+                .ends_with("pass `--yes` to delete it")
+        );
+        let model = image(BackendError::InvalidModel {
+            model: "x".into(),
+            message: String::new(),
+        });
+        assert!(
+            model.message().contains("call `list_models`"),
+            "{}",
+            model.message()
+        );
+        assert!(
+            model
+                .message_for(Surface::Cli)
+                .contains("run `media-gen models`"),
+            "{}",
+            model.message_for(Surface::Cli)
+        );
+        let extend = ServiceError::CannotExtend {
+            filename: "i.png".into(),
+            reason: Text::from("it is an image; animate it with ")
+                .name(Step::ImageToVideo)
+                .plain(" instead"),
+        };
+        assert!(extend.message().contains("`image_to_video`"));
+        assert!(
+            extend
+                .message_for(Surface::Cli)
+                .contains("`media-gen video --image IMAGE`")
+        );
+        assert_eq!(
+            extend.output_for(Surface::Cli).error.message,
+            extend.message_for(Surface::Cli)
+        );
     }
 }

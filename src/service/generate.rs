@@ -13,7 +13,7 @@ use super::refs::{InputPolicy, REFERENCE_MAX_SIDE};
 use super::save::{ImageProduct, PreviewBudget, Saved, generation_facts};
 use super::{Service, ServiceError};
 use crate::backend::{GeneratedImage, ImageRequest, InputImage};
-use crate::contract::{BatchError, BatchItem, BatchOutput};
+use crate::contract::{BatchError, BatchItem, BatchOutput, Surface};
 use crate::domain::{self, ImageModelInfo};
 
 /// A generated, saved image: the contract's result and what to show inline.
@@ -26,8 +26,13 @@ pub struct Batch {
 }
 
 impl Batch {
-    /// The contract's batch result.
+    /// The contract's batch result, as tools return it.
     pub fn output(&self) -> BatchOutput {
+        self.output_for(Surface::Tool)
+    }
+
+    /// The batch result with its error messages written for `surface`.
+    pub fn output_for(&self, surface: Surface) -> BatchOutput {
         let results: Vec<BatchItem> = self
             .items
             .iter()
@@ -35,7 +40,7 @@ impl Batch {
                 Ok(g) => BatchItem::Ok(Box::new(g.output.clone())),
                 Err(e) => BatchItem::Err(BatchError {
                     prompt: prompt.clone(),
-                    error: e.output(),
+                    error: e.output_for(surface),
                 }),
             })
             .collect();

@@ -128,34 +128,16 @@ pub fn parse_generate(
     let model = parse_model(input.model.as_deref(), default_model)?;
     let aspect_ratio = match input.aspect_ratio.as_deref() {
         None => AspectRatio::Square,
-        Some(s) => s.parse().map_err(ServiceError::InvalidParameter)?,
+        Some(s) => model
+            .aspect_ratio(s)
+            .map_err(ServiceError::InvalidParameter)?,
     };
     let image_size = match input.image_size.as_deref() {
         None => ImageSize::S1K,
-        Some(s) => s.parse().map_err(ServiceError::InvalidParameter)?,
+        Some(s) => model
+            .image_size(s)
+            .map_err(ServiceError::InvalidParameter)?,
     };
-    if !model.aspect_ratios.contains(&aspect_ratio) {
-        return Err(ServiceError::InvalidParameter(InvalidValue::new(
-            "aspect_ratio",
-            aspect_ratio.as_str(),
-            model.aspect_ratios.iter().map(|r| r.as_str()),
-        )));
-    }
-    if !model.image_sizes.contains(&image_size) {
-        return Err(ServiceError::BadParameter {
-            field: "image_size",
-            message: format!(
-                "model `{}` does not support `image_size` = `{image_size}`; it supports: {}",
-                model.id,
-                model
-                    .image_sizes
-                    .iter()
-                    .map(|s| s.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        });
-    }
     Ok(GenerateSpec {
         prompt,
         model: model.id,
@@ -280,7 +262,12 @@ mod tests {
         i.image_size = Some("4K".into());
         let e = parse_generate(&i, domain::DEFAULT_IMAGE_MODEL).unwrap_err();
         assert_eq!(e.code(), ErrorCode::InvalidParameter);
-        assert!(e.message().contains("supports: 1K"), "{}", e.message());
+        assert!(
+            e.message()
+                .ends_with("by `gemini-2.5-flash-image`; use one of: 1K"),
+            "{}",
+            e.message()
+        );
 
         // Extreme ratios are 3.1 Flash only.
         let mut i = input("x");

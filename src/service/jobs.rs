@@ -24,7 +24,7 @@ use tokio_util::task::TaskTracker;
 use super::video::backend_name;
 use super::{Service, ServiceError};
 use crate::backend::{BackendError, VideoPoll, VideoSample};
-use crate::contract::ErrorCode;
+use crate::contract::{self, ErrorCode};
 use crate::store::{
     Job, JobError, JobId, JobState, ListQuery, MediaId, MediaKind, MediaRecord, NewMedia,
 };
@@ -198,8 +198,9 @@ impl Service {
                 self.fail(
                     job,
                     ErrorCode::GenerationFailed,
-                    format!(
-                        "the provider could not make the video: {message}. Retry; if it keeps failing, change the prompt or try another model"
+                    contract::with_hint(
+                        &format!("the provider could not make the video: {message}"),
+                        "retry; if it keeps failing, change the prompt or try another model",
                     ),
                 )
                 .await;
@@ -214,8 +215,9 @@ impl Service {
                 self.fail(
                     job,
                     ErrorCode::ContentBlocked,
-                    format!(
-                        "the provider's safety filter withheld the video ({why}). Rephrase the prompt (or use other images) without the blocked content"
+                    contract::with_hint(
+                        &format!("the provider's safety filter withheld the video ({why})"),
+                        "rephrase the prompt (or use other images) without the blocked content",
                     ),
                 )
                 .await;
@@ -264,12 +266,16 @@ impl Service {
                         }
                     );
                     let message = if gone {
-                        format!(
-                            "the provider no longer has the finished video ({e}); its links expire, so it could not be saved. Start the video again"
+                        contract::with_hint(
+                            &format!(
+                                "the provider no longer has the finished video ({e}); its links expire, so it could not be saved"
+                            ),
+                            "start the video again",
                         )
                     } else {
-                        format!(
-                            "the finished video could not be downloaded ({e}). Start the video again; if it keeps failing, check the network"
+                        contract::with_hint(
+                            &format!("the finished video could not be downloaded ({e})"),
+                            "start the video again; if it keeps failing, check the network",
                         )
                     };
                     self.fail(job, ErrorCode::GenerationFailed, message).await;

@@ -1,109 +1,17 @@
-//! The library as the tools see it: the model registry, listings, one
-//! file's facts and lineage, deletes, reads for resources, and the change
-//! feed that `list_changed` notifications follow.
+//! The library as the tools see it: listings, one file's facts and
+//! lineage, deletes, reads for resources, and the change feed that
+//! `list_changed` notifications follow.
 
 use bytes::Bytes;
 
-use super::input::{ListInput, parse_filename, parse_kind, parse_list};
+use super::input::{ListInput, parse_filename, parse_list};
 use super::{Service, ServiceError};
 use crate::contract::{
-    self, DeleteOutput, FileEntry, FileInfoOutput, Lineage, ListGeneratedOutput, ListModelsOutput,
-    ModelOutput,
+    self, DeleteOutput, FileEntry, FileInfoOutput, Lineage, ListGeneratedOutput,
 };
-use crate::domain;
 use crate::store::{ListQuery, MediaId, MediaKind, MediaRecord, Subscription, timestamp};
 
-/// How long `list_models` waits for the backend's model list.
-const MODEL_PROBE: std::time::Duration = std::time::Duration::from_secs(5);
-
 impl Service {
-    /// The registry, marked with what the image backend offers now. Never
-    /// fails over the backend: an unreachable one gives `available: null`
-    /// and a note. `kind` is `image`, `video` or `all`.
-    pub async fn list_models(&self, kind: Option<&str>) -> Result<ListModelsOutput, ServiceError> {
-        let kind = parse_kind("type", kind)?;
-        let probe = tokio::time::timeout(MODEL_PROBE, self.images.list_models()).await;
-        let (offered, note) = match probe {
-            Ok(Ok(list)) => (Some(list), None),
-            Ok(Err(e)) => (None, Some(format!("availability unknown: {e}"))),
-            Err(_) => (
-                None,
-                Some(format!(
-                    "availability unknown: `{}` did not list its models within {} s",
-                    self.images.base_url(),
-                    MODEL_PROBE.as_secs()
-                )),
-            ),
-        };
-        let offers = |id: &str| offered.as_ref().map(|l| l.iter().any(|m| m == id));
-        let strings = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
-        let mut models = Vec::new();
-        if kind != Some(MediaKind::Video) {
-            for m in &domain::IMAGE_MODELS {
-                models.push(ModelOutput {
-                    id: m.id.to_owned(),
-                    kind: MediaKind::Image.as_str().to_owned(),
-                    aspect_ratios: m
-                        .aspect_ratios
-                        .iter()
-                        .map(|r| r.as_str().to_owned())
-                        .collect(),
-                    image_sizes: m
-                        .image_sizes
-                        .iter()
-                        .map(|s| s.as_str().to_owned())
-                        .collect(),
-                    durations: Vec::new(),
-                    resolutions: Vec::new(),
-                    max_reference_images: Some(m.max_reference_images),
-                    default: m.id == self.generation.default_model,
-                    available: offers(m.id),
-                });
-            }
-        }
-        let mut note = note;
-        if kind != Some(MediaKind::Image) {
-            let unavailable = self.video_unavailable();
-            let family = self.video_family();
-            let default_video = self.default_video_model().id;
-            if let Some(why) = unavailable {
-                let text = format!("video models are unavailable: {why}");
-                note = Some(match note {
-                    Some(n) => format!("{n}; {text}"),
-                    None => text,
-                });
-            }
-            for m in &domain::VIDEO_MODELS {
-                // Veo is served by the Gemini API, which is not probed here;
-                // CLIProxyAPI's video model shows in its model list. Models
-                // of the other video backend cannot be used here.
-                let available = match (unavailable, m.provider) {
-                    (Some(_), _) => Some(false),
-                    (None, p) if p != family => Some(false),
-                    (None, domain::VideoProvider::CliProxy) => offers(m.id),
-                    (None, domain::VideoProvider::Gemini) => None,
-                };
-                models.push(ModelOutput {
-                    id: m.id.to_owned(),
-                    kind: MediaKind::Video.as_str().to_owned(),
-                    aspect_ratios: strings(m.aspect_ratios),
-                    image_sizes: Vec::new(),
-                    durations: m.durations.to_vec(),
-                    resolutions: strings(m.resolutions),
-                    max_reference_images: (m.extras.reference_images > 0)
-                        .then_some(m.extras.reference_images),
-                    default: m.id == default_video,
-                    available,
-                });
-            }
-        }
-        Ok(ListModelsOutput {
-            success: true,
-            models,
-            note,
-        })
-    }
-
     /// One page of the library, from the catalog.
     pub async fn list_files(&self, input: &ListInput) -> Result<ListGeneratedOutput, ServiceError> {
         let q = parse_list(input)?;
@@ -155,6 +63,29 @@ impl Service {
                 .and_then(serde_json::Value::as_f64),
             operation: r.fact("operation").map(str::to_owned),
         }
+    }
+
+    /// The library file a shell argument names: a bare name, a
+    /// `media://files/NAME` URI, or a path to a file in the library (as
+    /// `media-gen generate` prints it; relative ones from the working
+    /// directory). Only the shell asks this way: a tool's `filename` is
+    /// never a path. A path elsewhere is `FILE_NOT_FOUND` saying so.
+    pub fn shell_file(&self, reference: &str) -> Result<MediaId, ServiceError> {
+        if let Ok(id) = parse_filename(reference) {
+            return Ok(id);
+        }
+        let path = std::path::Path::new(reference.trim());
+        let not_in_library = || ServiceError::NotInLibrary(reference.trim().to_owned());
+        let name = path.file_name().ok_or_else(not_in_library)?;
+        // The directory, links resolved; the file itself may be gone.
+        let dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => std::path::Path::new("."),
+        };
+        let dir = dir.canonicalize().map_err(|_| not_in_library())?;
+        self.library
+            .local_id(&dir.join(name))
+            .ok_or_else(not_in_library)
     }
 
     /// A catalogued file with what its header says now, or `FILE_NOT_FOUND`.

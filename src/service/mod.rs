@@ -13,7 +13,9 @@
 //!   and resumes unfinished jobs after a restart;
 //! - [`refs`]: every input image (file name, URI or path), as the session's
 //!   [`InputPolicy`] allows;
-//! - [`library`]: listing, file info, delete, reads, the model registry;
+//! - [`library`]: listing, file info, delete, reads;
+//! - [`models`]: the model registry with what the providers offer (no
+//!   library needed);
 //! - [`files`]: what HTTP clients need beyond tools — ranged reads,
 //!   uploads of input images, cached gallery thumbnails;
 //! - [`maintenance`]: reconcile and the automatic clean-up;
@@ -30,6 +32,7 @@ mod input;
 mod jobs;
 mod library;
 mod maintenance;
+mod models;
 mod refs;
 mod save;
 mod video;
@@ -51,11 +54,12 @@ pub use generate::{Batch, Generated};
 pub use input::{
     BatchInput, GenerateInput, GenerateSpec, ListInput, MAX_BATCH, MAX_PROMPT_CHARS, parse_filename,
 };
+pub use models::ModelCatalog;
 pub use refs::{InputOrigin, InputPolicy, REFERENCE_MAX_SIDE};
 pub use save::{BATCH_PREVIEW_BUDGET, Inline, PREVIEW_MAX_BYTES, PREVIEW_MAX_SIDE, PreviewBudget};
 pub use video::{
-    Extendable, MAX_WAIT_SECONDS, VideoAccess, VideoInput, VideoOperation, VideoSpec, VideoStatus,
-    parse_video,
+    Extendable, MAX_WAIT_SECONDS, VideoAccess, VideoInput, VideoOperation, VideoSpec, VideoStarted,
+    VideoStatus, parse_video,
 };
 
 /// What the service is built from: its ports and its settings groups.

@@ -16,7 +16,7 @@ use super::{InputPolicy, PreviewBudget, Service, ServiceError};
 use crate::backend::{Backend, InputImage, VideoProvider, VideoRequest};
 use crate::config::PreviewMode;
 use crate::contract::{
-    self, ErrorBody, ErrorCode, JobEntry, JobsOutput, VideoJobOutput, VideoMetadata,
+    self, ErrorBody, ErrorCode, JobEntry, JobsOutput, Step, Text, VideoJobOutput, VideoMetadata,
     VideoStatusOutput,
 };
 use crate::domain::{self, InvalidValue, VideoModelInfo};
@@ -43,6 +43,34 @@ pub enum VideoAccess {
     Unavailable(String),
 }
 
+impl VideoAccess {
+    /// Why videos cannot be made, if they cannot.
+    pub fn unavailable(&self) -> Option<&str> {
+        match self {
+            Self::Ready(_) => None,
+            Self::Unavailable(why) => Some(why),
+        }
+    }
+
+    /// Which provider family serves videos.
+    pub fn family(&self) -> domain::VideoProvider {
+        match self {
+            Self::Ready(p) if p.backend() == Backend::CliProxy => domain::VideoProvider::CliProxy,
+            _ => domain::VideoProvider::Gemini,
+        }
+    }
+
+    /// `configured` (the default video model), or the first model of this
+    /// provider when `configured` is served by another one.
+    pub fn default_model(&self, configured: &str) -> &'static VideoModelInfo {
+        let family = self.family();
+        domain::video_model(configured)
+            .filter(|m| m.provider == family)
+            .or_else(|| domain::VIDEO_MODELS.iter().find(|m| m.provider == family))
+            .unwrap_or(&domain::VIDEO_MODELS[0])
+    }
+}
+
 /// What a video call does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VideoOperation {
@@ -62,6 +90,15 @@ impl VideoOperation {
             Self::Extend => "extend_video",
         }
     }
+}
+
+/// A started video job: the tools' result (its `note` written for a
+/// model), and what differs from what was asked, for other surfaces to
+/// render.
+#[derive(Debug, Clone)]
+pub struct VideoStarted {
+    pub output: VideoJobOutput,
+    pub notes: Vec<Text>,
 }
 
 /// A video call's parameters as they arrive.
@@ -107,7 +144,7 @@ pub struct VideoSpec {
     pub resolution: &'static str,
     pub negative_prompt: Option<String>,
     /// What differs from what was asked.
-    pub notes: Vec<String>,
+    pub notes: Vec<Text>,
 }
 
 fn given(v: &Option<String>) -> Option<&str> {
@@ -258,10 +295,14 @@ pub fn parse_video(
                 )));
             }
             if given(&input.duration).is_some() {
-                notes.push(format!(
-                    "`duration` is not used by extend_video: each extension adds {} s",
-                    model.extension_seconds
-                ));
+                notes.push(
+                    Text::from("`duration` is not used by ")
+                        .name(Step::ExtendVideo)
+                        .plain(format!(
+                            ": each extension adds {} s",
+                            model.extension_seconds
+                        )),
+                );
             }
             let total = x.duration_seconds + f64::from(model.extension_seconds);
             if total > MAX_EXTENDED_SECONDS + 0.5 {
@@ -270,7 +311,8 @@ pub fn parse_video(
                     reason: format!(
                         "it is {:.0} s long; Veo extends videos up to about {MAX_EXTENDED_SECONDS:.0} s",
                         x.duration_seconds
-                    ),
+                    )
+                    .into(),
                 });
             }
             (x.aspect_ratio, "720p", model.extension_seconds)
@@ -310,19 +352,21 @@ pub fn parse_video(
                 } else {
                     String::new()
                 };
-                let longer = if model.extras.extend {
-                    format!(
-                        "; for a longer video call extend_video on the result (+{} s each)",
-                        model.extension_seconds
-                    )
-                } else {
-                    "; for a longer video use a Veo 3.1 model and extend_video".to_owned()
-                };
-                notes.push(format!(
-                    "made {made} s, the nearest to {asked_text} that `{}` makes{why} ({}){longer}",
+                let made_text = Text::from(format!(
+                    "made {made} s, the nearest to {asked_text} that `{}` makes{why} ({}); ",
                     model.id,
                     seconds_list(&allowed)
                 ));
+                notes.push(if model.extras.extend {
+                    made_text
+                        .plain("for a longer video extend the result with ")
+                        .name(Step::ExtendVideo)
+                        .plain(format!(" (+{} s each)", model.extension_seconds))
+                } else {
+                    made_text
+                        .plain("for a longer video use a Veo 3.1 model and extend it with ")
+                        .name(Step::ExtendVideo)
+                });
             }
             (aspect_ratio, resolution, made)
         }
@@ -367,30 +411,18 @@ impl Service {
 
     /// Why videos cannot be made, if they cannot.
     pub fn video_unavailable(&self) -> Option<&str> {
-        match &self.videos {
-            VideoAccess::Ready(_) => None,
-            VideoAccess::Unavailable(why) => Some(why),
-        }
+        self.videos.unavailable()
     }
 
     /// Which provider family serves videos here.
     pub(super) fn video_family(&self) -> domain::VideoProvider {
-        match &self.videos {
-            VideoAccess::Ready(p) if p.backend() == Backend::CliProxy => {
-                domain::VideoProvider::CliProxy
-            }
-            _ => domain::VideoProvider::Gemini,
-        }
+        self.videos.family()
     }
 
     /// The configured default video model, or the first of the provider's
     /// when the default is served by another one.
     pub(super) fn default_video_model(&self) -> &'static VideoModelInfo {
-        let family = self.video_family();
-        domain::video_model(self.video.default_model)
-            .filter(|m| m.provider == family)
-            .or_else(|| domain::VIDEO_MODELS.iter().find(|m| m.provider == family))
-            .unwrap_or(&domain::VIDEO_MODELS[0])
+        self.videos.default_model(self.video.default_model)
     }
 
     /// Checks a video request without starting anything.
@@ -425,7 +457,7 @@ impl Service {
         operation: VideoOperation,
         input: &VideoInput,
         policy: &InputPolicy,
-    ) -> Result<VideoJobOutput, ServiceError> {
+    ) -> Result<VideoStarted, ServiceError> {
         let provider = self.video_provider()?;
         let (mut spec, extending) = self.parse_video_request(operation, input, policy).await?;
         let image = match (operation, given(&input.image)) {
@@ -494,7 +526,8 @@ impl Service {
             params.insert("source".into(), json!(f.label));
         }
         if !spec.notes.is_empty() {
-            params.insert("note".into(), json!(spec.notes.join("; ")));
+            let notes: Vec<String> = spec.notes.iter().map(Text::to_string).collect();
+            params.insert("note".into(), json!(notes.join("; ")));
         }
 
         let now = Utc::now();
@@ -575,18 +608,21 @@ impl Service {
         );
         for n in &spec.notes {
             note.push_str(" Note: ");
-            note.push_str(n);
+            note.push_str(&n.to_string());
             note.push('.');
         }
-        Ok(VideoJobOutput {
-            success: true,
-            job_id: job.id.to_string(),
-            status: job.state.as_str().to_owned(),
-            model: spec.model.id.to_owned(),
-            duration_seconds: spec.duration_seconds,
-            aspect_ratio: spec.aspect_ratio.to_owned(),
-            resolution: spec.resolution.to_owned(),
-            note,
+        Ok(VideoStarted {
+            output: VideoJobOutput {
+                success: true,
+                job_id: job.id.to_string(),
+                status: job.state.as_str().to_owned(),
+                model: spec.model.id.to_owned(),
+                duration_seconds: spec.duration_seconds,
+                aspect_ratio: spec.aspect_ratio.to_owned(),
+                resolution: spec.resolution.to_owned(),
+                note,
+            },
+            notes: spec.notes,
         })
     }
 
@@ -629,7 +665,7 @@ impl Service {
         if reference.is_empty() {
             return Err(bad(
                 "video",
-                "`video` is empty; give the library file name of a video generate_video made (list_generated with type `video` shows them)".into(),
+                "`video` is empty; give the library file name of a video made here".into(),
             ));
         }
         let id = match parse_filename(reference) {
@@ -645,13 +681,15 @@ impl Service {
             .await
             .map_err(ServiceError::Storage)?
             .ok_or_else(|| ServiceError::FileNotFound(id.to_string()))?;
-        let cannot = |reason: String| ServiceError::CannotExtend {
+        let cannot = |reason: Text| ServiceError::CannotExtend {
             filename: id.to_string(),
             reason,
         };
         if record.kind != MediaKind::Video {
             return Err(cannot(
-                "it is an image; animate it with image_to_video instead".into(),
+                Text::from("it is an image; animate it with ")
+                    .name(Step::ImageToVideo)
+                    .plain(" instead"),
             ));
         }
         let job = match record.fact("job_id").and_then(|j| j.parse::<JobId>().ok()) {
@@ -660,16 +698,19 @@ impl Service {
         };
         let Some(job) = job else {
             return Err(cannot(
-                "it was not made by a video job of this server, so the provider has no copy to continue; only videos Veo made here can be extended".into(),
+                "it was not made by a video job here, so the provider has no copy to continue; only videos Veo made here can be extended".into(),
             ));
         };
         let model = domain::video_model(&job.model)
             .filter(|m| m.extras.extend)
             .ok_or_else(|| {
-                cannot(format!(
-                    "it was made by `{}`, and only videos made by the Veo 3.1 models can be extended",
-                    job.model
-                ))
+                cannot(
+                    format!(
+                        "it was made by `{}`, and only videos made by the Veo 3.1 models can be extended",
+                        job.model
+                    )
+                    .into(),
+                )
             })?;
         let Some(sample_uri) = job.sample_uri.clone() else {
             return Err(cannot(
@@ -678,10 +719,14 @@ impl Service {
         };
         let age = Utc::now().signed_duration_since(job.updated);
         if age.to_std().unwrap_or_default() > SAMPLE_LIFETIME {
-            return Err(cannot(format!(
-                "the provider keeps a video's copy for about 2 days and this one was made {} days ago; make a new video (image_to_video can start from one of its frames)",
-                age.num_days()
-            )));
+            return Err(cannot(
+                Text::from(format!(
+                    "the provider keeps a video's copy for about 2 days and this one was made {} days ago; make a new video (",
+                    age.num_days()
+                ))
+                .name(Step::ImageToVideo)
+                .plain(" can start from one of its frames)"),
+            ));
         }
         let duration_seconds = record
             .metadata
@@ -976,6 +1021,7 @@ pub(super) fn video_metadata(r: &MediaRecord, job: &Job) -> VideoMetadata {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::contract::Surface;
 
     fn veo31() -> &'static VideoModelInfo {
         domain::video_model("veo-3.1-generate-preview").unwrap()
@@ -999,8 +1045,16 @@ mod tests {
             (s.model.id, s.duration_seconds, s.aspect_ratio, s.resolution),
             ("veo-3.1-generate-preview", 6, "16:9", "720p")
         );
+        let note = |surface| s.notes[0].render(surface);
         assert!(
-            s.notes[0].contains("made 6 s") && s.notes[0].contains("extend_video"),
+            note(Surface::Tool).contains("made 6 s")
+                && note(Surface::Tool).contains("`extend_video`"),
+            "{:?}",
+            s.notes
+        );
+        // At the shell, the same note names the command that extends.
+        assert!(
+            note(Surface::Cli).contains("`media-gen video --extend VIDEO`"),
             "{:?}",
             s.notes
         );
@@ -1106,7 +1160,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!((s.duration_seconds, s.resolution), (8, "1080p"));
-        assert!(s.notes[0].contains("at 1080p"), "{:?}", s.notes);
+        assert!(s.notes[0].to_string().contains("at 1080p"), "{:?}", s.notes);
         let refs = VideoInput {
             reference_images: vec!["a".into()],
             ..prompt("x")

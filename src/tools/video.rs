@@ -242,7 +242,7 @@ impl MediaServer {
             .start_video(operation, &input, self.policy())
             .await;
         let out: VideoJobOutput = match started {
-            Ok(out) => out,
+            Ok(started) => started.output,
             Err(e) => return Ok(error_result(&e).into()),
         };
         if wants_tasks(ctx) {

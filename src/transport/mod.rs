@@ -37,10 +37,23 @@ pub async fn serve_stdio<H: ServerHandler>(
     shutdown: CancellationToken,
     on_ready: impl FnOnce(),
 ) -> Result<(), TransportError> {
-    let running = handler
+    let running = match handler
         .serve_with_ct(rmcp::transport::stdio_pipes(), shutdown)
         .await
-        .map_err(|e| TransportError::Session(e.to_string()))?;
+    {
+        Ok(running) => running,
+        // Stdin closed, or a signal came, before any client spoke: the
+        // session ended before it began (a person trying it in a
+        // terminal pressed Ctrl-D or Ctrl-C); nothing failed.
+        Err(
+            rmcp::service::ServerInitializeError::ConnectionClosed(_)
+            | rmcp::service::ServerInitializeError::Cancelled,
+        ) => {
+            tracing::debug!("stdio closed before a client initialized");
+            return Ok(());
+        }
+        Err(e) => return Err(TransportError::Session(e.to_string())),
+    };
     on_ready();
     let reason = running
         .waiting()

@@ -239,6 +239,9 @@ async fn slow_backend_times_out() {
         Duration::from_millis(500),
     );
     let err = generate(b.as_ref(), "x [emulator:slow]").await.unwrap_err();
+    // The time and the next step, joined once: not "…0.5s Retry".
+    let msg = err.message();
+    assert!(msg.contains("within 0.5 s; retry"), "{msg}");
     assert_eq!(code(err), ErrorCode::GenerationTimeout);
 }
 

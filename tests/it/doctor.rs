@@ -164,7 +164,7 @@ fn a_dead_port_fails_at_once_with_the_fix() {
     r.check("✓", "HTTP port");
     assert!(r.lines("✓ image models").is_empty(), "{}", r.stdout);
     assert!(r.stdout.contains("1 check failed"), "{}", r.stdout);
-    assert_eq!(r.stderr.trim(), "media-gen: doctor: 1 check failed");
+    assert_eq!(r.stderr.trim(), "error: doctor: 1 check failed");
 }
 
 #[test]

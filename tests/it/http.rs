@@ -15,6 +15,8 @@ pub(crate) struct Server {
     child: Child,
     /// `127.0.0.1:PORT`.
     pub(crate) addr: String,
+    /// Every line the server wrote to stderr so far.
+    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Server {
@@ -39,17 +41,25 @@ impl Server {
         let mut child = cmd.spawn().unwrap();
         let stderr = child.stderr.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let lines = log.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if let Some(rest) = line.split("listening on http://").nth(1) {
                     let _ = tx.send(rest.split_whitespace().next().unwrap_or("").to_owned());
                 }
+                lines.lock().unwrap().push(line);
             }
         });
         let addr = rx
             .recv_timeout(Duration::from_secs(20))
             .expect("server did not announce its address");
-        Self { child, addr }
+        Self { child, addr, log }
+    }
+
+    /// What the server logged so far.
+    fn log(&self) -> Vec<String> {
+        self.log.lock().unwrap().clone()
     }
 
     /// A raw HTTP/1.1 request; returns (status, headers, body).
@@ -172,6 +182,45 @@ fn read_message(r: &mut BufReader<TcpStream>, id: u64) -> serde_json::Value {
             return v;
         }
     }
+}
+
+/// The default log of `serve` over HTTP is one line per request, not the
+/// library's internals, and the warning about an open address names the
+/// port really bound (`--port 0` asks the system for one).
+#[test]
+fn default_logs_are_a_line_per_request_and_name_the_real_port() {
+    let dir = tempfile::tempdir().unwrap();
+    // The default filter (the test helper's environment asks for `warn`).
+    let server = Server::start_with(
+        dir.path(),
+        "http",
+        &[("MEDIA_GEN_LOG", "")],
+        &["--emulator", "--host", "0.0.0.0"],
+    );
+    let port = server.addr.rsplit(':').next().unwrap().to_owned();
+    assert_ne!(port, "0");
+    let r = server.request("GET", "/healthz", &[], b"");
+    assert_eq!(r.status, 200);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !server.log().iter().any(|l| l.contains("GET /healthz 200")) {
+        assert!(
+            Instant::now() < deadline,
+            "no request line: {:?}",
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let log = server.log();
+    let warning = log
+        .iter()
+        .find(|l| l.contains("WITHOUT MCP_HTTP_TOKEN"))
+        .unwrap_or_else(|| panic!("no warning: {log:?}"));
+    assert!(warning.contains(&format!(":{port}")), "{warning}");
+    assert!(
+        !log.iter()
+            .any(|l| l.contains("reconciled") || l.contains("ReconcileReport")),
+        "{log:?}"
+    );
 }
 
 #[test]
@@ -383,6 +432,7 @@ fn sigterm_lets_an_in_flight_generation_finish() {
         let s = Server {
             child: Command::new("true").spawn().unwrap(),
             addr,
+            log: std::sync::Arc::default(),
         };
         s.post_mcp(
             &[

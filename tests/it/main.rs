@@ -16,6 +16,7 @@ mod edit;
 mod http;
 mod library;
 mod mcp;
+mod shell;
 mod support;
 mod video;
 mod viewer;

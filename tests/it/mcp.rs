@@ -314,6 +314,60 @@ async fn generate_image_failures_are_tool_errors_with_codes() {
     assert!(crate::support::media_files(&h.out).is_empty());
 }
 
+/// A refused aspect ratio lists only what the chosen model makes, in the
+/// message and in `details.allowed`: `7:5` on the default model never
+/// suggests `1:8`, which that model would refuse too.
+#[tokio::test]
+async fn refused_ratio_lists_only_the_models_ratios() {
+    let h = start(&[]).await;
+    let pro: Vec<Value> = media_gen::domain::image_model("gemini-3-pro-image-preview")
+        .unwrap()
+        .aspect_ratios
+        .iter()
+        .map(|r| json!(r.as_str()))
+        .collect();
+    for asked in ["7:5", "1:8"] {
+        let r = call(
+            &h,
+            "generate_image",
+            json!({"prompt": "x", "aspect_ratio": asked}),
+        )
+        .await;
+        let v = structured(&r);
+        assert_eq!(v["error"]["code"], "INVALID_PARAMETER", "{asked}");
+        assert_eq!(v["error"]["details"]["allowed"], json!(pro), "{asked}");
+        assert_eq!(
+            v["error"]["details"]["model"], "gemini-3-pro-image-preview",
+            "{asked}"
+        );
+        let message = v["error"]["message"].as_str().unwrap();
+        assert!(
+            !message.contains("1:8,") && message.contains("21:9"),
+            "{message}"
+        );
+    }
+    // The model that makes 1:8 lists it.
+    let r = call(
+        &h,
+        "generate_image",
+        json!({"prompt": "x", "aspect_ratio": "7:5", "model": "gemini-3.1-flash-image-preview"}),
+    )
+    .await;
+    let allowed = structured(&r)["error"]["details"]["allowed"].clone();
+    assert!(
+        allowed.as_array().unwrap().contains(&json!("1:8")),
+        "{allowed}"
+    );
+    // A batch's shared ratio is checked the same way.
+    let r = call(
+        &h,
+        "generate_image_batch",
+        json!({"prompts": ["a"], "aspect_ratio": "8:1"}),
+    )
+    .await;
+    assert_eq!(structured(&r)["error"]["details"]["allowed"], json!(pro));
+}
+
 #[tokio::test]
 async fn batch_success_and_partial_failure() {
     let h = start(&[]).await;

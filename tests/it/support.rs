@@ -101,3 +101,66 @@ pub async fn emulator_stats(emu: &media_gen::emulator::EmulatorHandle) -> serde_
         .await
         .unwrap()
 }
+
+/// A pseudo-terminal: what a person's shell gives a command. `child` is the
+/// terminal end to hand the process (as stdin or stderr); read what the
+/// process drew from `master` with [`Pty::drain`], write keys to it.
+pub struct Pty {
+    pub master: std::fs::File,
+    pub child: std::fs::File,
+}
+
+impl Pty {
+    /// A new terminal, 120 columns wide.
+    pub fn open() -> Self {
+        use rustix::pty::{OpenptFlags, grantpt, openpt, ptsname, unlockpt};
+        use std::os::unix::fs::OpenOptionsExt;
+        let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY).unwrap();
+        grantpt(&master).unwrap();
+        unlockpt(&master).unwrap();
+        let name = ptsname(&master, Vec::new()).unwrap();
+        let child = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_NOCTTY)
+            .open(name.to_str().unwrap())
+            .unwrap();
+        rustix::termios::tcsetwinsize(
+            &child,
+            rustix::termios::Winsize {
+                ws_row: 40,
+                ws_col: 120,
+                ws_xpixel: 0,
+                ws_ypixel: 0,
+            },
+        )
+        .unwrap();
+        Self {
+            master: std::fs::File::from(master),
+            child,
+        }
+    }
+
+    /// The terminal end, for `Command::stdin`/`stderr`.
+    pub fn stdio(&self) -> std::process::Stdio {
+        std::process::Stdio::from(self.child.try_clone().unwrap())
+    }
+
+    /// Everything written to the terminal until every process holding it
+    /// has closed it (our own terminal end is closed here), read on a
+    /// thread so the writer never blocks.
+    pub fn drain(self) -> std::thread::JoinHandle<String> {
+        let Self { mut master, child } = self;
+        drop(child);
+        std::thread::spawn(move || {
+            use std::io::Read;
+            let mut out = Vec::new();
+            let mut buf = [0u8; 4096];
+            // Linux answers EIO once the last terminal end is closed.
+            while let Ok(n @ 1..) = master.read(&mut buf) {
+                out.extend_from_slice(&buf[..n]);
+            }
+            String::from_utf8_lossy(&out).into_owned()
+        })
+    }
+}

@@ -42,6 +42,20 @@ impl LocalStore {
     pub fn open(root: &Path) -> Result<Self, StoreError> {
         let media = LocalMedia::open(root)?;
         probe_writable(root)?;
+        Self::with(root, media)
+    }
+
+    /// Opens the library in `root` only if there is one (its catalog is
+    /// there); creates nothing. For commands that only look: a listing of
+    /// a directory never used must not leave a library behind.
+    pub fn open_existing(root: &Path) -> Result<Option<Self>, StoreError> {
+        if !root.join(CATALOG_FILE).is_file() {
+            return Ok(None);
+        }
+        Self::with(root, LocalMedia::open(root)?).map(Some)
+    }
+
+    fn with(root: &Path, media: LocalMedia) -> Result<Self, StoreError> {
         let db = sqlite::Db::open(&root.join(CATALOG_FILE))?;
         Ok(Self {
             root: root.to_owned(),

@@ -60,6 +60,24 @@ async fn local_ports_honour_the_shared_contracts() {
     suite::library(&local.library(), local.media.as_ref()).await;
 }
 
+/// Opening for a look creates nothing where there is no library, and finds
+/// the one `open` made.
+#[tokio::test]
+async fn open_existing_creates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("never-used");
+    assert!(LocalStore::open_existing(&missing).unwrap().is_none());
+    assert!(!missing.exists());
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    assert!(LocalStore::open_existing(&empty).unwrap().is_none());
+    assert_eq!(std::fs::read_dir(&empty).unwrap().count(), 0);
+    let (_, lib) = open(&empty);
+    let saved = lib.save(new_media(&png(4, 3), "kept")).await.unwrap();
+    let again = LocalStore::open_existing(&empty).unwrap().unwrap();
+    assert!(again.library().get(&saved.id).await.unwrap().is_some());
+}
+
 fn temps(dir: &Path) -> Vec<String> {
     std::fs::read_dir(dir)
         .unwrap()
