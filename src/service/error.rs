@@ -39,7 +39,7 @@ pub enum ServiceError {
     #[error("`{field}`: no image `{reference}`")]
     InputNotFound { field: String, reference: String },
     #[error(
-        "`{field}` = `{reference}` is not allowed: {reason}; give a library file name, or put the file there first"
+        "`{field}` = `{reference}` is not allowed: {reason}; give a library file name (a client on another machine uploads its image with `POST /files` and passes the `filename` it returns), or put the file in one of those directories (the server's `MCP_INPUT_ROOTS`)"
     )]
     InputRefused {
         field: String,

@@ -602,7 +602,7 @@ impl Service {
             }
         }
         let mut note = format!(
-            "Started. A {} s video takes about 1–6 minutes. Call get_video_status with this job_id \
+            "Started. This {} s video takes about 1–6 minutes. Call get_video_status with this job_id \
 (wait_seconds up to 120 waits for it); the job keeps running if you do something else meanwhile.",
             spec.duration_seconds
         );

@@ -94,7 +94,11 @@ pub struct GenerateImageBatchParams {
 /// The `resource_link` and inline image for one generated file.
 pub(super) fn media_content(g: &Generated) -> Vec<ContentBlock> {
     let out = &g.output;
-    let title: String = out.metadata.prompt.chars().take(80).collect();
+    let title: String = match out.metadata.prompt.trim() {
+        // An upscale has no prompt: the file's name says what it is.
+        "" => out.filename.clone(),
+        prompt => prompt.chars().take(80).collect(),
+    };
     let link = Resource::new(out.uri.clone(), out.filename.clone())
         .with_title(title)
         .with_mime_type(out.metadata.mime_type.clone())
