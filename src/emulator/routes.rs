@@ -35,6 +35,8 @@ pub enum FailMode {
     Truncated,
     /// A 200 whose body is not JSON.
     Malformed,
+    /// A 200 whose image is only the first half of the PNG (valid base64).
+    HalfImage,
     /// A safety stop: no image, `image_safety`.
     Blocked,
     /// A blocked prompt: `"choices": []` (Gemini: `promptFeedback.blockReason`).
@@ -610,7 +612,10 @@ async fn generate(s: &State, headers: &HeaderMap, wire: Wire, ask: Ask) -> Respo
         }
         _ => {}
     }
-    let png = image_for(s, &ask, false).await;
+    let mut png = image_for(s, &ask, false).await;
+    if failure == Some(FailMode::HalfImage) {
+        png = std::sync::Arc::new(first_half(&png));
+    }
     let draft = match failure {
         Some(FailMode::Drafts) => Some(image_for(s, &ask, true).await),
         _ => None,
@@ -622,6 +627,14 @@ async fn generate(s: &State, headers: &HeaderMap, wire: Wire, ask: Ask) -> Respo
         return ([(header::CONTENT_TYPE, "application/json")], cut).into_response();
     }
     json_ok(body)
+}
+
+/// The first half of a base64-encoded file, encoded again.
+fn first_half(b64: &str) -> String {
+    let engine = &base64::engine::general_purpose::STANDARD;
+    let mut bytes = engine.decode(b64).unwrap_or_default();
+    bytes.truncate(bytes.len() / 2);
+    engine.encode(bytes)
 }
 
 fn json_ok(body: String) -> Response {

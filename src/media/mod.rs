@@ -58,6 +58,8 @@ pub enum MediaError {
     },
     #[error("the file is {:.1} MB, over the limit of {:.1} MB", *size as f64 / 1e6, *max as f64 / 1e6)]
     FileTooLarge { size: u64, max: u64 },
+    #[error("the {0} file is cut short: its {1} is missing")]
+    Incomplete(&'static str, &'static str),
     #[error("cannot decode the image: {0}")]
     Decode(#[source] image::ImageError),
     #[error("cannot encode the preview: {0}")]
@@ -111,6 +113,62 @@ pub fn probe(bytes: &[u8]) -> Result<ImageInfo, MediaError> {
         width,
         height,
     })
+}
+
+/// Whether an image file is whole, from its structure alone (cheap: no
+/// pixels are decoded): PNG chunks up to `IEND`, JPEG up to its end marker,
+/// WebP as long as its RIFF header says, GIF up to its trailer. A file cut
+/// off in transfer fails here even though its header reads fine.
+pub fn check_complete(bytes: &[u8], info: &ImageInfo) -> Result<(), MediaError> {
+    let whole = match info.mime_type {
+        "image/png" => png_complete(bytes),
+        // Encoders may pad after the end marker; nothing else follows it.
+        "image/jpeg" => {
+            let end = bytes.iter().rposition(|b| *b != 0).map_or(0, |i| i + 1);
+            end >= 4 && bytes[end - 2..end] == [0xFF, 0xD9]
+        }
+        "image/webp" => {
+            bytes.len() >= 12 && {
+                let riff = u32::from_le_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]) as usize;
+                bytes.len() >= riff + 8
+            }
+        }
+        "image/gif" => bytes.last() == Some(&0x3B),
+        _ => true,
+    };
+    match whole {
+        true => Ok(()),
+        false => Err(MediaError::Incomplete(
+            info.extension,
+            match info.mime_type {
+                "image/png" => "end chunk (IEND)",
+                "image/jpeg" => "end-of-image marker",
+                "image/webp" => "end (the size its RIFF header gives)",
+                _ => "trailer",
+            },
+        )),
+    }
+}
+
+/// PNG chunks walked from the signature: every chunk fits, up to `IEND`.
+fn png_complete(bytes: &[u8]) -> bool {
+    let mut at = 8usize;
+    loop {
+        let Some(head) = bytes.get(at..at + 8) else {
+            return false;
+        };
+        let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
+        let Some(next) = at.checked_add(12).and_then(|n| n.checked_add(len)) else {
+            return false;
+        };
+        if next > bytes.len() {
+            return false;
+        }
+        if &head[4..8] == b"IEND" {
+            return true;
+        }
+        at = next;
+    }
 }
 
 /// Decodes a whole image within [`MAX_PIXELS`] and [`MAX_ALLOC`].
@@ -251,6 +309,51 @@ fn encode_within(
 
 #[cfg(test)]
 mod tests {
+
+    fn encoded(format: image::ImageFormat) -> Vec<u8> {
+        let img = DynamicImage::ImageRgb8(image::RgbImage::from_fn(40, 30, |x, y| {
+            image::Rgb([x as u8 * 6, y as u8 * 8, 100])
+        }));
+        let mut out = Vec::new();
+        img.write_to(&mut Cursor::new(&mut out), format).unwrap();
+        out
+    }
+
+    #[test]
+    fn cut_off_files_are_told_from_whole_ones() {
+        for format in [
+            image::ImageFormat::Png,
+            image::ImageFormat::Jpeg,
+            image::ImageFormat::WebP,
+            image::ImageFormat::Gif,
+        ] {
+            let whole = encoded(format);
+            let info = probe(&whole).unwrap();
+            assert!(check_complete(&whole, &info).is_ok(), "{format:?}");
+            // Padding after the end is not a cut.
+            if format == image::ImageFormat::Jpeg {
+                let mut padded = whole.clone();
+                padded.extend_from_slice(&[0, 0, 0]);
+                assert!(check_complete(&padded, &info).is_ok());
+            }
+            for cut in [whole.len() / 2, whole.len() - 1] {
+                let part = &whole[..cut];
+                // A PNG's header still reads (only the structure tells); a
+                // small JPEG cut in half may already fail its header.
+                let info = match probe(part) {
+                    Ok(info) => info,
+                    Err(_) if format != image::ImageFormat::Png => continue,
+                    Err(e) => panic!("{format:?}: {e}"),
+                };
+                assert!(
+                    matches!(check_complete(part, &info), Err(MediaError::Incomplete(..))),
+                    "{format:?} cut at {cut} of {}",
+                    whole.len()
+                );
+            }
+        }
+    }
+
     use super::*;
     use image::{ImageBuffer, Rgb, Rgba};
 

@@ -104,6 +104,8 @@ impl Service {
         budget: PreviewBudget,
     ) -> Result<Saved, ServiceError> {
         let info = media::probe(&product.bytes).map_err(ServiceError::NotAnImage)?;
+        // A file cut off in transfer reads its header fine: nothing of it is kept.
+        media::check_complete(&product.bytes, &info).map_err(ServiceError::NotAnImage)?;
         let new = NewMedia {
             bytes: product.bytes.clone(),
             kind: MediaKind::Image,

@@ -265,6 +265,30 @@ async fn preview_none_and_full() {
     );
 }
 
+/// A backend answer whose image is cut off half-way (its header reads
+/// fine) is a failure: no file, no sidecar, no catalog row.
+#[tokio::test]
+async fn a_truncated_image_from_the_backend_is_not_saved() {
+    let h = start(&[]).await;
+    let r = call(
+        &h,
+        "generate_image",
+        json!({"prompt": "half a picture [emulator:half_image]"}),
+    )
+    .await;
+    assert_eq!(r.is_error, Some(true));
+    let v = structured(&r);
+    assert_eq!(v["error"]["code"], "GENERATION_FAILED", "{v}");
+    let message = v["error"]["message"].as_str().unwrap();
+    assert!(message.contains("cut short"), "{message}");
+    assert!(crate::support::media_files(&h.out).is_empty());
+    assert_eq!(crate::support::catalog_rows(&h.out), 0);
+    let sidecars = std::fs::read_dir(h.out.join("metadata"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(sidecars, 0);
+}
+
 #[tokio::test]
 async fn generate_image_failures_are_tool_errors_with_codes() {
     let h = start(&[]).await;
