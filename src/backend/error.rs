@@ -51,6 +51,41 @@ fn seconds(d: Duration) -> String {
 }
 
 impl BackendError {
+    /// The error with `secret` (the key sent) and anything shaped like a
+    /// credential removed from its text: a provider's answer may echo the
+    /// request's headers, and error text reaches results and logs.
+    #[must_use]
+    pub fn redacted(self, secret: Option<&str>) -> Self {
+        let r = |m: String| redact(&m, secret);
+        match self {
+            Self::Unavailable { url, reason } => Self::Unavailable {
+                url,
+                reason: r(reason),
+            },
+            Self::AuthFailed { status, message } => Self::AuthFailed {
+                status,
+                message: r(message),
+            },
+            Self::RateLimited {
+                retry_after,
+                message,
+            } => Self::RateLimited {
+                retry_after,
+                message: r(message),
+            },
+            Self::ContentBlocked { reason } => Self::ContentBlocked { reason: r(reason) },
+            Self::InvalidModel { model, message } => Self::InvalidModel {
+                model,
+                message: r(message),
+            },
+            Self::Failed { status, message } => Self::Failed {
+                status,
+                message: r(message),
+            },
+            e @ Self::Timeout { .. } => e,
+        }
+    }
+
     /// Whether trying again may help (connection problems, 429, 5xx).
     pub fn is_retryable(&self) -> bool {
         match self {
@@ -160,6 +195,48 @@ pub(super) fn parse_error_body(body: &[u8]) -> ErrorInfo {
     }
 }
 
+/// What stands in for a removed secret.
+const REDACTED: &str = "[redacted]";
+
+/// `text` without `secret` and without what is shaped like a credential: a
+/// bearer token (`Bearer …`) or a Google API key (`AIza…`).
+pub fn redact(text: &str, secret: Option<&str>) -> String {
+    let mut out = match secret.map(str::trim).filter(|s| s.len() >= 4) {
+        Some(s) => text.replace(s, REDACTED),
+        None => text.to_owned(),
+    };
+    let token_char = |c: char| c.is_ascii_alphanumeric() || "-._~+/=".contains(c);
+    // `Bearer <token>`, any case.
+    let mut at = 0;
+    while let Some(found) = out[at..].to_ascii_lowercase().find("bearer ") {
+        let start = at + found + "bearer ".len();
+        let len = out[start..]
+            .find(|c: char| !token_char(c))
+            .unwrap_or(out.len() - start);
+        at = if len > 0 && &out[start..start + len] != REDACTED {
+            out.replace_range(start..start + len, REDACTED);
+            start + REDACTED.len()
+        } else {
+            start + len
+        };
+    }
+    // Google API keys: `AIza` and 35 more key characters.
+    let mut at = 0;
+    while let Some(found) = out[at..].find("AIza") {
+        let start = at + found;
+        let len = out[start..]
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+            .unwrap_or(out.len() - start);
+        if len >= 39 {
+            out.replace_range(start..start + len, REDACTED);
+            at = start + REDACTED.len();
+        } else {
+            at = start + 4;
+        }
+    }
+    out
+}
+
 /// `"41s"` / `"1.5s"` → duration.
 fn parse_google_duration(s: &str) -> Option<Duration> {
     let secs: f64 = s.trim().strip_suffix('s')?.parse().ok()?;
@@ -255,6 +332,36 @@ pub(super) fn parse_model_list(body: &[u8]) -> Result<Vec<String>, BackendError>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn echoed_credentials_are_redacted() {
+        let key = "sk-live-0123456789abcdef";
+        let google = "AIzaSyA1234567890abcdefghijklmnopqrstuv";
+        let body = format!(
+            r#"{{"error":{{"message":"bad header Authorization: Bearer {key} (also bearer other.token-value) and key={google}; é Bearer  ok"}}}}"#
+        );
+        let e = classify_status(400, None, body.as_bytes()).redacted(Some(key));
+        let text = e.to_string();
+        assert!(!text.contains(key), "{text}");
+        assert!(!text.contains("other.token-value"), "{text}");
+        assert!(!text.contains(google), "{text}");
+        assert!(text.contains("Bearer [redacted]"), "{text}");
+        assert!(text.contains("é Bearer  ok"), "{text}");
+        // The configured key alone, wherever it appears.
+        let e = BackendError::AuthFailed {
+            status: 401,
+            message: format!("key {key} is not valid"),
+        }
+        .redacted(Some(key));
+        assert_eq!(
+            e.to_string(),
+            "the backend refused the credentials (HTTP 401: key [redacted] is not valid)"
+        );
+        assert_eq!(
+            redact("nothing secret here", Some(key)),
+            "nothing secret here"
+        );
+    }
 
     #[test]
     fn string_error_bodies() {

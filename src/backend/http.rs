@@ -71,6 +71,7 @@ impl Endpoint {
             },
         )
         .await
+        .map_err(|e| e.redacted(self.cfg.api_key.as_deref()))
     }
 
     /// GETs, retrying within `min(timeout, cap)`.
@@ -79,7 +80,8 @@ impl Endpoint {
         let (body, _) = retry::run(&self.cfg.retry, timeout, &self.cfg.base_url, || {
             self.send(self.http.get(url.clone()))
         })
-        .await?;
+        .await
+        .map_err(|e| e.redacted(self.cfg.api_key.as_deref()))?;
         Ok(body)
     }
 
@@ -117,7 +119,8 @@ impl Endpoint {
                 message,
             },
             e => e,
-        })?;
+        })
+        .map_err(|e| e.redacted(self.cfg.api_key.as_deref()))?;
         Ok(body)
     }
 
