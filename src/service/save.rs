@@ -188,11 +188,7 @@ impl Service {
                 operation: r.fact("operation").map(str::to_owned),
                 source: r.fact("source").map(str::to_owned),
                 output_format: r.fact("output_format").map(str::to_owned),
-                parameters: r
-                    .metadata
-                    .get("parameters")
-                    .and_then(Value::as_object)
-                    .cloned(),
+                parameters: r.parameters(),
                 note: r.fact("note").map(str::to_owned),
             },
         }

@@ -1004,11 +1004,7 @@ pub(super) fn video_metadata(r: &MediaRecord, job: &Job) -> VideoMetadata {
         operation: r.fact("operation").unwrap_or(&job.operation).to_owned(),
         job_id: job.id.to_string(),
         source: r.fact("source").map(str::to_owned),
-        parameters: r
-            .metadata
-            .get("parameters")
-            .and_then(Value::as_object)
-            .cloned(),
+        parameters: r.parameters(),
         note: r.fact("note").map(str::to_owned),
     }
 }

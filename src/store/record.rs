@@ -151,6 +151,14 @@ impl MediaRecord {
     pub fn fact(&self, key: &str) -> Option<&str> {
         self.metadata.get(key).and_then(Value::as_str)
     }
+
+    /// The operation's parameters as the producer recorded them, if any.
+    pub fn parameters(&self) -> Option<serde_json::Map<String, Value>> {
+        self.metadata
+            .get("parameters")
+            .and_then(Value::as_object)
+            .cloned()
+    }
 }
 
 /// Sort keys for listings.

@@ -15,7 +15,7 @@ use bytes::Bytes;
 use serde::Deserialize;
 
 use super::{Failure, Web, json, refusal};
-use crate::contract::{ErrorCode, WithUrls};
+use crate::contract::ErrorCode;
 use crate::service::StoredFile;
 
 /// Room for the multipart framing around the file itself.
@@ -246,9 +246,7 @@ webp, gif), or as the multipart/form-data field `file`; got `{}`",
     };
     match web.service.upload(bytes, name).await {
         Ok(mut out) => {
-            if let Some(urls) = &web.urls {
-                out.add_urls(urls);
-            }
+            web.link(&mut out);
             json(StatusCode::CREATED, &out)
         }
         Err(e) => Failure(e).into_response(),

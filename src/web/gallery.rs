@@ -18,7 +18,6 @@ use futures::Stream;
 use serde::Deserialize;
 
 use super::{Failure, Web, json};
-use crate::contract::WithUrls;
 use crate::service::ListInput;
 use crate::store::Change;
 
@@ -107,17 +106,13 @@ async fn list(State(web): State<Web>, Query(q): Query<ListQuery>) -> Result<Resp
         query: q.q.filter(|s| !s.trim().is_empty()),
     };
     let mut out = web.service.list_files(&input).await?;
-    if let Some(urls) = &web.urls {
-        out.add_urls(urls);
-    }
+    web.link(&mut out);
     Ok(json(StatusCode::OK, &out))
 }
 
 async fn info(State(web): State<Web>, Path(name): Path<String>) -> Result<Response, Failure> {
     let mut out = web.service.file_info(&name).await?;
-    if let Some(urls) = &web.urls {
-        out.add_urls(urls);
-    }
+    web.link(&mut out);
     Ok(json(StatusCode::OK, &out))
 }
 

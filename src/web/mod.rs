@@ -31,6 +31,15 @@ struct Web {
     stop: CancellationToken,
 }
 
+impl Web {
+    /// Adds the download `url`s of `out`'s files.
+    fn link<T: crate::contract::WithUrls>(&self, out: &mut T) {
+        if let Some(urls) = &self.urls {
+            out.add_urls(urls);
+        }
+    }
+}
+
 /// The web routes, for the transport to serve behind its guard; `stop`
 /// ends their long-lived responses (event streams).
 pub fn routes(service: Arc<Service>, access: Access, stop: CancellationToken) -> Router {

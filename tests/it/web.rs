@@ -62,6 +62,16 @@ impl Web {
         self.http.post(format!("{}{path}", self.base))
     }
 
+    /// `POST path` with a body of `content_type`.
+    async fn upload(&self, path: &str, content_type: &str, body: Vec<u8>) -> reqwest::Response {
+        self.post(path)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// An image generated through the in-memory MCP client (stdio-like: no `url`).
     async fn generate(&self, prompt: &str) -> Value {
         let r = call(
@@ -299,12 +309,8 @@ async fn uploads_become_library_inputs() {
 
     // A raw body, named with ?name=.
     let r = web
-        .post("/files?name=holiday%20photo.png")
-        .header("content-type", "image/png")
-        .body(png(64, 48))
-        .send()
-        .await
-        .unwrap();
+        .upload("/files?name=holiday%20photo.png", "image/png", png(64, 48))
+        .await;
     assert_eq!(r.status(), StatusCode::CREATED);
     let up: Value = r.json().await.unwrap();
     assert_eq!(up["success"], true);
@@ -330,13 +336,7 @@ async fn uploads_become_library_inputs() {
 
     // Multipart, the field `file` among others.
     let (ct, body) = multipart("file", "../../cat.png", &png(32, 32));
-    let r = web
-        .post("/files")
-        .header("content-type", ct)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+    let r = web.upload("/files", &ct, body).await;
     assert_eq!(r.status(), StatusCode::CREATED);
     let up: Value = r.json().await.unwrap();
     let info = web
@@ -363,26 +363,14 @@ async fn uploads_become_library_inputs() {
         ("text/plain", b"hello".to_vec(), 415, "INVALID_PARAMETER"),
     ];
     for (ct, body, status, code) in cases {
-        let r = web
-            .post("/files")
-            .header("content-type", ct)
-            .body(body)
-            .send()
-            .await
-            .unwrap();
+        let r = web.upload("/files", ct, body).await;
         assert_eq!(r.status().as_u16(), status, "{ct}");
         let e: Value = r.json().await.unwrap();
         assert_eq!(e["error"]["code"], code, "{ct}: {e}");
         assert!(!e["error"]["message"].as_str().unwrap().is_empty());
     }
     // Too many pixels: refused from the header.
-    let big = web
-        .post("/files")
-        .header("content-type", "image/png")
-        .body(png(200, 200))
-        .send()
-        .await
-        .unwrap();
+    let big = web.upload("/files", "image/png", png(200, 200)).await;
     assert_eq!(big.status(), StatusCode::BAD_REQUEST);
     let e: Value = big.json().await.unwrap();
     assert_eq!(e["error"]["code"], "INVALID_IMAGE");
@@ -518,13 +506,7 @@ async fn web_routes_keep_the_guard_and_take_the_token_cookie() {
         let r = web.get(path).send().await.unwrap();
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{path}");
     }
-    let upload = web
-        .post("/files")
-        .header("content-type", "image/png")
-        .body(png(8, 8))
-        .send()
-        .await
-        .unwrap();
+    let upload = web.upload("/files", "image/png", png(8, 8)).await;
     assert_eq!(upload.status(), StatusCode::UNAUTHORIZED);
     // The bearer token works as on /mcp.
     let r = web
