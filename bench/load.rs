@@ -289,13 +289,18 @@ fn still_open(r: &mut BufReader<TcpStream>) -> bool {
     open
 }
 
-struct HttpServer {
+pub(crate) struct HttpServer {
     child: Child,
-    addr: String,
+    pub(crate) addr: String,
 }
 
 impl HttpServer {
     fn spawn(out: &Path, backend: &str) -> Self {
+        Self::spawn_with(out, backend, &[])
+    }
+
+    /// `env` is applied after the defaults.
+    pub(crate) fn spawn_with(out: &Path, backend: &str, env: &[(&str, &str)]) -> Self {
         let mut child = Command::new(BIN)
             .args(["serve", "--transport", "http", "--port", "0"])
             .env_clear()
@@ -309,6 +314,7 @@ impl HttpServer {
                     .into_iter()
                     .filter_map(|k| std::env::var(k).ok().map(|v| (k, v))),
             )
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -329,7 +335,11 @@ impl HttpServer {
         Self { child, addr }
     }
 
-    fn status_kib(&self, field: &str) -> u64 {
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub(crate) fn status_kib(&self, field: &str) -> u64 {
         std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
             .unwrap_or_default()
             .lines()

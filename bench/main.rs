@@ -21,6 +21,7 @@ use serde_json::{Value, json};
 mod edit;
 mod load;
 mod scale;
+mod soak;
 mod video;
 
 const BIN: &str = env!("CARGO_BIN_EXE_media-gen");
@@ -45,12 +46,12 @@ fn main() {
             path: path.clone(),
         });
     }
-    // `cargo bench --bench bench -- [--quick] [core] [scale] [edit] [video] [load]`: named sections
-    // only; none named runs all.
+    // `cargo bench --bench bench -- [--quick] [core] [scale] [edit] [video] [load] [soak]`: named
+    // sections only; none named runs all but `soak`.
     let named: Vec<&str> = args
         .iter()
         .map(String::as_str)
-        .filter(|a| matches!(*a, "core" | "scale" | "load" | "edit" | "video"))
+        .filter(|a| matches!(*a, "core" | "scale" | "load" | "edit" | "video" | "soak"))
         .collect();
     let want = |s: &str| named.is_empty() || named.contains(&s);
     let work = tempfile::tempdir().expect("temp dir");
@@ -69,6 +70,10 @@ fn main() {
     }
     if want("load") {
         load::run(work.path(), quick, &mut rows);
+    }
+    // Minutes long: only when named.
+    if named.contains(&"soak") {
+        soak::run(work.path(), quick, &mut rows);
     }
     print_table(&rows);
 }
