@@ -46,6 +46,8 @@ pub(super) const SETTINGS: &[(&str, &[&str])] = &[
     ("http_max_body_bytes", &["MCP_HTTP_MAX_BODY_BYTES"]),
     ("http_max_sessions", &["MCP_HTTP_MAX_SESSIONS"]),
     ("http_shutdown_grace", &["MCP_HTTP_SHUTDOWN_GRACE"]),
+    ("http_max_connections", &["MCP_HTTP_MAX_CONNECTIONS"]),
+    ("http_header_timeout", &["MCP_HTTP_HEADER_TIMEOUT"]),
     ("public_url", &["MCP_PUBLIC_URL"]),
     ("input_roots", &["MCP_INPUT_ROOTS"]),
     ("input_max_bytes", &["MCP_INPUT_MAX_BYTES"]),

@@ -254,6 +254,13 @@ pub struct HttpSettings {
     pub max_sessions: usize,
     /// How long in-flight work may finish after a shutdown signal.
     pub shutdown_grace: Duration,
+    /// Most open client connections; `None`: derived from the open-file
+    /// limit when the server starts, leaving descriptors for the backends,
+    /// the catalog and media files.
+    pub max_connections: Option<usize>,
+    /// How long a client may take to send a request's headers (and, on a
+    /// new or idle connection, to begin one) before it is disconnected.
+    pub header_timeout: Duration,
     /// Extra directories edit tools may read from over HTTP.
     pub input_roots: Vec<PathBuf>,
     /// Base of the download `url`s in HTTP results (behind a proxy); unset:
@@ -576,6 +583,10 @@ impl HttpSettings {
             max_sessions: l.get("http_max_sessions", || 1024, number(1..=1_000_000, "expected a number of sessions, 1 or more"))?,
             shutdown_grace: l.get("http_shutdown_grace", || Duration::from_secs(10), |v| {
                 number(0..=3600, "expected whole seconds, 0 to 3600")(v).map(Duration::from_secs)
+            })?,
+            max_connections: l.optional("http_max_connections", number(1..=1_000_000, "expected a number of connections, 1 or more"))?,
+            header_timeout: l.get("http_header_timeout", || Duration::from_secs(10), |v| {
+                number(1..=3600, "expected whole seconds, 1 to 3600")(v).map(Duration::from_secs)
             })?,
             input_roots: {
                 let roots = l.paths("input_roots");

@@ -195,6 +195,8 @@ fn http_settings() {
     assert_eq!(s.max_body_bytes, 16 << 20);
     assert_eq!(s.max_sessions, 1024);
     assert_eq!(s.shutdown_grace, Duration::from_secs(10));
+    assert_eq!(s.max_connections, None);
+    assert_eq!(s.header_timeout, Duration::from_secs(10));
     // Bound to one address: that address is a valid Host too.
     let s = settings(&[("MCP_SSE_HOST", "10.1.2.3")]).unwrap().http;
     assert!(s.allowed_hosts.contains(&"10.1.2.3".to_owned()));
@@ -210,6 +212,8 @@ fn http_settings() {
         ("MCP_HTTP_MAX_BODY_BYTES", "1M"),
         ("MCP_HTTP_MAX_SESSIONS", "5"),
         ("MCP_HTTP_SHUTDOWN_GRACE", "0"),
+        ("MCP_HTTP_MAX_CONNECTIONS", "300"),
+        ("MCP_HTTP_HEADER_TIMEOUT", "2"),
     ])
     .unwrap()
     .http;
@@ -220,11 +224,15 @@ fn http_settings() {
     assert_eq!(s.allowed_origins, ["https://app.example.com", "null"]);
     assert_eq!((s.max_body_bytes, s.max_sessions), (1 << 20, 5));
     assert_eq!(s.shutdown_grace, Duration::ZERO);
+    assert_eq!(s.max_connections, Some(300));
+    assert_eq!(s.header_timeout, Duration::from_secs(2));
     for (key, bad) in [
         ("MCP_HTTP_ALLOWED_ORIGINS", "app.example.com"),
         ("MCP_HTTP_MAX_BODY_BYTES", "10"),
         ("MCP_HTTP_MAX_SESSIONS", "0"),
         ("MCP_HTTP_SHUTDOWN_GRACE", "soon"),
+        ("MCP_HTTP_MAX_CONNECTIONS", "0"),
+        ("MCP_HTTP_HEADER_TIMEOUT", "0"),
     ] {
         let e = settings(&[(key, bad)]).unwrap_err().to_string();
         assert!(e.contains(bad) && e.contains(key), "{e}");

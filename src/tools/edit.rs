@@ -1,7 +1,7 @@
 //! `edit_image`, `inpaint`, `outpaint` and `upscale`.
 
+use super::args::Parameters;
 use rmcp::handler::server::tool::schema_for_output;
-use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::CallToolResult;
 use rmcp::service::RequestContext;
 use rmcp::{RoleServer, tool, tool_router};

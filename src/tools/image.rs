@@ -1,7 +1,7 @@
 //! `generate_image` and `generate_image_batch`.
 
+use super::args::Parameters;
 use rmcp::handler::server::tool::schema_for_output;
-use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{CallToolResult, ContentBlock, ProgressNotificationParam, Resource};
 use rmcp::service::RequestContext;
 use rmcp::{RoleServer, tool, tool_router};

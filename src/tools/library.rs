@@ -1,9 +1,9 @@
 //! The media library: `list_models`, `list_generated`, `get_file_info`,
 //! `delete_file`, and the `media://files/{filename}` resources.
 
+use super::args::Parameters;
 use base64::Engine;
 use rmcp::handler::server::tool::schema_for_output;
-use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{
     CallToolResult, ListResourceTemplatesResult, ListResourcesResult, PaginatedRequestParams,
     ReadResourceResult, Resource, ResourceContents, ResourceTemplate,

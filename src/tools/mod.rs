@@ -8,6 +8,7 @@
 //! preview. Hosts that render MCP Apps show the image and video results in
 //! the [`viewer`] page instead; the results themselves are the same for all.
 
+mod args;
 mod edit;
 mod image;
 mod library;
@@ -17,10 +18,12 @@ pub mod viewer;
 use std::sync::Arc;
 
 use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::handler::server::tool::ToolCallContext;
 #[allow(deprecated, reason = "see set_level")]
 use rmcp::model::SetLevelRequestParams;
 use rmcp::model::{
-    CallToolResult, CancelTaskParams, ContentBlock, GetTaskParams, GetTaskResult, Implementation,
+    CallToolRequestParams, CallToolResponse, CallToolResult, CancelTaskParams, ContentBlock,
+    CustomRequest, CustomResult, ErrorCode, GetTaskParams, GetTaskResult, Implementation,
     ListResourceTemplatesResult, ListResourcesResult, PaginatedRequestParams,
     ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, ServerConfig,
     SubscriptionFilter, TASKS_EXTENSION_ID,
@@ -150,6 +153,57 @@ impl ServerHandler for MediaServer {
             .with_instructions(INSTRUCTIONS)
     }
 
+    /// Routes the call to its tool. Arguments that do not fit a tool's
+    /// parameters are the contract's `INVALID_PARAMETER` result (see
+    /// [`args`]), like every other bad input.
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let call = ToolCallContext::new(self, request, context);
+        match self.tool_router.call(call).await {
+            Err(e) => match args::argument_error(&e) {
+                Some(output) => Ok(structured_result(output, true, Vec::new()).into()),
+                None => Err(e),
+            },
+            ok => ok,
+        }
+    }
+
+    /// A request rmcp could not read as any request it knows. A standard
+    /// method lands here only when its params do not fit (`tools/call`
+    /// without params, or with `arguments` that are not an object): that
+    /// is -32602 (invalid params), not -32601 (method not found).
+    async fn on_custom_request(
+        &self,
+        request: CustomRequest,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<CustomResult, ErrorData> {
+        let method = request.method.as_str();
+        let message = match method {
+            "tools/call" => {
+                "invalid params for `tools/call`: `params` must be an object with `name` (a tool \
+name from `tools/list`) and `arguments` (an object)"
+                    .to_owned()
+            }
+            "resources/read" | "resources/subscribe" | "resources/unsubscribe" => format!(
+                "invalid params for `{method}`: `params` must be an object with `uri` (a string)"
+            ),
+            m if STANDARD_METHODS.contains(&m) => {
+                format!("invalid params for `{m}`; see the MCP specification for its params")
+            }
+            _ => {
+                return Err(ErrorData::new(
+                    ErrorCode::METHOD_NOT_FOUND,
+                    method.to_owned(),
+                    None,
+                ));
+            }
+        };
+        Err(ErrorData::invalid_params(message, None))
+    }
+
     async fn list_resources(
         &self,
         request: Option<PaginatedRequestParams>,
@@ -268,6 +322,30 @@ impl ServerHandler for MediaServer {
         }
     }
 }
+
+/// Client request methods of the MCP specification that rmcp reads into
+/// typed requests. A request for one of them that rmcp could not read had
+/// params that do not fit.
+const STANDARD_METHODS: &[&str] = &[
+    "initialize",
+    "ping",
+    "server/discover",
+    "completion/complete",
+    "logging/setLevel",
+    "prompts/get",
+    "prompts/list",
+    "resources/list",
+    "resources/templates/list",
+    "resources/read",
+    "resources/subscribe",
+    "resources/unsubscribe",
+    "subscriptions/listen",
+    "tools/call",
+    "tools/list",
+    "tasks/get",
+    "tasks/update",
+    "tasks/cancel",
+];
 
 /// A result whose structured content is `value`, mirrored as a text block and
 /// followed by `extra` content (links, previews).

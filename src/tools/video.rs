@@ -4,8 +4,8 @@
 //! itself, so `tasks/get` and `tasks/cancel` work across sessions and
 //! restarts.
 
+use super::args::Parameters;
 use rmcp::handler::server::tool::schema_for_output;
-use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{
     CallToolResponse, CallToolResult, ContentBlock, CreateTaskResult, DetailedTask, Resource, Task,
     TaskPayload, TaskStatus,

@@ -6,24 +6,39 @@
 //! cross-site browsers) and, when configured, the bearer token. Web routes
 //! also take the token from a cookie, set once by opening any of them with
 //! `?token=` (browsers cannot send an `Authorization` header on a link).
+//!
+//! Connections are served by our own accept loop on hyper (what
+//! `axum::serve` does, plus two limits): at most `max_connections` at once
+//! (more wait in the listen queue, so the descriptors backend requests and
+//! files need are never taken by clients), and a connection that does not
+//! send a request's headers within `header_timeout` is closed.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::Router;
+use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use futures::StreamExt;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
 use rmcp::ServerHandler;
+use rmcp::model::ClientJsonRpcMessage;
+use rmcp::transport::streamable_http_server::session::SessionManager;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use super::TransportError;
 use super::sessions::{CappedSessions, SessionBudget};
@@ -59,6 +74,11 @@ pub struct HttpServer {
     listener: TcpListener,
     router: Router,
     grace: Duration,
+    header_timeout: Duration,
+    max_connections: usize,
+    /// Cancelled when shutdown begins: idle streams end, connections finish
+    /// their requests and close.
+    draining: CancellationToken,
     /// Cancelled when the grace period is over: closes sessions and streams.
     sessions_stop: CancellationToken,
 }
@@ -73,12 +93,24 @@ impl HttpServer {
         settings: &HttpSettings,
         web: Router,
     ) -> Self {
+        let draining = CancellationToken::new();
         let sessions_stop = CancellationToken::new();
-        let router = router(handlers, settings, sessions_stop.clone(), web);
+        let router = router(
+            handlers,
+            settings,
+            draining.clone(),
+            sessions_stop.clone(),
+            web,
+        );
         Self {
             listener,
             router,
             grace: settings.shutdown_grace,
+            header_timeout: settings.header_timeout,
+            max_connections: settings
+                .max_connections
+                .unwrap_or_else(default_max_connections),
+            draining,
             sessions_stop,
         }
     }
@@ -87,41 +119,213 @@ impl HttpServer {
         self.listener.local_addr().ok()
     }
 
-    /// Serves until `shutdown` fires, then stops accepting, lets in-flight
-    /// requests finish for up to the grace period, and closes what is left.
+    /// Serves until `shutdown` fires, then stops accepting, closes idle
+    /// streams, lets in-flight requests finish for up to the grace period,
+    /// and closes what is left.
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), TransportError> {
         let Self {
             listener,
             router,
             grace,
+            header_timeout,
+            max_connections,
+            draining,
             sessions_stop,
         } = self;
-        let graceful = shutdown.clone();
-        let serving = axum::serve(listener, router)
-            .with_graceful_shutdown(async move { graceful.cancelled().await })
-            .into_future();
-        tokio::pin!(serving);
-        tokio::select! {
-            r = &mut serving => return r.map_err(TransportError::Http),
-            () = shutdown.cancelled() => {}
+        tracing::debug!(max_connections, ?header_timeout, "serving HTTP");
+        let connections = TaskTracker::new();
+        // Cancelled last: drops every connection still open.
+        let abort = CancellationToken::new();
+        let slots = Arc::new(Semaphore::new(max_connections));
+        let mut at_cap = false;
+        loop {
+            let permit = match slots.clone().try_acquire_owned() {
+                Ok(permit) => {
+                    at_cap = false;
+                    permit
+                }
+                Err(_) => {
+                    if !at_cap {
+                        at_cap = true;
+                        tracing::warn!(
+                            max_connections,
+                            "at the HTTP connection limit: new connections wait until one closes (MCP_HTTP_MAX_CONNECTIONS)"
+                        );
+                    }
+                    tokio::select! {
+                        permit = slots.clone().acquire_owned() => match permit {
+                            Ok(permit) => permit,
+                            Err(_) => break,
+                        },
+                        () = shutdown.cancelled() => break,
+                    }
+                }
+            };
+            let stream = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, _)) => stream,
+                    Err(e) if is_connection_error(&e) => continue,
+                    Err(e) => {
+                        // Out of descriptors (EMFILE/ENFILE) or memory: try
+                        // again later, never in a hot loop.
+                        tracing::warn!(error = %e, "cannot accept a connection; retrying in 1 s");
+                        tokio::select! {
+                            () = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                            () = shutdown.cancelled() => break,
+                        }
+                    }
+                },
+                () = shutdown.cancelled() => break,
+            };
+            connections.spawn(serve_connection(
+                stream,
+                router.clone(),
+                permit,
+                header_timeout,
+                draining.clone(),
+                abort.child_token(),
+            ));
         }
+        drop(listener);
         tracing::info!(grace = ?grace, "shutting down: no new connections; waiting for in-flight requests");
+        draining.cancel();
+        connections.close();
         tokio::select! {
-            r = &mut serving => {
+            () = connections.wait() => {
                 sessions_stop.cancel();
-                r.map_err(TransportError::Http)
+                return Ok(());
             }
-            () = tokio::time::sleep(grace) => {
-                tracing::info!("grace period over: closing open sessions and streams");
-                sessions_stop.cancel();
-                // Streams end once their sessions are cancelled.
-                match tokio::time::timeout(Duration::from_secs(2), serving).await {
-                    Ok(r) => r.map_err(TransportError::Http),
-                    Err(_) => Ok(()),
+            () = tokio::time::sleep(grace) => {}
+        }
+        tracing::info!("grace period over: closing open sessions and streams");
+        sessions_stop.cancel();
+        // Streams end once their sessions are cancelled.
+        if tokio::time::timeout(Duration::from_secs(2), connections.wait())
+            .await
+            .is_err()
+        {
+            abort.cancel();
+            let _ = tokio::time::timeout(Duration::from_secs(1), connections.wait()).await;
+        }
+        Ok(())
+    }
+}
+
+/// The default connection cap: the open-file limit less what the rest of
+/// the server needs (backend connections, the emulator's side of them, the
+/// catalog, media and temp files): an eighth of the limit, at least 128.
+pub fn default_max_connections() -> usize {
+    let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile).current;
+    match limit {
+        Some(n) => {
+            let n = usize::try_from(n).unwrap_or(usize::MAX);
+            n.saturating_sub((n / 8).max(128)).max(16)
+        }
+        // No limit.
+        None => 65_536,
+    }
+}
+
+/// Accept errors that concern one connection only (axum::serve's list).
+fn is_connection_error(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::ConnectionRefused
+            | std::io::ErrorKind::ConnectionAborted
+            | std::io::ErrorKind::ConnectionReset
+    )
+}
+
+/// A way to drop the connection a request came on, for a handler whose
+/// response cannot end any other way (a legacy SSE stream whose client
+/// does not read: hyper stops polling it). In every request's extensions.
+#[derive(Debug, Clone)]
+pub struct ConnectionHandle(CancellationToken);
+
+impl ConnectionHandle {
+    /// Drops the connection (and what hyper buffered for it).
+    pub fn close(&self) {
+        self.0.cancel();
+    }
+}
+
+/// Serves one connection (HTTP/1.1, or HTTP/2 with prior knowledge) until
+/// it closes, `kill` fires, or it sends no request within `header_timeout`.
+/// At `draining` it finishes the requests under way and closes.
+async fn serve_connection(
+    stream: TcpStream,
+    router: Router,
+    _slot: OwnedSemaphorePermit,
+    header_timeout: Duration,
+    draining: CancellationToken,
+    kill: CancellationToken,
+) {
+    let _ = stream.set_nodelay(true);
+    let handle = ConnectionHandle(kill.clone());
+    let requested = Arc::new(AtomicBool::new(false));
+    let service = {
+        let requested = requested.clone();
+        hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+            requested.store(true, Ordering::Relaxed);
+            let mut req = req.map(Body::new);
+            req.extensions_mut().insert(handle.clone());
+            let mut router = router.clone();
+            async move { tower_service::Service::call(&mut router, req).await }
+        })
+    };
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    // hyper's timer covers each HTTP/1 request's headers, from the first
+    // byte the connection waits for (so an idle keep-alive connection too).
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout);
+    let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+    tokio::pin!(conn);
+    // Before the protocol is known (not one byte yet, or half an HTTP/2
+    // preface) no hyper timer runs: a connection must have made its first
+    // request within the same time.
+    let first = tokio::time::sleep(header_timeout);
+    tokio::pin!(first);
+    let mut waiting_first = true;
+    let mut closing = false;
+    loop {
+        tokio::select! {
+            served = conn.as_mut() => {
+                if let Err(e) = served {
+                    tracing::trace!(error = %e, "connection ended with an error");
+                }
+                break;
+            }
+            () = &mut first, if waiting_first => {
+                waiting_first = false;
+                if !requested.load(Ordering::Relaxed) {
+                    tracing::debug!("closing a connection that sent no request in time");
+                    break;
                 }
             }
+            () = draining.cancelled(), if !closing => {
+                closing = true;
+                conn.as_mut().graceful_shutdown();
+            }
+            () = kill.cancelled() => break,
         }
     }
+}
+
+/// Whether the request's body is declared JSON (`application/json`, any
+/// parameters).
+pub(super) fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .eq_ignore_ascii_case("application/json")
+        })
 }
 
 /// The routes, with the guard on all but `/healthz`, and one log line per
@@ -129,6 +333,7 @@ impl HttpServer {
 fn router<H: ServerHandler>(
     handlers: Handlers<H>,
     settings: &HttpSettings,
+    draining: CancellationToken,
     stop: CancellationToken,
     web: Router,
 ) -> Router {
@@ -150,9 +355,24 @@ fn router<H: ServerHandler>(
         .disable_allowed_hosts();
     let make = handlers.clone();
     let mcp = StreamableHttpService::new(move || Ok(make()), sessions.clone(), config);
-    let sse_state = SseState::new(handlers, sessions.clone(), SSE_KEEP_ALIVE, stop);
+    let sse_state = SseState::new(
+        handlers,
+        sessions.clone(),
+        SSE_KEEP_ALIVE,
+        draining.clone(),
+        stop,
+    );
+    let protocol = McpProtocol {
+        sessions: sessions.clone(),
+        max_body: settings.max_body_bytes,
+        draining,
+    };
     let mcp = Router::new()
         .route_service("/mcp", mcp)
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::new(protocol),
+            mcp_protocol,
+        ))
         .layer(axum::middleware::from_fn_with_state(sessions, at_capacity));
     let guard = Arc::new(Guard::new(settings));
     let guarded = Router::new()
@@ -202,6 +422,128 @@ async fn at_capacity(
         }
     }
     response
+}
+
+/// What [`mcp_protocol`] needs.
+struct McpProtocol {
+    sessions: Arc<CappedSessions>,
+    max_body: usize,
+    draining: CancellationToken,
+}
+
+/// HTTP details of `/mcp` that rmcp answers otherwise:
+/// - a body that is not JSON gets 400 with a JSON-RPC parse error (-32700),
+///   and JSON that is no JSON-RPC message 400 with -32600 (rmcp: 415, text);
+/// - `DELETE` of a session that does not exist (any more) gets 404, and a
+///   successful one 204 (rmcp: 202 for both; clients take 202 for failure);
+/// - a `GET` stream (server-to-client messages only) ends when shutdown
+///   begins, rather than holding the server for the grace period.
+async fn mcp_protocol(State(p): State<Arc<McpProtocol>>, req: Request, next: Next) -> Response {
+    match *req.method() {
+        Method::POST if is_json(req.headers()) => {
+            let (parts, body) = req.into_parts();
+            let bytes = match axum::body::to_bytes(body, p.max_body).await {
+                Ok(bytes) => bytes,
+                Err(e) => {
+                    let too_large = std::error::Error::source(&e)
+                        .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+                    return if too_large {
+                        (
+                            StatusCode::PAYLOAD_TOO_LARGE,
+                            format!(
+                                "Payload Too Large: request body exceeds {} bytes (MCP_HTTP_MAX_BODY_BYTES)",
+                                p.max_body
+                            ),
+                        )
+                            .into_response()
+                    } else {
+                        (
+                            StatusCode::BAD_REQUEST,
+                            format!("cannot read the request body: {e}"),
+                        )
+                            .into_response()
+                    };
+                }
+            };
+            let value = match serde_json::from_slice::<serde_json::Value>(&bytes) {
+                Ok(v) => v,
+                Err(e) => {
+                    return jsonrpc_error(
+                        serde_json::Value::Null,
+                        -32700,
+                        format!(
+                            "Parse error: the body is not JSON ({e}); send one JSON-RPC message"
+                        ),
+                    );
+                }
+            };
+            if let Err(e) = serde_json::from_value::<ClientJsonRpcMessage>(value.clone()) {
+                let id = match value.get("id") {
+                    Some(id @ (serde_json::Value::Number(_) | serde_json::Value::String(_))) => {
+                        id.clone()
+                    }
+                    _ => serde_json::Value::Null,
+                };
+                return jsonrpc_error(
+                    id,
+                    -32600,
+                    format!(
+                        "Invalid Request: not a JSON-RPC 2.0 message ({e}); send one object with `jsonrpc`, `method` and, for a request, `id` (batches are not supported)"
+                    ),
+                );
+            }
+            next.run(Request::from_parts(parts, Body::from(bytes)))
+                .await
+        }
+        Method::DELETE => {
+            let id = req
+                .headers()
+                .get("mcp-session-id")
+                .and_then(|v| v.to_str().ok())
+                .map(|v| Arc::<str>::from(v.to_owned()));
+            if let Some(id) = id
+                && !p.sessions.has_session(&id).await.unwrap_or(true)
+            {
+                return (
+                    StatusCode::NOT_FOUND,
+                    "Not Found: no such session (it ended or was deleted); start a new one with `initialize`",
+                )
+                    .into_response();
+            }
+            let response = next.run(req).await;
+            if response.status() == StatusCode::ACCEPTED {
+                return StatusCode::NO_CONTENT.into_response();
+            }
+            response
+        }
+        Method::GET => {
+            let response = next.run(req).await;
+            if response.status() != StatusCode::OK {
+                return response;
+            }
+            let (parts, body) = response.into_parts();
+            let stream = body
+                .into_data_stream()
+                .take_until(p.draining.clone().cancelled_owned());
+            Response::from_parts(parts, Body::from_stream(stream))
+        }
+        _ => next.run(req).await,
+    }
+}
+
+/// A JSON-RPC error answer with HTTP 400.
+fn jsonrpc_error(id: serde_json::Value, code: i32, message: String) -> Response {
+    let body = serde_json::json!({
+        "jsonrpc": "2.0",
+        "id": id,
+        "error": {"code": code, "message": message},
+    });
+    (
+        StatusCode::BAD_REQUEST,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
 }
 
 /// Liveness: the server answers. Backend reachability is not required.
@@ -275,10 +617,7 @@ impl Guard {
             let bearer = headers
                 .get(header::AUTHORIZATION)
                 .and_then(|v| v.to_str().ok())
-                .and_then(|v| {
-                    v.strip_prefix("Bearer ")
-                        .or_else(|| v.strip_prefix("bearer "))
-                });
+                .and_then(bearer_token);
             let from_cookie = || cookie.then(|| token_cookie(headers)).flatten();
             let ok = bearer
                 .or_else(from_cookie)
@@ -349,6 +688,16 @@ async fn check(State(guard): State<Arc<Guard>>, req: Request, next: Next) -> Res
             refusal.into_response()
         }
     }
+}
+
+/// The token of an `Authorization: Bearer <token>` value. The scheme is
+/// case-insensitive (RFC 9110 §11.1).
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim_start().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
 }
 
 /// The cookie that carries the token for web routes.
@@ -572,6 +921,16 @@ mod tests {
         assert!(v6.matches("http://[::1]:3000"));
         assert!(OriginRule::parse("null").unwrap().matches("null"));
         assert!(!exact.matches("https://app.example.com/path"));
+    }
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive() {
+        for value in ["Bearer t0k", "bearer t0k", "BEARER t0k", "bEaReR   t0k "] {
+            assert_eq!(bearer_token(value), Some("t0k"), "{value}");
+        }
+        for value in ["Basic t0k", "Bearert0k", "Bearer ", "t0k"] {
+            assert_eq!(bearer_token(value), None, "{value}");
+        }
     }
 
     #[test]

@@ -12,7 +12,7 @@ use crate::support::{INIT, bin_in};
 
 /// A running `media-gen serve --transport http` on a free port.
 pub(crate) struct Server {
-    child: Child,
+    pub(crate) child: Child,
     /// `127.0.0.1:PORT`.
     pub(crate) addr: String,
     /// Every line the server wrote to stderr so far.
@@ -24,7 +24,12 @@ impl Server {
         Self::start_with(dir, transport, env, &["--emulator"])
     }
 
-    fn start_with(dir: &Path, transport: &str, env: &[(&str, &str)], args: &[&str]) -> Self {
+    pub(crate) fn start_with(
+        dir: &Path,
+        transport: &str,
+        env: &[(&str, &str)],
+        args: &[&str],
+    ) -> Self {
         let mut cmd = bin_in(dir);
         cmd.args(["serve", "--transport", transport, "--port", "0"])
             .args(args)
@@ -37,7 +42,7 @@ impl Server {
         Self::spawn(cmd)
     }
 
-    fn spawn(mut cmd: Command) -> Self {
+    pub(crate) fn spawn(mut cmd: Command) -> Self {
         let mut child = cmd.spawn().unwrap();
         let stderr = child.stderr.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
@@ -58,12 +63,18 @@ impl Server {
     }
 
     /// What the server logged so far.
-    fn log(&self) -> Vec<String> {
+    pub(crate) fn log(&self) -> Vec<String> {
         self.log.lock().unwrap().clone()
     }
 
     /// A raw HTTP/1.1 request; returns (status, headers, body).
-    fn request(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Reply {
+    pub(crate) fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Reply {
         let mut s = TcpStream::connect(&self.addr).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
         let mut head = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\n");
@@ -82,7 +93,7 @@ impl Server {
         Reply::parse(&raw)
     }
 
-    fn post_mcp(&self, headers: &[(&str, &str)], body: &str) -> Reply {
+    pub(crate) fn post_mcp(&self, headers: &[(&str, &str)], body: &str) -> Reply {
         let mut all = vec![
             ("Content-Type", "application/json"),
             ("Accept", "application/json, text/event-stream"),
@@ -92,7 +103,7 @@ impl Server {
     }
 
     /// Opens `GET /sse` and returns the stream and the endpoint it names.
-    fn open_sse(&self, headers: &[(&str, &str)]) -> (BufReader<TcpStream>, String) {
+    pub(crate) fn open_sse(&self, headers: &[(&str, &str)]) -> (BufReader<TcpStream>, String) {
         let mut s = TcpStream::connect(&self.addr).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
         let mut head = format!("GET /sse HTTP/1.1\r\nHost: {}\r\n", self.addr);
@@ -123,7 +134,7 @@ impl Server {
         (r, endpoint)
     }
 
-    fn stop(mut self) -> std::process::ExitStatus {
+    pub(crate) fn stop(mut self) -> std::process::ExitStatus {
         // SIGTERM: the graceful path.
         let _ = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
@@ -147,10 +158,10 @@ impl Drop for Server {
 }
 
 #[derive(Debug)]
-struct Reply {
-    status: u16,
-    headers: String,
-    body: String,
+pub(crate) struct Reply {
+    pub(crate) status: u16,
+    pub(crate) headers: String,
+    pub(crate) body: String,
 }
 
 impl Reply {
@@ -171,7 +182,7 @@ impl Reply {
 }
 
 /// An SSE `data:` line holding a JSON-RPC message with `id`.
-fn read_message(r: &mut BufReader<TcpStream>, id: u64) -> serde_json::Value {
+pub(crate) fn read_message(r: &mut BufReader<TcpStream>, id: u64) -> serde_json::Value {
     loop {
         let mut line = String::new();
         assert!(r.read_line(&mut line).unwrap() > 0, "stream ended");

@@ -14,6 +14,7 @@ mod crash;
 mod doctor;
 mod edit;
 mod http;
+mod http_hardening;
 mod library;
 mod mcp;
 mod shell;

@@ -13,6 +13,13 @@ pub fn bin() -> Command {
 /// file from the real home, logs quiet.
 pub fn bin_in(dir: &Path) -> Command {
     let mut cmd = bin();
+    in_dir(&mut cmd, dir);
+    cmd
+}
+
+/// The environment [`bin_in`] gives, for a command that runs the binary
+/// through another program (`prlimit`).
+pub fn in_dir(cmd: &mut Command, dir: &Path) {
     cmd.env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("HOME", dir)
@@ -20,7 +27,6 @@ pub fn bin_in(dir: &Path) -> Command {
         .env("MCP_OUTPUT_DIR", dir.join("out"))
         .env("MEDIA_GEN_LOG", "warn")
         .current_dir(dir);
-    cmd
 }
 
 /// A `media-gen emulator ARGS` process on a free port; stopped when dropped.
