@@ -48,6 +48,9 @@ use crate::config::HttpSettings;
 /// How often idle SSE streams get a keep-alive comment.
 const SSE_KEEP_ALIVE: Duration = Duration::from_secs(15);
 
+/// How long an answered request's messages stay resumable.
+const COMPLETED_CACHE_TTL: Duration = Duration::from_secs(10);
+
 /// Makes the handler for each new session (and each stateless request).
 pub type Handlers<H> = Arc<dyn Fn() -> H + Send + Sync>;
 
@@ -338,10 +341,13 @@ fn router<H: ServerHandler>(
     web: Router,
 ) -> Router {
     let budget = SessionBudget::new(settings.max_sessions);
-    let sessions = Arc::new(CappedSessions {
-        inner: LocalSessionManager::default(),
-        budget,
-    });
+    let mut inner = LocalSessionManager::default();
+    // rmcp keeps each answered request's messages for late resumes, 60 s by
+    // default: a session reading 6 MB images would hold hundreds of MB it has
+    // already delivered. A client resumes after a dropped connection within
+    // its retry interval (3 s), so a short window keeps that working.
+    inner.session_config.completed_cache_ttl = COMPLETED_CACHE_TTL;
+    let sessions = Arc::new(CappedSessions { inner, budget });
     // Host and Origin are checked by our guard, uniformly for every route;
     // rmcp's own Host check is turned off so the two cannot disagree.
     let config = StreamableHttpServerConfig::default()
