@@ -439,6 +439,29 @@ mod crash_loop {
         }
     }
 
+    fn stats(emulator: &str) -> Value {
+        let addr = emulator.trim_start_matches("http://");
+        crate::support::http_request(addr, "GET", "/emulator/stats", &[], b"")
+            .ok()
+            .and_then(|r| serde_json::from_slice(&r.body).ok())
+            .unwrap_or_default()
+    }
+
+    /// Waits (at most 10 s) until the emulator's stats pass `busy` and
+    /// then `done`: e.g. a request handled, then answered.
+    fn after(emulator: &str, done: impl Fn(&Value) -> bool, busy: impl Fn(&Value) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut seen = false;
+        while Instant::now() < deadline {
+            let s = stats(emulator);
+            if seen && done(&s) {
+                return;
+            }
+            seen |= busy(&s);
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
     /// Every job in the store: its id and state.
     fn jobs(out: &Path) -> Vec<(String, String)> {
         let conn = rusqlite::Connection::open(out.join("catalog.sqlite3")).unwrap();
@@ -483,7 +506,29 @@ mod crash_loop {
             while acked(&ledger.lock().unwrap()) == before && Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(10));
             }
-            std::thread::sleep(Duration::from_millis(rand::random_range(0..1500)));
+            // Then the kill: at a random moment, or aimed at a save — just
+            // after the emulator answered an image request, or served a
+            // video's bytes (the server is checking and storing them).
+            match round % 3 {
+                0 => std::thread::sleep(Duration::from_millis(rand::random_range(0..1500))),
+                1 => {
+                    after(
+                        &url,
+                        |s| s["in_flight"].as_u64().unwrap_or(0) == 0,
+                        |s| s["in_flight"].as_u64().unwrap_or(0) > 0,
+                    );
+                    std::thread::sleep(Duration::from_millis(rand::random_range(0..300)));
+                }
+                _ => {
+                    let served = stats(&url)["video_downloads"].as_u64().unwrap_or(0);
+                    after(
+                        &url,
+                        |_| true,
+                        |s| s["video_downloads"].as_u64().unwrap_or(0) > served,
+                    );
+                    std::thread::sleep(Duration::from_millis(rand::random_range(0..300)));
+                }
+            }
             server.kill();
             stop.store(true, Ordering::SeqCst);
             for t in threads {

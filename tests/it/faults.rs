@@ -430,20 +430,28 @@ impl Run {
     /// Every row that applies, each followed by a success.
     fn matrix(&mut self) {
         let started = Instant::now();
-        let mut rows = 0;
+        let mut times = Vec::new();
         for row in MATRIX {
             let expect = self.family.expect(row);
             if expect == NA {
                 continue;
             }
+            let at = Instant::now();
             self.failing(row, expect);
+            let failed = at.elapsed().as_secs_f64();
             self.succeeding(row.mode);
-            rows += 1;
+            times.push(format!(
+                "{} {failed:.1}+{:.1}",
+                row.mode,
+                at.elapsed().as_secs_f64() - failed
+            ));
         }
         eprintln!(
-            "fault matrix {:?}: {rows} modes in {:.1} s",
+            "fault matrix {:?}: {} modes in {:.1} s (failing+next call, s: {})",
             self.family,
-            started.elapsed().as_secs_f64()
+            times.len(),
+            started.elapsed().as_secs_f64(),
+            times.join(", ")
         );
     }
 
