@@ -59,6 +59,96 @@ fn killed_during_slow_generation_leaves_nothing_and_next_start_is_clean() {
     assert_eq!(catalog_rows(&out), 1);
 }
 
+/// A kill between a video's sidecar and its catalog row: the next start's
+/// reconcile catalogues the video from its sidecar (which names its job),
+/// and the resumed job must find it there instead of downloading and saving
+/// the video a second time. Many files added by hand make the reconcile
+/// long, so a job runner that does not wait for it would look too early.
+#[test]
+fn a_resumed_job_finds_the_video_reconcile_catalogues() {
+    use crate::support::{EmulatorProcess, ServeProcess, mcp_tool_call};
+    use serde_json::json;
+
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let emulator = EmulatorProcess::start(&[]);
+    let env = [
+        ("MCP_CLIPROXY_URL", emulator.url.as_str()),
+        ("MCP_GEMINI_URL", emulator.url.as_str()),
+        ("MCP_GEMINI_API_KEY", "test-key"),
+        ("MCP_VIDEO_POLL_INTERVAL", "0.05"),
+        ("MEDIA_GEN_LOG", "info,media_gen=debug"),
+    ];
+    let server = ServeProcess::start(dir.path(), &env);
+    let (started, _) = mcp_tool_call(
+        &server.addr,
+        None,
+        "generate_video",
+        &json!({"prompt": "a kite over dunes", "duration": "4s"}),
+    )
+    .unwrap();
+    let job = started["structuredContent"]["job_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (done, _) = mcp_tool_call(
+        &server.addr,
+        None,
+        "get_video_status",
+        &json!({"job_id": job, "wait_seconds": 60}),
+    )
+    .unwrap();
+    let video = done["structuredContent"]["filename"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{}", done["structuredContent"]))
+        .to_owned();
+    server.kill();
+    // As a kill after the sidecar and before the row leaves it: the video
+    // and its sidecar on disk, no row, the job still running.
+    let conn = rusqlite::Connection::open(out.join("catalog.sqlite3")).unwrap();
+    conn.execute("DELETE FROM media WHERE filename = ?1", [&video])
+        .unwrap();
+    conn.execute(
+        "UPDATE jobs SET state = 'running', body = json_set(body, '$.state', 'running', '$.result', json('null')) WHERE id = ?1",
+        [&job],
+    )
+    .unwrap();
+    drop(conn);
+    let png = {
+        let mut bytes = Vec::new();
+        image::RgbImage::from_pixel(8, 8, image::Rgb([9, 9, 9]))
+            .write_to(
+                &mut std::io::Cursor::new(&mut bytes),
+                image::ImageFormat::Png,
+            )
+            .unwrap();
+        bytes
+    };
+    for i in 0..1500 {
+        std::fs::write(out.join(format!("by-hand-{i:04}.png")), &png).unwrap();
+    }
+
+    let server = ServeProcess::start(dir.path(), &env);
+    let (end, _) = mcp_tool_call(
+        &server.addr,
+        None,
+        "get_video_status",
+        &json!({"job_id": job, "wait_seconds": 60}),
+    )
+    .unwrap();
+    assert_eq!(end["structuredContent"]["status"], "succeeded", "{end}");
+    assert_eq!(
+        end["structuredContent"]["filename"],
+        video.as_str(),
+        "{end}"
+    );
+    let videos: Vec<String> = media_files(&out)
+        .into_iter()
+        .filter(|f| f.ends_with(".mp4"))
+        .collect();
+    assert_eq!(videos, [video], "the job saved its video once");
+}
+
 /// The crash loop: a server killed (SIGKILL) again and again at random
 /// moments while it generates, edits, deletes and downloads videos, and
 /// started again each time. After every restart's reconcile the library
@@ -139,13 +229,15 @@ mod crash_loop {
         pub videos: usize,
         pub violations: Vec<String>,
         pub seconds: f64,
+        /// Where the library and the logs were kept, after a violation.
+        pub kept: Option<std::path::PathBuf>,
     }
 
     impl std::fmt::Display for Report {
         fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
             write!(
                 f,
-                "crash loop: {} kills in {:.1} s; acknowledged {:?}; tool errors {:?}; {} video file(s); {} unacknowledged file(s) adopted without prompt {:?}; {} violation(s)",
+                "crash loop: {} kills in {:.1} s; acknowledged {:?}; tool errors {:?}; {} video file(s); {} unacknowledged file(s) adopted without prompt {:?}; {} violation(s){}",
                 self.kills,
                 self.seconds,
                 self.acked,
@@ -153,7 +245,11 @@ mod crash_loop {
                 self.videos,
                 self.adopted_without_prompt.len(),
                 self.adopted_without_prompt,
-                self.violations.len()
+                self.violations.len(),
+                self.kept
+                    .as_ref()
+                    .map(|p| format!(" (library and logs kept in {})", p.display()))
+                    .unwrap_or_default()
             )
         }
     }
@@ -462,6 +558,17 @@ mod crash_loop {
         }
     }
 
+    /// Keeps what a life of the server logged (in `dir/logs/`, beside the library).
+    fn keep_log(dir: &Path, life: usize, server: &ServeProcess) {
+        let logs = dir.join("logs");
+        std::fs::create_dir_all(&logs).unwrap();
+        std::fs::write(
+            logs.join(format!("life-{life:03}.log")),
+            server.log().join("\n"),
+        )
+        .unwrap();
+    }
+
     /// Every job in the store: its id and state.
     fn jobs(out: &Path) -> Vec<(String, String)> {
         let conn = rusqlite::Connection::open(out.join("catalog.sqlite3")).unwrap();
@@ -529,6 +636,7 @@ mod crash_loop {
                     std::thread::sleep(Duration::from_millis(rand::random_range(0..300)));
                 }
             }
+            keep_log(dir.path(), round, &server);
             server.kill();
             stop.store(true, Ordering::SeqCst);
             for t in threads {
@@ -596,6 +704,14 @@ mod crash_loop {
                     .push(format!("job `{job}` made {} files: {files:?}", files.len()));
             }
         }
+        // A video without a job in its sidecar was adopted by reconcile
+        // (bytes stored, killed before the sidecar): its job then saved the
+        // video again.
+        if let Some(orphans) = per_job.get("") {
+            report.violations.push(format!(
+                "videos adopted without their job (saved twice): {orphans:?}"
+            ));
+        }
         for (id, state) in &all_jobs {
             if state == "succeeded" && !per_job.contains_key(id) {
                 report
@@ -607,8 +723,13 @@ mod crash_loop {
         check(&out, &l, &mut report, "at the end");
         report.acked = l.acked.clone();
         report.tool_errors = l.errors.clone();
+        keep_log(dir.path(), kills, &server);
         drop(server);
         report.seconds = started.elapsed().as_secs_f64();
+        if !report.violations.is_empty() {
+            // The library and every life's log, to see what happened.
+            report.kept = Some(dir.keep());
+        }
         report
     }
 }
