@@ -590,7 +590,10 @@ impl Server {
 
 /// The background work of a server — the library's maintenance (reconcile,
 /// clean-up) and the video job runner — stopped and waited for when serving
-/// ends, so no step is cut off half-way.
+/// ends, so no step is cut off half-way. The runner starts once the
+/// start-up reconcile is done: a video the last process saved without its
+/// catalog row (killed in between) is catalogued from its sidecar first,
+/// so its job finds it instead of downloading and saving it again.
 struct Maintenance {
     stop: CancellationToken,
     tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -599,12 +602,21 @@ struct Maintenance {
 impl Maintenance {
     fn start(service: &Arc<Service>, shutdown: &CancellationToken) -> Self {
         let stop = shutdown.child_token();
+        let (reconciled, resume) = tokio::sync::oneshot::channel();
         let library = {
             let service = service.clone();
             let until = stop.clone();
-            tokio::spawn(async move { service.maintain(until).await })
+            tokio::spawn(async move { service.maintain(until, reconciled).await })
         };
-        let jobs = tokio::spawn(service.clone().run_jobs(stop.clone()));
+        let jobs = {
+            let service = service.clone();
+            let until = stop.clone();
+            tokio::spawn(async move {
+                // Also when maintenance ended early (the sender dropped).
+                let _ = resume.await;
+                service.run_jobs(until).await;
+            })
+        };
         Self {
             stop,
             tasks: vec![library, jobs],

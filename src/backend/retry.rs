@@ -117,11 +117,14 @@ where
 {
     let deadline = Instant::now() + timeout;
     let mut tries = 0u32;
+    // Why the tries before this one failed: when the budget runs out
+    // during a retry, that is the real cause, not "no answer in time".
+    let mut last_error = None;
     loop {
         tries += 1;
         let outcome = match tokio::time::timeout_at(deadline, attempt()).await {
             Ok(r) => r,
-            Err(_) => return Err(BackendError::Timeout { after: timeout }),
+            Err(_) => return Err(last_error.unwrap_or(BackendError::Timeout { after: timeout })),
         };
         let (error, server_delay) = match outcome {
             Ok(body) => return Ok((body, tries)),
@@ -155,6 +158,7 @@ where
             return Err(error);
         }
         tracing::debug!(attempt = tries, ?delay, error = %error, "retrying backend call");
+        last_error = Some(error);
         tokio::time::sleep(delay).await;
     }
 }
@@ -290,6 +294,48 @@ mod tests {
         .await
         .unwrap_err();
         assert!(matches!(err, BackendError::Timeout { .. }));
+    }
+
+    /// A retry cut off by the deadline reports why the tries before it
+    /// failed (here a 500), not a timeout: the backend did answer.
+    #[tokio::test(start_paused = true)]
+    async fn a_retry_cut_off_by_the_deadline_reports_the_earlier_failure() {
+        let mut n = 0;
+        let err = run(
+            &RetryPolicy {
+                max_attempts: 4,
+                base_delay: Duration::from_millis(100),
+                max_delay: Duration::from_millis(100),
+            },
+            Duration::from_secs(2),
+            &url(),
+            || {
+                n += 1;
+                let first = n == 1;
+                async move {
+                    if first {
+                        Err(status(500, None))
+                    } else {
+                        // The retry hangs past the budget.
+                        tokio::time::sleep(Duration::from_secs(3600)).await;
+                        Ok(bytes::Bytes::new())
+                    }
+                }
+            },
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(n, 2);
+        assert!(
+            matches!(
+                err,
+                BackendError::Failed {
+                    status: Some(500),
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
     }
 
     #[tokio::test(start_paused = true)]

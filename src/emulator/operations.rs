@@ -9,7 +9,9 @@
 //! Failure modes (the request's `x-emulator-fail` header, `[emulator:MODE]`
 //! in the prompt, or `/emulator/control`): `operation_failed`, `blocked`
 //! (filtered), `never_finishes`, `download_error`, `expired`; the
-//! submission itself can fail like any request (`rate_limit`, `auth` …).
+//! submission itself can fail like any request (`rate_limit`, `auth` …),
+//! and `truncated` cuts its answer half-way (the operation is made all
+//! the same: the client cannot know its name).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -25,7 +27,7 @@ use chrono::Utc;
 use serde_json::{Value, json};
 
 use super::Shared;
-use super::routes::{FailMode, KeyQuery, State, admit, early_failure, pick_failure};
+use super::routes::{FailMode, KeyQuery, State, admit, early_failure, pick_failure, truncated};
 use super::video::{Clip, decode_frame, render_mp4};
 use crate::domain::{self, VideoModelInfo, VideoProvider};
 
@@ -295,7 +297,11 @@ pub async fn predict_long_running(
         });
     }
     let id = insert(s, Api::Veo, info, clip, failure);
-    Json(json!({"name": format!("models/{model}/operations/{id}")})).into_response()
+    let answer = json!({"name": format!("models/{model}/operations/{id}")});
+    if failure == Some(FailMode::Truncated) {
+        return truncated(answer.to_string());
+    }
+    Json(answer).into_response()
 }
 
 fn insert(
@@ -533,12 +539,13 @@ pub async fn openai_create(
         last: None,
     };
     let id = format!("video_{}", insert(&s, Api::OpenAi, info, clip, failure));
-    Json(
-        json!({"id": id, "object": "video", "model": model, "status": "queued", "progress": 0,
+    let answer = json!({"id": id, "object": "video", "model": model, "status": "queued", "progress": 0,
         "created_at": Utc::now().timestamp(), "seconds": seconds.to_string(),
-        "size": format!("{width}x{height}")}),
-    )
-    .into_response()
+        "size": format!("{width}x{height}")});
+    if failure == Some(FailMode::Truncated) {
+        return truncated(answer.to_string());
+    }
+    Json(answer).into_response()
 }
 
 /// `GET /openai/v1/videos/{id}` and `…/{id}/content`.

@@ -25,13 +25,16 @@ use crate::domain::{self, AspectRatio, ImageSize};
 pub enum FailMode {
     /// 429 with `Retry-After` and CLIProxyAPI's `model_cooldown` body.
     RateLimit,
+    /// 429 without `Retry-After`: Google's `RESOURCE_EXHAUSTED` body, passed
+    /// through by CLIProxyAPI as the upstream sent it (no `RetryInfo`).
+    ResourceExhausted,
     /// 500.
     ServerError,
     /// 503 `auth_not_found`.
     Unavailable,
     /// Never answers in a useful time (600 s).
     Slow,
-    /// A 200 whose JSON body stops half-way.
+    /// A 200 whose JSON body stops half-way (a video submission's too).
     Truncated,
     /// A 200 whose body is not JSON.
     Malformed,
@@ -544,6 +547,13 @@ pub(super) async fn early_failure(
             }
             r
         }
+        FailMode::ResourceExhausted => (
+            StatusCode::TOO_MANY_REQUESTS,
+            Json(json!({"error": {"code": 429,
+                "message": "Resource has been exhausted (e.g. check quota).",
+                "status": "RESOURCE_EXHAUSTED"}})),
+        )
+            .into_response(),
         FailMode::ServerError => (
             StatusCode::INTERNAL_SERVER_ERROR,
             Json(json!({"error": {"code": 500, "message": "Internal error encountered.", "status": "INTERNAL"}})),
@@ -622,11 +632,16 @@ async fn generate(s: &State, headers: &HeaderMap, wire: Wire, ask: Ask) -> Respo
     };
     let body = success_body(wire, &ask, &png, draft.as_deref().map(String::as_str));
     if failure == Some(FailMode::Truncated) {
-        let mut cut = body.into_bytes();
-        cut.truncate(cut.len() / 2);
-        return ([(header::CONTENT_TYPE, "application/json")], cut).into_response();
+        return truncated(body);
     }
     json_ok(body)
+}
+
+/// A 200 JSON answer cut off half-way, as a dropped connection leaves it.
+pub(super) fn truncated(body: String) -> Response {
+    let mut cut = body.into_bytes();
+    cut.truncate(cut.len() / 2);
+    ([(header::CONTENT_TYPE, "application/json")], cut).into_response()
 }
 
 /// The first half of a base64-encoded file, encoded again.

@@ -9,7 +9,9 @@
 //! loses nothing: at start the runner resumes every unfinished job. A file
 //! appears exactly once: the video's sidecar names its job, and a job whose
 //! file was saved just before the process died is found by that name and
-//! marked done instead of being downloaded again.
+//! marked done instead of being downloaded again (a server starts the
+//! runner after its start-up reconcile, which catalogues such a file if the
+//! process died before its row was written).
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};

@@ -23,10 +23,15 @@ impl Service {
         self.library.settle().await;
     }
 
-    /// Reconciles, then runs the clean-up at once and hourly until
-    /// `shutdown`. Failures are logged; the next round tries again. A
-    /// clean-up in progress stops at the next file when `shutdown` fires.
-    pub async fn maintain(&self, shutdown: CancellationToken) {
+    /// Reconciles (and says so on `reconciled`), then runs the clean-up at
+    /// once and hourly until `shutdown`. Failures are logged; the next
+    /// round tries again. A clean-up in progress stops at the next file
+    /// when `shutdown` fires.
+    pub async fn maintain(
+        &self,
+        shutdown: CancellationToken,
+        reconciled: tokio::sync::oneshot::Sender<()>,
+    ) {
         match self.reconcile().await {
             // Only what a user would want to know reaches the default log.
             Ok(r) if r.added + r.removed + r.temp_removed + r.sidecars_removed > 0 => {
@@ -41,6 +46,7 @@ impl Service {
             Ok(report) => tracing::debug!(?report, "catalog reconciled: nothing to change"),
             Err(e) => tracing::error!(error = %e, "catalog reconcile failed"),
         }
+        let _ = reconciled.send(());
         let (max_age, max_bytes) = (self.cleanup.max_age, self.cleanup.max_total_bytes);
         if max_age.is_none() && max_bytes.is_none() {
             return;
