@@ -683,6 +683,8 @@ fn init_logging(filter: Option<&str>, shell: bool) {
         .unwrap_or_else(|| if shell { "warn" } else { "info" }.to_owned());
     let logs = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        // Every value cut to 1 KiB, never base64: see `app::logs`.
+        .fmt_fields(app::logs::BoundedFields)
         .with_writer(std::io::stderr)
         .with_ansi(false);
     if shell {

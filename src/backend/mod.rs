@@ -26,7 +26,7 @@ use reqwest::Url;
 use crate::domain::{AspectRatio, ImageSize};
 
 pub use error::BackendError;
-pub use http::{Endpoint, KeyStyle};
+pub use http::{Endpoint, KeyStyle, client as http_client};
 pub use images::{HttpImages, ImageWire};
 pub use retry::RetryPolicy;
 

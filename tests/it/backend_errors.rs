@@ -285,3 +285,181 @@ async fn refused_gemini_connection_is_not_cliproxy_unavailable() {
     assert_eq!(e.details()["backend"], "gemini");
     assert!(!msg.contains(KEY), "{msg}");
 }
+
+/// A connection that breaks mid-answer is not CLIProxyAPI being down: the
+/// answer was lost, so the generation failed (retryable) and was retried;
+/// the advice is not "start CLIProxyAPI".
+#[tokio::test]
+async fn broken_answer_is_generation_failed_and_retried() {
+    let emu = emulator().await;
+    let b = backend(
+        BackendKind::CliProxy,
+        &emu.base_url(),
+        Some(KEY),
+        Duration::from_secs(10),
+    );
+    let e = generate(b.as_ref(), "x [emulator:broken]")
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), ErrorCode::GenerationFailed);
+    assert!(e.is_retryable());
+    let msg = e.message();
+    assert!(msg.contains("broke"), "{msg}");
+    assert!(
+        !msg.contains("start CLIProxyAPI") && !msg.contains("cannot reach"),
+        "{msg}"
+    );
+    assert_eq!(stats(&emu).await["generate_requests"], 4, "retried");
+    // Once, then a whole answer: the retry gets the image.
+    control(&emu, json!({"fail": "broken", "times": 1})).await;
+    let img = generate(b.as_ref(), "x").await.unwrap();
+    assert_eq!(img.attempts, 2);
+}
+
+/// CLIProxyAPI's 503 `auth_not_found` means nobody is logged in through it:
+/// a credentials problem with the way to log in, not "try another model",
+/// and not retried.
+#[tokio::test]
+async fn no_login_behind_cliproxy_says_how_to_log_in() {
+    let emu = emulator().await;
+    let b = backend(
+        BackendKind::CliProxy,
+        &emu.base_url(),
+        Some(KEY),
+        Duration::from_secs(10),
+    );
+    let e = generate(b.as_ref(), "x [emulator:unavailable]")
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), ErrorCode::AuthFailed);
+    let msg = e.message();
+    assert!(msg.contains("no logged-in account"), "{msg}");
+    assert!(msg.contains("`--login`"), "{msg}");
+    assert!(!msg.contains("another model"), "{msg}");
+    assert_eq!(e.details()["http_status"], 503);
+    assert_eq!(stats(&emu).await["generate_requests"], 1, "not retried");
+}
+
+/// `media-gen serve` over stdio with `env`, logging at `trace`: the answer
+/// line to each `tools/call` of `calls` (name, arguments), and the whole log.
+fn stdio_session(
+    env: &[(&str, &str)],
+    calls: &[(&str, serde_json::Value)],
+) -> (Vec<serde_json::Value>, String) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::process::Stdio;
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = crate::support::bin_in(dir.path())
+        .args(["serve"])
+        .envs(env.iter().copied())
+        .env("MEDIA_GEN_LOG", "trace")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let log = std::thread::spawn(move || {
+        let mut s = String::new();
+        stderr.read_to_string(&mut s).unwrap();
+        s
+    });
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    writeln!(stdin, "{}", crate::support::INIT).unwrap();
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    writeln!(
+        stdin,
+        r#"{{"jsonrpc":"2.0","method":"notifications/initialized"}}"#
+    )
+    .unwrap();
+    let mut answers = Vec::new();
+    for (id, (name, arguments)) in calls.iter().enumerate() {
+        let call = json!({"jsonrpc": "2.0", "id": id + 2, "method": "tools/call",
+            "params": {"name": name, "arguments": arguments}});
+        writeln!(stdin, "{call}").unwrap();
+        stdin.flush().unwrap();
+        // Notifications (a changed resource list …) may come first.
+        let answer = loop {
+            line.clear();
+            assert!(stdout.read_line(&mut line).unwrap() > 0, "no answer");
+            let message: serde_json::Value = serde_json::from_str(&line).unwrap();
+            if message["id"] == json!(id + 2) {
+                break message;
+            }
+        };
+        answers.push(answer);
+    }
+    drop(stdin);
+    assert!(child.wait().unwrap().success());
+    (answers, log.join().unwrap())
+}
+
+/// A backend that repeats the request's credentials in its error (as
+/// careless proxies do): the key reaches neither the tool result (text and
+/// `structuredContent`) nor the server's log, even at `trace`.
+#[test]
+fn an_echoed_key_reaches_neither_result_nor_log() {
+    let key = "sk-echo-7f3a9c1e5b2d4086-distinctive";
+    let emu = crate::support::EmulatorProcess::start(&[]);
+    let (answers, log) = stdio_session(
+        &[
+            ("MCP_CLIPROXY_URL", emu.url.as_str()),
+            ("MCP_CLIPROXY_API_KEY", key),
+        ],
+        &[(
+            "generate_image",
+            json!({"prompt": "a lighthouse [emulator:echo_auth]"}),
+        )],
+    );
+    let result = &answers[0]["result"];
+    assert_eq!(result["isError"], true, "{result}");
+    let error = &result["structuredContent"]["error"];
+    assert_eq!(error["code"], "AUTH_FAILED", "{result}");
+    // The backend's answer is there, without what it echoed.
+    let message = error["message"].as_str().unwrap();
+    assert!(message.contains("Bearer [redacted]"), "{message}");
+    let text = result["content"][0]["text"].as_str().unwrap();
+    assert!(text.contains("Bearer [redacted]"), "{text}");
+    assert!(
+        !result.to_string().contains(key),
+        "the key is in the result: {result}"
+    );
+    assert!(
+        log.contains("TRACE"),
+        "the log ran at trace level: {log:.2000}"
+    );
+    assert!(!log.contains(key), "the key is in the log");
+    assert!(
+        !log.contains("7f3a9c1e5b2d4086"),
+        "part of the key is in the log"
+    );
+}
+
+/// At `trace`, a generation's log (rmcp logs every message it sends, the
+/// preview image included) has no line over a few KiB and no image data.
+#[test]
+fn trace_log_lines_are_bounded_and_carry_no_image_data() {
+    let emu = crate::support::EmulatorProcess::start(&[]);
+    let (answers, log) = stdio_session(
+        &[("MCP_CLIPROXY_URL", emu.url.as_str())],
+        &[("generate_image", json!({"prompt": "a lighthouse"}))],
+    );
+    let result = &answers[0]["result"];
+    assert_eq!(result["structuredContent"]["success"], true, "{result}");
+    let preview = result["content"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|c| c["data"].as_str())
+        .expect("an inline preview");
+    assert!(log.contains("response message"), "rmcp logged the answer");
+    let longest = log.lines().map(str::len).max().unwrap_or(0);
+    assert!(longest < 8 * 1024, "a log line of {longest} bytes");
+    assert!(
+        !log.contains(&preview[..64]) && !log.contains(&preview[preview.len() / 2..][..64]),
+        "the preview's base64 is in the log"
+    );
+}
