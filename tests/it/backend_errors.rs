@@ -463,3 +463,84 @@ fn trace_log_lines_are_bounded_and_carry_no_image_data() {
         "the preview's base64 is in the log"
     );
 }
+
+/// After a burst of concurrent calls, the provider client keeps only a few
+/// idle connections (reqwest alone keeps every one, for 90 s): the others
+/// are closed as their calls end.
+#[tokio::test]
+async fn a_burst_leaves_only_a_few_idle_connections() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    const BURST: usize = 24;
+    // A keep-alive HTTP/1.1 server that counts its open connections and
+    // holds each answer a moment, so the calls overlap.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let open = Arc::new(AtomicUsize::new(0));
+    let counted = open.clone();
+    tokio::spawn(async move {
+        loop {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let open = counted.clone();
+            open.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                while let Ok(n @ 1..) = socket.read(&mut chunk).await {
+                    buf.extend_from_slice(&chunk[..n]);
+                    while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        buf.drain(..end + 4);
+                        tokio::time::sleep(Duration::from_millis(300)).await;
+                        let body = r#"{"object":"list","data":[{"id":"m"}]}"#;
+                        let answer = format!(
+                            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                            body.len()
+                        );
+                        if socket.write_all(answer.as_bytes()).await.is_err() {
+                            break;
+                        }
+                    }
+                }
+                open.fetch_sub(1, Ordering::SeqCst);
+            });
+        }
+    });
+    let cfg = BackendConfig {
+        base_url: reqwest::Url::parse(&url).unwrap(),
+        api_key: None,
+        timeout: Duration::from_secs(10),
+        retry: RetryPolicy::default(),
+    };
+    let b = Arc::new(CliProxyImages::new(cfg, media_gen::backend::http_client()));
+    let calls: Vec<_> = (0..BURST)
+        .map(|_| {
+            let b = b.clone();
+            tokio::spawn(async move { b.list_models().await })
+        })
+        .collect();
+    for c in calls {
+        assert_eq!(c.await.unwrap().unwrap(), ["m"]);
+    }
+    let peak = open.load(Ordering::SeqCst);
+    assert!(
+        peak > media_gen::backend::POOL_MAX_IDLE_PER_HOST,
+        "the calls overlapped: {peak}"
+    );
+    // The client closes what it does not keep as soon as each call ends;
+    // give the server a moment to see the closes.
+    let mut left = peak;
+    for _ in 0..50 {
+        left = open.load(Ordering::SeqCst);
+        if left <= media_gen::backend::POOL_MAX_IDLE_PER_HOST {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        left <= media_gen::backend::POOL_MAX_IDLE_PER_HOST,
+        "{left} idle connections kept after a burst of {BURST}"
+    );
+    drop(b);
+}
