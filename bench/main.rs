@@ -45,12 +45,12 @@ fn main() {
             path: path.clone(),
         });
     }
-    // `cargo bench --bench bench -- [--quick] [core] [scale] [edit] [video] [load]`: named sections
+    // `cargo bench --bench bench -- [--quick] [core] [scale] [edit] [video] [load] [memory]`: named sections
     // only; none named runs all.
     let named: Vec<&str> = args
         .iter()
         .map(String::as_str)
-        .filter(|a| matches!(*a, "core" | "scale" | "load" | "edit" | "video"))
+        .filter(|a| matches!(*a, "core" | "scale" | "load" | "memory" | "edit" | "video"))
         .collect();
     let want = |s: &str| named.is_empty() || named.contains(&s);
     let work = tempfile::tempdir().expect("temp dir");
@@ -69,6 +69,9 @@ fn main() {
     }
     if want("load") {
         load::run(work.path(), quick, &mut rows);
+    }
+    if want("memory") {
+        load::memory(work.path(), quick, &mut rows);
     }
     print_table(&rows);
 }
