@@ -117,6 +117,67 @@ pub fn run(work: &Path, quick: bool, rows: &mut Vec<(String, String, String)>) {
     ));
 }
 
+/// Memory after a burst: the real binary (`--transport http`) against the
+/// emulator process at zero latency, 200 concurrent clients each doing one
+/// 1K `generate_image` (default preview), nothing else held open. Prints
+/// the server's RSS idle, its peak, right after the burst and 5 s and 15 s
+/// later, against the target: settled RSS within 2 × idle + 50 MiB.
+pub fn memory(work: &Path, quick: bool, rows: &mut Vec<(String, String, String)>) {
+    let emu = Emulator::spawn(0);
+    let server = HttpServer::spawn(&work.join("memory"), &emu.url);
+    let addr = server.addr.clone();
+    std::thread::sleep(Duration::from_millis(500));
+    let idle = server.status_kib("VmRSS");
+    let clients = if quick { CLIENTS / 2 } else { CLIENTS };
+    let barrier = Arc::new(Barrier::new(clients));
+    let handles: Vec<_> = (0..clients)
+        .map(|i| {
+            let addr = addr.clone();
+            let barrier = barrier.clone();
+            std::thread::spawn(move || {
+                barrier.wait();
+                client(&addr, i)
+            })
+        })
+        .collect();
+    let mut failures: Vec<String> = Vec::new();
+    for h in handles {
+        match h.join() {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => failures.push(e),
+            Err(_) => failures.push("client thread panicked".into()),
+        }
+    }
+    if let Some(first) = failures.first() {
+        eprintln!("memory: first failure: {first}");
+    }
+    let failed = failures.len();
+    let after = server.status_kib("VmRSS");
+    let peak = server.status_kib("VmHWM");
+    std::thread::sleep(Duration::from_secs(5));
+    let settled = server.status_kib("VmRSS");
+    std::thread::sleep(Duration::from_secs(10));
+    let later = server.status_kib("VmRSS");
+    drop(server);
+    drop(emu);
+    let mib = |k: u64| k as f64 / 1024.0;
+    let target = 2.0 * mib(idle) + 50.0;
+    rows.push(row(
+        &format!(
+            "memory: {clients} concurrent generate_image 1K ({failed} failed): RSS idle → peak → right after → 5 s → 15 s"
+        ),
+        format!(
+            "{:.1} → {:.1} → {:.1} → {:.1} → {:.1} MiB",
+            mib(idle),
+            mib(peak),
+            mib(after),
+            mib(settled),
+            mib(later)
+        ),
+        &format!("5 s after ≤ 2 × idle + 50 = {target:.0} MiB"),
+    ));
+}
+
 /// One client: initialize, initialized, tools/list, generate_image, DELETE.
 /// Returns the latencies of tools/list and generate_image.
 fn client(addr: &str, i: usize) -> Result<(Duration, Duration), String> {

@@ -46,12 +46,17 @@ fn main() {
             path: path.clone(),
         });
     }
-    // `cargo bench --bench bench -- [--quick] [core] [scale] [edit] [video] [load] [soak]`: named
-    // sections only; none named runs all but `soak`.
+    // `cargo bench --bench bench -- [--quick] [core] [scale] [edit] [video] [load] [memory] [soak]`:
+    // named sections only; none named runs all but `soak`.
     let named: Vec<&str> = args
         .iter()
         .map(String::as_str)
-        .filter(|a| matches!(*a, "core" | "scale" | "load" | "edit" | "video" | "soak"))
+        .filter(|x| {
+            matches!(
+                *x,
+                "core" | "scale" | "load" | "memory" | "edit" | "video" | "soak"
+            )
+        })
         .collect();
     let want = |s: &str| named.is_empty() || named.contains(&s);
     let work = tempfile::tempdir().expect("temp dir");
@@ -70,6 +75,9 @@ fn main() {
     }
     if want("load") {
         load::run(work.path(), quick, &mut rows);
+    }
+    if want("memory") {
+        load::memory(work.path(), quick, &mut rows);
     }
     // Minutes long: only when named.
     if named.contains(&"soak") {

@@ -17,6 +17,15 @@ use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
 
+/// mimalloc instead of glibc's malloc: after a burst (200 concurrent
+/// generations: response bodies, decoded images, previews, on many worker
+/// and blocking threads) glibc keeps the freed memory in its per-thread
+/// arenas and the process stays hundreds of MiB above idle; mimalloc
+/// returns freed pages to the system within moments. Measured with
+/// `cargo bench --bench bench -- memory` (bench/README.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// What `media-gen --help` ends with: what bare `media-gen` does, which
 /// MCP tools exist, how to try it, and the exit statuses.
 const AFTER_HELP: &str = "\
@@ -683,6 +692,8 @@ fn init_logging(filter: Option<&str>, shell: bool) {
         .unwrap_or_else(|| if shell { "warn" } else { "info" }.to_owned());
     let logs = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        // Every value cut to 1 KiB, never base64: see `app::logs`.
+        .fmt_fields(app::logs::BoundedFields)
         .with_writer(std::io::stderr)
         .with_ansi(false);
     if shell {
@@ -718,9 +729,37 @@ where
     }
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+/// Threads for blocking work (file writes and fsyncs, SQLite, image
+/// decodes): tokio's default of 512 lets a burst of 200 requests start 200
+/// threads, each with its own allocator cache that outlives the burst.
+/// Blocking work beyond this waits its turn; pixel work has its own, smaller
+/// bound (`service::pixels`).
+const BLOCKING_THREADS: usize = 32;
+/// How long an idle blocking thread is kept (tokio's default is 10 s): the
+/// threads a burst started, and the memory they cache, go soon after it.
+const BLOCKING_KEEP_ALIVE: Duration = Duration::from_secs(2);
+
+fn main() -> ExitCode {
     let cli = Cli::parse();
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    runtime.enable_all();
+    // The emulator stands in for a backend under load tests: its renders
+    // are not media-gen's work to bound.
+    if !matches!(cli.command, Some(Command::Emulator(_))) {
+        runtime
+            .max_blocking_threads(BLOCKING_THREADS)
+            .thread_keep_alive(BLOCKING_KEEP_ALIVE);
+    }
+    match runtime.build() {
+        Ok(runtime) => runtime.block_on(run(cli)),
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> ExitCode {
     if let Some(Command::Completions { shell }) = &cli.command {
         let mut out = std::io::stdout();
         clap_complete::generate(*shell, &mut Cli::command(), "media-gen", &mut out);

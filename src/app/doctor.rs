@@ -342,7 +342,7 @@ async fn probe<W: ImageWire>(url: &Url, key: &Option<Secret>) -> Result<Vec<Stri
             ..RetryPolicy::default()
         },
     );
-    HttpImages::<W>::new(config, reqwest::Client::new())
+    HttpImages::<W>::new(config, crate::backend::http_client())
         .list_models()
         .await
 }

@@ -9,6 +9,7 @@
 
 pub mod cli;
 pub mod doctor;
+pub mod logs;
 mod progress;
 
 use std::sync::Arc;
@@ -341,7 +342,7 @@ fn endpoint_config(
 /// The image provider the backend settings name.
 pub fn image_provider(settings: &BackendSettings) -> Arc<dyn ImageProvider> {
     let config = |url, key| backend_config(settings, url, key);
-    let http = reqwest::Client::new();
+    let http = crate::backend::http_client();
     match settings.image_backend {
         ImageBackendKind::CliProxy => Arc::new(CliProxyImages::new(
             config(&settings.cliproxy_url, &settings.cliproxy_api_key),
@@ -358,7 +359,7 @@ pub fn image_provider(settings: &BackendSettings) -> Arc<dyn ImageProvider> {
 /// a Gemini API key.
 pub fn video_access(settings: &BackendSettings) -> VideoAccess {
     let config = |url, key| backend_config(settings, url, key);
-    let http = reqwest::Client::new();
+    let http = crate::backend::http_client();
     match settings.video_backend {
         VideoBackendKind::Gemini => match &settings.gemini_api_key {
             Some(_) => VideoAccess::Ready(Arc::new(VeoVideos::new(

@@ -13,6 +13,17 @@ pub enum BackendError {
     Unavailable { url: String, reason: String },
     #[error("the backend refused the credentials (HTTP {status}{})", said(message))]
     AuthFailed { status: u16, message: String },
+    /// CLIProxyAPI runs, but no account logged in through it serves the
+    /// model (its 503 `auth_not_found`).
+    #[error(
+        "the backend has no logged-in account for this model (HTTP {status}{})",
+        said(message)
+    )]
+    NoLogin { status: u16, message: String },
+    /// The connection broke after the request went out (reset, closed, or
+    /// the answer cut off): the backend was reached, its answer was lost.
+    #[error("the connection to the backend broke {reason}")]
+    Interrupted { reason: String },
     #[error("the backend is rate limiting requests{}", said(message))]
     RateLimited {
         retry_after: Option<Duration>,
@@ -66,6 +77,11 @@ impl BackendError {
                 status,
                 message: r(message),
             },
+            Self::NoLogin { status, message } => Self::NoLogin {
+                status,
+                message: r(message),
+            },
+            Self::Interrupted { reason } => Self::Interrupted { reason: r(reason) },
             Self::RateLimited {
                 retry_after,
                 message,
@@ -86,10 +102,11 @@ impl BackendError {
         }
     }
 
-    /// Whether trying again may help (connection problems, 429, 5xx).
+    /// Whether trying again may help (connection problems, 429, 5xx; not a
+    /// missing login, which takes a person).
     pub fn is_retryable(&self) -> bool {
         match self {
-            Self::Unavailable { .. } | Self::RateLimited { .. } => true,
+            Self::Unavailable { .. } | Self::Interrupted { .. } | Self::RateLimited { .. } => true,
             Self::Failed {
                 status: Some(s), ..
             } => *s >= 500,
@@ -100,7 +117,7 @@ impl BackendError {
     /// The HTTP status behind the error, if one was received.
     pub fn http_status(&self) -> Option<u16> {
         match self {
-            Self::AuthFailed { status, .. } => Some(*status),
+            Self::AuthFailed { status, .. } | Self::NoLogin { status, .. } => Some(*status),
             Self::RateLimited { .. } => Some(429),
             Self::Failed { status, .. } => *status,
             _ => None,
@@ -257,6 +274,16 @@ pub(super) fn classify_status(
     // The Gemini API refuses a wrong key with 400 `INVALID_ARGUMENT`,
     // reason `API_KEY_INVALID`: a credentials problem, not a bad request.
     let key_invalid = status == 400 && info.reason.as_deref() == Some("API_KEY_INVALID");
+    // CLIProxyAPI's `auth_not_found: no auth available …` (a 503, as text or
+    // wrapped in an error object): nobody is logged in for the model.
+    let no_login =
+        info.code.as_deref() == Some("auth_not_found") || info.message.contains("auth_not_found");
+    if no_login {
+        return BackendError::NoLogin {
+            status,
+            message: info.message,
+        };
+    }
     match status {
         401 | 403 => BackendError::AuthFailed {
             status,
@@ -432,11 +459,30 @@ mod tests {
         }
     }
 
+    /// CLIProxyAPI without a login answers 503 `auth_not_found`, as text or
+    /// wrapped: a missing login, not a server error to retry.
+    #[test]
+    fn auth_not_found_is_a_missing_login() {
+        let wrapped = br#"{"error":{"message":"auth_not_found: no auth available","type":"server_error","code":"internal_server_error"}}"#;
+        for body in [
+            &b"auth_not_found: no auth available for model x"[..],
+            wrapped,
+        ] {
+            let e = classify_status(503, None, body);
+            assert!(
+                matches!(e, BackendError::NoLogin { status: 503, ref message } if message.contains("no auth available")),
+                "{e:?}"
+            );
+            assert!(!e.is_retryable());
+            assert_eq!(e.http_status(), Some(503));
+        }
+    }
+
     #[test]
     fn server_errors_and_non_json() {
-        let e = classify_status(503, None, b"auth_not_found: no auth available");
+        let e = classify_status(503, None, b"upstream connect error");
         assert!(
-            matches!(e, BackendError::Failed { status: Some(503), ref message } if message.contains("no auth available"))
+            matches!(e, BackendError::Failed { status: Some(503), ref message } if message.contains("upstream connect error"))
         );
         assert!(e.is_retryable());
         let wrapped = br#"{"error":{"message":"upstream failed","type":"server_error","code":"internal_server_error"}}"#;

@@ -5,9 +5,33 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use reqwest::Url;
+use reqwest::header::HeaderValue;
 
 use super::retry::{self, Attempt};
 use super::{BackendConfig, BackendError};
+
+/// Idle keep-alive connections kept per provider host. reqwest keeps every
+/// one by default: after a burst of 200 concurrent generations that is ~100
+/// idle connections (sockets, buffers, TLS state) held for a minute and a
+/// half. A few cover the steady state (one agent's calls, a batch's
+/// concurrency); a burst opens what it needs.
+pub const POOL_MAX_IDLE_PER_HOST: usize = 4;
+/// How long an idle connection is kept: long enough to reuse it between
+/// the calls of one task, short enough that a burst's connections go soon
+/// (reqwest's default is 90 s).
+pub const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// The HTTP client for provider calls (one per provider, shared by its
+/// calls), with a small, short-lived connection pool.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(POOL_MAX_IDLE_PER_HOST)
+        .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+        .build()
+        // Fails only if the TLS backend cannot start: `Client::default()`
+        // (what every provider used before) then stops with that cause.
+        .unwrap_or_default()
+}
 
 /// How a provider expects its key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,7 +156,15 @@ impl Endpoint {
     async fn send_as(&self, rb: reqwest::RequestBuilder, with_key: bool) -> Result<Bytes, Attempt> {
         let rb = match (&self.cfg.api_key, self.key_style, with_key) {
             (Some(k), KeyStyle::Bearer, true) => rb.bearer_auth(k),
-            (Some(k), KeyStyle::GoogApiKey, true) => rb.header("x-goog-api-key", k),
+            (Some(k), KeyStyle::GoogApiKey, true) => match HeaderValue::from_str(k) {
+                // Sensitive, as `bearer_auth` makes its header: never shown
+                // in a request's debug output.
+                Ok(mut v) => {
+                    v.set_sensitive(true);
+                    rb.header("x-goog-api-key", v)
+                }
+                Err(_) => rb.header("x-goog-api-key", k),
+            },
             _ => rb,
         };
         retry::send(rb).await

@@ -26,7 +26,9 @@ use reqwest::Url;
 use crate::domain::{AspectRatio, ImageSize};
 
 pub use error::BackendError;
-pub use http::{Endpoint, KeyStyle};
+pub use http::{
+    Endpoint, KeyStyle, POOL_IDLE_TIMEOUT, POOL_MAX_IDLE_PER_HOST, client as http_client,
+};
 pub use images::{HttpImages, ImageWire};
 pub use retry::RetryPolicy;
 

@@ -52,8 +52,12 @@ impl RetryPolicy {
 /// The outcome of one HTTP attempt that did not succeed.
 #[derive(Debug)]
 pub(super) enum Attempt {
-    /// No response: connection refused, reset, DNS …
+    /// No connection: refused, DNS, TLS handshake … (nothing is listening).
     Connect(String),
+    /// A connection that broke after the request went out: reset, closed
+    /// before the answer, or the answer cut off half-way. Something answers
+    /// there; this answer was lost.
+    Broken(String),
     /// A response with a non-success status.
     Status {
         status: u16,
@@ -64,20 +68,23 @@ pub(super) enum Attempt {
 
 /// Sends a request and reads the whole body.
 pub(super) async fn send(rb: reqwest::RequestBuilder) -> Result<bytes::Bytes, Attempt> {
-    let resp = rb
-        .send()
-        .await
-        .map_err(|e| Attempt::Connect(describe(&e)))?;
+    let resp = rb.send().await.map_err(|e| {
+        if e.is_connect() || e.is_builder() {
+            Attempt::Connect(describe(&e))
+        } else {
+            Attempt::Broken(format!("before the answer came: {}", describe(&e)))
+        }
+    })?;
     let status = resp.status();
     let retry_after = resp
         .headers()
         .get(reqwest::header::RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(Duration::from_secs);
+        .and_then(parse_retry_after);
     let body = resp.bytes().await.map_err(|e| {
-        Attempt::Connect(format!(
-            "the connection broke while reading the response: {}",
+        Attempt::Broken(format!(
+            "while reading the HTTP {} answer: {}",
+            status.as_u16(),
             describe(&e)
         ))
     })?;
@@ -90,6 +97,20 @@ pub(super) async fn send(rb: reqwest::RequestBuilder) -> Result<bytes::Bytes, At
             body,
         })
     }
+}
+
+/// `Retry-After` as seconds or as an HTTP date (RFC 9110 §10.2.3); a date
+/// already past is no wait.
+fn parse_retry_after(value: &str) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(
+        at.duration_since(std::time::SystemTime::now())
+            .unwrap_or(Duration::ZERO),
+    )
 }
 
 /// The innermost cause of a reqwest error (e.g. "Connection refused").
@@ -135,15 +156,19 @@ where
                 },
                 None,
             ),
+            Err(Attempt::Broken(reason)) => (BackendError::Interrupted { reason }, None),
             Err(Attempt::Status {
                 status,
                 retry_after,
                 body,
             }) => {
                 let e = classify_status(status, retry_after, &body);
+                // The server's word on when to come back: a 429's (its
+                // header, or Google's `RetryInfo`), a 503's `Retry-After`
+                // (RFC 9110), and any other retryable answer that has one.
                 let delay = match &e {
                     BackendError::RateLimited { retry_after, .. } => *retry_after,
-                    _ => None,
+                    _ => retry_after,
                 };
                 (e, delay)
             }
@@ -278,6 +303,76 @@ mod tests {
             start.elapsed() >= Duration::from_secs(5),
             "waited for Retry-After"
         );
+    }
+
+    /// A 503's `Retry-After` is the server's word too (RFC 9110): waited
+    /// for when it fits the budget, not replaced by a shorter backoff.
+    #[tokio::test(start_paused = true)]
+    async fn honours_retry_after_on_503() {
+        let start = Instant::now();
+        let mut n = 0;
+        let r = run(
+            &RetryPolicy::default(),
+            Duration::from_secs(30),
+            &url(),
+            || {
+                n += 1;
+                let r = if n == 1 {
+                    Err(status(503, Some(5)))
+                } else {
+                    Ok(bytes::Bytes::new())
+                };
+                async move { r }
+            },
+        )
+        .await;
+        assert!(r.is_ok());
+        assert!(
+            start.elapsed() >= Duration::from_secs(5),
+            "waited {:?}, not the 5 s Retry-After",
+            start.elapsed()
+        );
+
+        // One that does not fit the budget: the real cause at once.
+        let start = Instant::now();
+        let mut n = 0;
+        let err = run(
+            &RetryPolicy::default(),
+            Duration::from_secs(30),
+            &url(),
+            || {
+                n += 1;
+                async { Err::<bytes::Bytes, _>(status(503, Some(60))) }
+            },
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(
+            err,
+            BackendError::Failed {
+                status: Some(503),
+                ..
+            }
+        ));
+        assert_eq!(n, 1);
+        assert!(start.elapsed() < Duration::from_secs(1));
+    }
+
+    #[test]
+    fn retry_after_in_seconds_or_as_a_date() {
+        assert_eq!(parse_retry_after(" 7 "), Some(Duration::from_secs(7)));
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
+            Some(Duration::ZERO),
+            "a date past is no wait"
+        );
+        let soon = httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(30));
+        let wait = parse_retry_after(&soon).unwrap();
+        assert!(
+            wait > Duration::from_secs(25) && wait <= Duration::from_secs(30),
+            "{wait:?}"
+        );
+        assert_eq!(parse_retry_after("soon"), None);
     }
 
     #[tokio::test(start_paused = true)]

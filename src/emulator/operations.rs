@@ -184,7 +184,7 @@ pub async fn predict_long_running(
     let params = &body["parameters"];
     let prompt = instance["prompt"].as_str().unwrap_or_default().to_owned();
     let failure = pick_failure(s, headers, &prompt);
-    if let Some(r) = early_failure(s, failure, model).await {
+    if let Some(r) = early_failure(s, headers, failure, model).await {
         return r;
     }
     let ratio = params["aspectRatio"].as_str().unwrap_or("16:9").to_owned();
@@ -503,7 +503,7 @@ pub async fn openai_create(
     };
     let prompt = body["prompt"].as_str().unwrap_or_default().to_owned();
     let failure = pick_failure(&s, &headers, &prompt);
-    if let Some(r) = early_failure(&s, failure, model).await {
+    if let Some(r) = early_failure(&s, &headers, failure, model).await {
         return r;
     }
     let seconds: u32 = body["seconds"]

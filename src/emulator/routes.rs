@@ -40,6 +40,9 @@ pub enum FailMode {
     Malformed,
     /// A 200 whose image is only the first half of the PNG (valid base64).
     HalfImage,
+    /// A 200 that announces its whole length, sends half of the body and
+    /// drops the connection (a proxy or network failing mid-answer).
+    Broken,
     /// A safety stop: no image, `image_safety`.
     Blocked,
     /// A blocked prompt: `"choices": []` (Gemini: `promptFeedback.blockReason`).
@@ -48,6 +51,10 @@ pub enum FailMode {
     NoImage,
     /// 401 `Invalid API key`.
     Auth,
+    /// 401 whose message repeats the credentials the request carried
+    /// (`Authorization: Bearer …` or `x-goog-api-key: …`), as careless
+    /// proxies do: what the client must never pass on.
+    EchoAuth,
     /// 403 `PERMISSION_DENIED`.
     Forbidden,
     /// 400 `model_not_found`.
@@ -519,6 +526,7 @@ impl Drop for InFlight<'_> {
 /// then 429, 5xx, auth, a slow or malformed answer. `None`: go on.
 pub(super) async fn early_failure(
     s: &State,
+    headers: &HeaderMap,
     failure: Option<FailMode>,
     model: &str,
 ) -> Option<Response> {
@@ -569,6 +577,21 @@ pub(super) async fn early_failure(
             Json(json!({"error": "Invalid API key"})),
         )
             .into_response(),
+        FailMode::EchoAuth => {
+            let sent = [header::AUTHORIZATION.as_str(), "x-goog-api-key"]
+                .iter()
+                .find_map(|h| {
+                    let v = headers.get(*h)?.to_str().ok()?;
+                    Some(format!("{h}: {v}"))
+                })
+                .unwrap_or_else(|| "no credentials".to_owned());
+            (
+                StatusCode::UNAUTHORIZED,
+                Json(json!({"error": {"message": format!("Invalid API key; the request carried `{sent}`"),
+                    "type": "authentication_error", "code": "invalid_api_key"}})),
+            )
+                .into_response()
+        }
         FailMode::Forbidden => (
             StatusCode::FORBIDDEN,
             Json(json!({"error": {"code": 403, "message": "The caller does not have permission", "status": "PERMISSION_DENIED"}})),
@@ -597,7 +620,7 @@ async fn generate(s: &State, headers: &HeaderMap, wire: Wire, ask: Ask) -> Respo
     let failure = pick_failure(s, headers, &ask.prompt);
     if failure != Some(FailMode::UnknownModel)
         && domain::image_model(&ask.model).is_some()
-        && let Some(r) = early_failure(s, failure, &ask.model).await
+        && let Some(r) = early_failure(s, headers, failure, &ask.model).await
     {
         return r;
     }
@@ -634,6 +657,9 @@ async fn generate(s: &State, headers: &HeaderMap, wire: Wire, ask: Ask) -> Respo
     if failure == Some(FailMode::Truncated) {
         return truncated(body);
     }
+    if failure == Some(FailMode::Broken) {
+        return broken(body.into_bytes());
+    }
     json_ok(body)
 }
 
@@ -642,6 +668,28 @@ pub(super) fn truncated(body: String) -> Response {
     let mut cut = body.into_bytes();
     cut.truncate(cut.len() / 2);
     ([(header::CONTENT_TYPE, "application/json")], cut).into_response()
+}
+
+/// A response that announces all of `body`, sends its first half, then
+/// fails: the server drops the connection mid-answer.
+fn broken(body: Vec<u8>) -> Response {
+    let total = body.len();
+    let half = Bytes::from(body).slice(..total / 2);
+    let chunks: [Result<Bytes, std::io::Error>; 2] = [
+        Ok(half),
+        Err(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "emulator: connection dropped mid-answer",
+        )),
+    ];
+    let mut r = axum::body::Body::from_stream(futures::stream::iter(chunks)).into_response();
+    let headers = r.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(total));
+    r
 }
 
 /// The first half of a base64-encoded file, encoded again.

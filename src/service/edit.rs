@@ -491,9 +491,7 @@ fn parse_format(format: Option<&str>) -> Result<OutputFormat, ServiceError> {
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ServiceError> + Send + 'static,
 ) -> Result<T, ServiceError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| ServiceError::Internal(format!("image task failed: {e}")))?
+    super::pixels::run("image", f).await?
 }
 
 fn src_error(src: &ReadInput, source: MediaError) -> ServiceError {

@@ -127,6 +127,15 @@ pub enum ServiceError {
     Internal(String),
 }
 
+/// What to do when CLIProxyAPI has no logged-in account (`auth_not_found`).
+const LOGIN_HINT: &str = "log CLIProxyAPI in to a Google account: run it once with `--login` \
+(in Docker: `docker exec -it cli-proxy-api /CLIProxyAPI/CLIProxyAPI --no-browser --login`), \
+then retry";
+
+/// What to do when the answer was lost on the way.
+const INTERRUPTED_HINT: &str =
+    "retry; if it keeps happening, check the proxy or network between media-gen and the backend";
+
 impl ServiceError {
     /// A failure of the image provider `backend`.
     pub fn image(backend: Backend, source: BackendError) -> Self {
@@ -168,7 +177,14 @@ impl ServiceError {
                     // generation failed, and the message says why.
                     Backend::Gemini => ErrorCode::GenerationFailed,
                 },
-                BackendError::AuthFailed { .. } => ErrorCode::AuthFailed,
+                // No login behind CLIProxyAPI is a credentials problem:
+                // the proxy is there, the account is not.
+                BackendError::AuthFailed { .. } | BackendError::NoLogin { .. } => {
+                    ErrorCode::AuthFailed
+                }
+                // The backend was reached and its answer lost: the
+                // generation failed (retryable), nothing is down.
+                BackendError::Interrupted { .. } => ErrorCode::GenerationFailed,
                 BackendError::RateLimited { .. } => ErrorCode::RateLimited,
                 BackendError::Timeout { .. } => ErrorCode::GenerationTimeout,
                 BackendError::ContentBlocked { .. } => ErrorCode::ContentBlocked,
@@ -250,6 +266,8 @@ config) and that you are logged in to CLIProxyAPI",
                 (BackendError::AuthFailed { .. }, Backend::Gemini) => {
                     text("check `MCP_GEMINI_API_KEY` (or `GEMINI_API_KEY`)")
                 }
+                (BackendError::NoLogin { .. }, _) => text(LOGIN_HINT),
+                (BackendError::Interrupted { .. }, _) => text(INTERRUPTED_HINT),
                 (BackendError::RateLimited { .. }, _) => text(
                     "wait a minute and retry, or use a faster model such as \
 `gemini-2.5-flash-image`",
@@ -283,6 +301,11 @@ offline test videos",
                     "check `MCP_GEMINI_API_KEY` (or `GEMINI_API_KEY`): it needs access to Veo \
 (a paid Gemini API tier)",
                 ),
+                (BackendError::NoLogin { .. }, _) => text(
+                    "log CLIProxyAPI in to an account that serves the video model (see its \
+`--login` options), or set `MCP_VIDEO_BACKEND=gemini` with a Gemini API key",
+                ),
+                (BackendError::Interrupted { .. }, _) => text(INTERRUPTED_HINT),
                 (BackendError::RateLimited { .. }, _) => {
                     text("wait a minute and retry, or use `veo-3.1-fast-generate-preview`")
                 }

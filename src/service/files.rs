@@ -4,12 +4,10 @@
 //! runtime, and cached beside the sidecar.
 
 use std::ops::Range;
-use std::sync::OnceLock;
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
-use tokio::sync::Semaphore;
 
 use super::{Service, ServiceError, parse_filename};
 use crate::contract::{self, UploadOutput};
@@ -49,15 +47,6 @@ impl StoredFile {
 pub struct Thumbnail {
     pub mime_type: &'static str,
     pub bytes: Bytes,
-}
-
-/// At most one thumbnail per core is made at a time: a gallery page asks
-/// for dozens at once, and generation requests must keep their share.
-fn thumbnail_slots() -> &'static Semaphore {
-    static SLOTS: OnceLock<Semaphore> = OnceLock::new();
-    SLOTS.get_or_init(|| {
-        Semaphore::new(std::thread::available_parallelism().map_or(2, std::num::NonZero::get))
-    })
 }
 
 impl Service {
@@ -168,11 +157,9 @@ impl Service {
             .await
             .map_err(|_| ServiceError::FileNotFound(id.to_string()))?;
         let video = media::video::is_mp4(&bytes);
-        let _slot = thumbnail_slots()
-            .acquire()
-            .await
-            .map_err(|e| ServiceError::Internal(e.to_string()))?;
-        let made = tokio::task::spawn_blocking(move || {
+        // Pixel work shares the per-core slots: a gallery page asking for
+        // dozens at once leaves generations their share.
+        let made = super::pixels::run("thumbnail", move || {
             if video {
                 let first = media::video::frames(&bytes, 1)?
                     .into_iter()
@@ -187,8 +174,7 @@ impl Service {
                 media::preview(&bytes, THUMBNAIL_MAX_SIDE, THUMBNAIL_MAX_BYTES)
             }
         })
-        .await
-        .map_err(|e| ServiceError::Internal(e.to_string()))?
+        .await?
         .map_err(ServiceError::NotAnImage)?;
         let bytes = Bytes::from(made.data);
         if let Err(e) = self

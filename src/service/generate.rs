@@ -212,12 +212,11 @@ impl Service {
                 .await?;
             let limits = self.input_limits();
             let label = read.label.clone();
-            let image = tokio::task::spawn_blocking(move || {
+            let image = super::pixels::run("reference", move || {
                 let decoded = read.decode(&limits)?;
                 read.for_model(&decoded, REFERENCE_MAX_SIDE)
             })
-            .await
-            .map_err(|e| ServiceError::Internal(format!("reference task failed: {e}")))??;
+            .await??;
             out.push((label, image));
         }
         Ok(out)

@@ -33,6 +33,7 @@ mod jobs;
 mod library;
 mod maintenance;
 mod models;
+mod pixels;
 mod refs;
 mod save;
 mod video;

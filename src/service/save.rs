@@ -145,7 +145,7 @@ impl Service {
                 mime_type: mime_type.to_owned(),
             },
             PreviewMode::Preview => {
-                let made = tokio::task::spawn_blocking(move || match pixels {
+                let made = super::pixels::run("preview", move || match pixels {
                     Some(p) => media::preview_of(&p, budget.max_side, budget.max_bytes),
                     None => media::preview(&bytes, budget.max_side, budget.max_bytes),
                 })

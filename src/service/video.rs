@@ -639,12 +639,11 @@ impl Service {
         let label = read.label.clone();
         let library = read.library_id().cloned();
         let (width, height) = (read.info.width, read.info.height);
-        let image = tokio::task::spawn_blocking(move || {
+        let image = super::pixels::run("frame", move || {
             let decoded = read.decode(&limits)?;
             read.for_model(&decoded, max_side)
         })
-        .await
-        .map_err(|e| ServiceError::Internal(format!("frame task failed: {e}")))??;
+        .await??;
         Ok(Frame {
             label,
             library,
@@ -867,7 +866,7 @@ impl Service {
             }
         };
         let budget = PreviewBudget::SINGLE;
-        let sheet = tokio::task::spawn_blocking(move || {
+        let sheet = super::pixels::run("contact sheet", move || {
             crate::media::video::contact_sheet(&bytes, budget.max_side, budget.max_bytes)
         })
         .await;

@@ -1,9 +1,13 @@
 //! The library's protocols, written once over the ports so every storage
 //! implementation gets the same guarantees:
 //!
-//! - **save**: bytes (durable, never overwriting), then the sidecar, then the
-//!   catalog row, then the change is announced. A failure undoes what was
-//!   written; a save, once started, finishes even if its caller goes away.
+//! - **save**: the sidecar (created only if absent: it reserves the name),
+//!   then the bytes (durable, never overwriting), then the catalog row, then
+//!   the change is announced. Every stored file has its metadata: a crash
+//!   between the two writes leaves a sidecar without a file, which reconcile
+//!   removes, never a file that would pass for one added by hand. A failure
+//!   undoes what was written; a save, once started, finishes even if its
+//!   caller goes away.
 //! - **delete**: the row is marked, the file and sidecar go, the row goes.
 //!   Reconcile finishes a delete a crash interrupted.
 //! - **reconcile**: the catalog is brought in line with the files (files
@@ -29,6 +33,10 @@ use super::{
     NewMedia, ObjectMeta, Page, Rendition, StoreError, Subscription,
 };
 
+/// Names a save tries before giving up (a name is taken only when another
+/// file got the same millisecond and random suffix).
+const NAME_TRIES: usize = 8;
+
 /// What a reconcile changed.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct ReconcileReport {
@@ -48,8 +56,8 @@ pub struct Library {
     media: Arc<dyn MediaStore>,
     catalog: Arc<dyn Catalog>,
     feed: Arc<dyn ChangeFeed>,
-    /// Saves share it; reconcile takes it alone, so it never mistakes a file
-    /// being saved for one added by hand.
+    /// Saves share it; reconcile takes it alone, so it never mistakes the
+    /// sidecar of a save under way for an orphan.
     gate: Arc<RwLock<()>>,
     /// Saves and deletes under way: they finish even if their caller goes
     /// away, and [`Library::settle`] waits for them before the process ends.
@@ -109,39 +117,58 @@ impl Library {
         // Millisecond precision: what the sidecar and catalog keep.
         let now = Utc::now();
         let created = DateTime::from_timestamp_millis(now.timestamp_millis()).unwrap_or(now);
-        let size_bytes = new.bytes.len() as u64;
         let name = NameSpec {
             prefix: new.kind.as_str(),
             created,
             extension: new.extension.clone(),
         };
-        let id = self.media.put_new(new.bytes, &name).await?;
-        let record = MediaRecord {
-            id: id.clone(),
-            kind: new.kind,
-            mime_type: new.mime_type,
-            size_bytes,
-            width: new.width,
-            height: new.height,
-            created,
-            prompt: new.prompt,
-            model: new.model,
-            source: new.source,
-            metadata: Map::new(),
+        for _ in 0..NAME_TRIES {
+            let id = name.candidate();
+            let record = MediaRecord {
+                id: id.clone(),
+                kind: new.kind,
+                mime_type: new.mime_type.clone(),
+                size_bytes: new.bytes.len() as u64,
+                width: new.width,
+                height: new.height,
+                created,
+                prompt: new.prompt.clone(),
+                model: new.model.clone(),
+                source: new.source.clone(),
+                metadata: Map::new(),
+            }
+            .with_sidecar(new.metadata.clone());
+            // The sidecar first: it reserves the name, and a file never
+            // exists without its metadata. A crash before the file is
+            // stored leaves a sidecar alone, which reconcile removes.
+            if !self
+                .media
+                .put_sidecar_if_absent(&id, record.sidecar_json())
+                .await?
+            {
+                continue;
+            }
+            let stored = match self.media.put_if_absent(&id, new.bytes.clone()).await {
+                // A file of that name with no sidecar (one added by hand):
+                // give the name back and take another.
+                Ok(false) => {
+                    self.media.delete_sidecar(&id).await?;
+                    continue;
+                }
+                Ok(true) => self.catalog.insert(&record).await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = stored {
+                // Leave nothing half-made behind: the file first, so that
+                // a crash here too leaves only a sidecar.
+                let _ = self.media.delete(&id).await;
+                let _ = self.media.delete_sidecar(&id).await;
+                return Err(e);
+            }
+            self.feed.publish(Change::Added(id)).await;
+            return Ok(record);
         }
-        .with_sidecar(new.metadata);
-        let written = match self.media.put_sidecar(&id, record.sidecar_json()).await {
-            Ok(()) => self.catalog.insert(&record).await,
-            Err(e) => Err(e),
-        };
-        if let Err(e) = written {
-            // Leave nothing half-made behind.
-            let _ = self.media.delete_sidecar(&id).await;
-            let _ = self.media.delete(&id).await;
-            return Err(e);
-        }
-        self.feed.publish(Change::Added(id)).await;
-        Ok(record)
+        Err(StoreError::NameCollision)
     }
 
     pub async fn get(&self, id: &MediaId) -> Result<Option<MediaRecord>, StoreError> {

@@ -48,7 +48,7 @@ pub struct ObjectMeta {
     pub modified: DateTime<Utc>,
 }
 
-/// How to make a new, unique, sortable file name; a store asks it for
+/// How to make a new, unique, sortable file name; a save asks it for
 /// another candidate when a name is taken.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NameSpec {
@@ -95,11 +95,17 @@ impl Rendition {
 
 /// Media bytes and sidecars by name. Writes never overwrite a media file;
 /// removals are idempotent.
+///
+/// New files are written put-if-absent (object storage: a conditional
+/// create, `If-None-Match: *`), sidecar first: [`Library`] reserves a name
+/// by creating its sidecar, then stores the file under it, so a file that
+/// exists always has its metadata (see [`Library::save`]).
 #[async_trait]
 pub trait MediaStore: Send + Sync + 'static {
-    /// Stores `bytes` under a fresh name from `name` and returns it, never
-    /// replacing an existing file. When this returns, the bytes are durable.
-    async fn put_new(&self, bytes: Bytes, name: &NameSpec) -> Result<MediaId, StoreError>;
+    /// Stores `bytes` as `id` unless a file of that name exists: then
+    /// `Ok(false)` and nothing is written. When this returns `Ok(true)`, the
+    /// bytes are durable.
+    async fn put_if_absent(&self, id: &MediaId, bytes: Bytes) -> Result<bool, StoreError>;
     /// The whole file.
     async fn get(&self, id: &MediaId) -> Result<Bytes, StoreError>;
     /// `range` of the file's bytes (shorter at the end of the file).
@@ -109,10 +115,11 @@ pub trait MediaStore: Send + Sync + 'static {
     async fn delete(&self, id: &MediaId) -> Result<(), StoreError>;
     /// Every media file (not sidecars, catalog or unfinished writes).
     async fn list(&self) -> Result<Vec<ObjectMeta>, StoreError>;
-    /// Writes (or replaces) the sidecar of `id`, durably.
-    async fn put_sidecar(&self, id: &MediaId, json: Bytes) -> Result<(), StoreError>;
-    /// Writes many sidecars that can be made again from their files
-    /// (reconcile): durable as a whole at the end, not one by one.
+    /// Writes the sidecar of `id` unless it has one: then `Ok(false)` and
+    /// nothing is written. When this returns `Ok(true)`, it is durable.
+    async fn put_sidecar_if_absent(&self, id: &MediaId, json: Bytes) -> Result<bool, StoreError>;
+    /// Writes (or replaces) many sidecars that can be made again from their
+    /// files (reconcile): durable as a whole at the end, not one by one.
     async fn put_sidecars(&self, items: Vec<(MediaId, Bytes)>) -> Result<(), StoreError>;
     async fn get_sidecar(&self, id: &MediaId) -> Result<Option<Bytes>, StoreError>;
     /// Removes the sidecar of `id` and every [`Rendition`] of it.

@@ -3,6 +3,7 @@
 //! PostgreSQL catalog runs the same functions on its own instance. Each
 //! function expects a fresh, empty instance.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -23,23 +24,36 @@ fn spec(prefix: &'static str, extension: &str) -> NameSpec {
     }
 }
 
-/// Bytes by name: no overwrite, whole and ranged reads, sidecars, listing,
+/// A new name for a file, as a save makes it.
+fn fresh(prefix: &'static str, extension: &str) -> MediaId {
+    spec(prefix, extension).candidate()
+}
+
+/// Bytes by name: put-if-absent, whole and ranged reads, sidecars, listing,
 /// idempotent deletes, unknown names.
 pub async fn media_store(store: &dyn MediaStore) {
     let body = Bytes::from_static(b"0123456789 pretend this is a picture");
-    let a = store
-        .put_new(body.clone(), &spec("image", "png"))
-        .await
-        .unwrap();
+    let a = fresh("image", "png");
     assert!(
         a.as_str().starts_with("image_") && a.as_str().ends_with(".png"),
         "{a}"
     );
-    let b = store
-        .put_new(Bytes::from_static(b"second"), &spec("image", "png"))
-        .await
-        .unwrap();
-    assert_ne!(a, b, "a new file never takes an existing name");
+    assert!(store.put_if_absent(&a, body.clone()).await.unwrap());
+    assert!(
+        !store
+            .put_if_absent(&a, Bytes::from_static(b"second"))
+            .await
+            .unwrap(),
+        "a file never replaces one of the same name"
+    );
+    let b = fresh("image", "png");
+    assert_ne!(a, b);
+    assert!(
+        store
+            .put_if_absent(&b, Bytes::from_static(b"second"))
+            .await
+            .unwrap()
+    );
     assert_eq!(
         store.get(&a).await.unwrap(),
         body,
@@ -62,20 +76,44 @@ pub async fn media_store(store: &dyn MediaStore) {
     want.sort();
     assert_eq!(listed, want);
 
-    // Sidecars: written, replaced, listed, in batches.
+    // Sidecars: created if absent, replaced in batches, listed.
     assert_eq!(store.get_sidecar(&a).await.unwrap(), None);
+    assert!(
+        store
+            .put_sidecar_if_absent(&a, Bytes::from_static(b"{\"v\":1}"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .put_sidecar_if_absent(&a, Bytes::from_static(b"{\"v\":2}"))
+            .await
+            .unwrap(),
+        "a sidecar is created once"
+    );
+    assert_eq!(
+        store.get_sidecar(&a).await.unwrap().unwrap(),
+        &b"{\"v\":1}"[..]
+    );
     store
-        .put_sidecar(&a, Bytes::from_static(b"{\"v\":1}"))
-        .await
-        .unwrap();
-    store
-        .put_sidecar(&a, Bytes::from_static(b"{\"v\":2}"))
+        .put_sidecars(vec![(a.clone(), Bytes::from_static(b"{\"v\":2}"))])
         .await
         .unwrap();
     assert_eq!(
         store.get_sidecar(&a).await.unwrap().unwrap(),
         &b"{\"v\":2}"[..]
     );
+    // A sidecar alone (a name reserved by a save) is not a media file.
+    let reserved = fresh("image", "png");
+    assert!(
+        store
+            .put_sidecar_if_absent(&reserved, Bytes::from_static(b"{}"))
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.list().await.unwrap().len(), 2);
+    assert_eq!(store.head(&reserved).await.unwrap(), None);
+    store.delete_sidecar(&reserved).await.unwrap();
     store
         .put_sidecars(vec![(b.clone(), Bytes::from_static(b"{}"))])
         .await
@@ -426,13 +464,13 @@ pub async fn library(lib: &Library, media: &dyn MediaStore) {
 
     // Behind the catalog's back: one file stored without a row, one file
     // of a row removed.
-    let stray = media
-        .put_new(
-            Bytes::from(crate::media::tests_support::png(3, 2)),
-            &spec("image", "png"),
-        )
-        .await
-        .unwrap();
+    let stray = fresh("image", "png");
+    assert!(
+        media
+            .put_if_absent(&stray, Bytes::from(crate::media::tests_support::png(3, 2)))
+            .await
+            .unwrap()
+    );
     media.delete(&saved.id).await.unwrap();
     changes.drain();
     let report = lib.reconcile(Duration::from_secs(3600)).await.unwrap();
@@ -450,4 +488,165 @@ pub async fn library(lib: &Library, media: &dyn MediaStore) {
         lib.reconcile(Duration::from_secs(3600)).await.unwrap(),
         ReconcileReport::default()
     );
+}
+
+/// A store that stops after `writes` changes, as a process killed there
+/// would: every later call fails and nothing more reaches `inner` (not even
+/// the clean-up of the save that was under way).
+struct StopsAfter {
+    inner: Arc<dyn MediaStore>,
+    writes_left: std::sync::atomic::AtomicUsize,
+}
+
+impl StopsAfter {
+    fn new(inner: Arc<dyn MediaStore>, writes: usize) -> Self {
+        Self {
+            inner,
+            writes_left: writes.into(),
+        }
+    }
+
+    fn stopped() -> StoreError {
+        StoreError::Task("the process was killed here".into())
+    }
+
+    /// Lets one change through, if any are left.
+    fn write(&self) -> Result<(), StoreError> {
+        use std::sync::atomic::Ordering;
+        self.writes_left
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .map(drop)
+            .map_err(|_| Self::stopped())
+    }
+
+    fn read(&self) -> Result<(), StoreError> {
+        use std::sync::atomic::Ordering;
+        if self.writes_left.load(Ordering::SeqCst) == 0 {
+            return Err(Self::stopped());
+        }
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl MediaStore for StopsAfter {
+    async fn put_if_absent(&self, id: &MediaId, bytes: Bytes) -> Result<bool, StoreError> {
+        self.write()?;
+        self.inner.put_if_absent(id, bytes).await
+    }
+    async fn get(&self, id: &MediaId) -> Result<Bytes, StoreError> {
+        self.read()?;
+        self.inner.get(id).await
+    }
+    async fn get_range(
+        &self,
+        id: &MediaId,
+        range: std::ops::Range<u64>,
+    ) -> Result<Bytes, StoreError> {
+        self.read()?;
+        self.inner.get_range(id, range).await
+    }
+    async fn head(&self, id: &MediaId) -> Result<Option<ObjectMeta>, StoreError> {
+        self.read()?;
+        self.inner.head(id).await
+    }
+    async fn delete(&self, id: &MediaId) -> Result<(), StoreError> {
+        self.write()?;
+        self.inner.delete(id).await
+    }
+    async fn list(&self) -> Result<Vec<ObjectMeta>, StoreError> {
+        self.read()?;
+        self.inner.list().await
+    }
+    async fn put_sidecar_if_absent(&self, id: &MediaId, json: Bytes) -> Result<bool, StoreError> {
+        self.write()?;
+        self.inner.put_sidecar_if_absent(id, json).await
+    }
+    async fn put_sidecars(&self, items: Vec<(MediaId, Bytes)>) -> Result<(), StoreError> {
+        self.write()?;
+        self.inner.put_sidecars(items).await
+    }
+    async fn get_sidecar(&self, id: &MediaId) -> Result<Option<Bytes>, StoreError> {
+        self.read()?;
+        self.inner.get_sidecar(id).await
+    }
+    async fn delete_sidecar(&self, id: &MediaId) -> Result<(), StoreError> {
+        self.write()?;
+        self.inner.delete_sidecar(id).await
+    }
+    async fn put_rendition(
+        &self,
+        id: &MediaId,
+        kind: Rendition,
+        bytes: Bytes,
+    ) -> Result<(), StoreError> {
+        self.write()?;
+        self.inner.put_rendition(id, kind, bytes).await
+    }
+    async fn get_rendition(
+        &self,
+        id: &MediaId,
+        kind: Rendition,
+    ) -> Result<Option<Bytes>, StoreError> {
+        self.read()?;
+        self.inner.get_rendition(id, kind).await
+    }
+    async fn list_sidecars(&self) -> Result<Vec<MediaId>, StoreError> {
+        self.read()?;
+        self.inner.list_sidecars().await
+    }
+    async fn sweep_incomplete(&self, stale_after: Duration) -> Result<usize, StoreError> {
+        self.write()?;
+        self.inner.sweep_incomplete(stale_after).await
+    }
+}
+
+/// A save killed after any of its writes leaves no file without its
+/// metadata (the sidecar goes first), and the next reconcile leaves the
+/// library as if the save never started: no file "added by hand" without
+/// its prompt, no orphan sidecar.
+pub async fn save_crash_points(
+    media: Arc<dyn MediaStore>,
+    catalog: Arc<dyn Catalog>,
+    feed: Arc<dyn ChangeFeed>,
+) {
+    for writes in 0..10 {
+        let prompt = format!("killed after {writes} writes");
+        let stopping = Arc::new(StopsAfter::new(media.clone(), writes));
+        let saved = Library::new(stopping, catalog.clone(), feed.clone())
+            .save(image(&prompt))
+            .await;
+        for file in media.list().await.unwrap() {
+            let sidecar = media.get_sidecar(&file.id).await.unwrap();
+            let sidecar: serde_json::Value =
+                serde_json::from_slice(&sidecar.unwrap_or_else(|| {
+                    panic!("killed after {writes} writes: `{}` has no sidecar", file.id)
+                }))
+                .unwrap();
+            assert_eq!(sidecar["prompt"], prompt.as_str(), "{}", file.id);
+        }
+        // The next start.
+        let lib = Library::new(media.clone(), catalog.clone(), feed.clone());
+        let report = lib.reconcile(Duration::from_secs(3600)).await.unwrap();
+        assert_eq!(report.added, 0, "killed after {writes} writes: {report:?}");
+        let files = media.list().await.unwrap();
+        let mut sidecars = media.list_sidecars().await.unwrap();
+        sidecars.sort();
+        let mut names: Vec<MediaId> = files.into_iter().map(|f| f.id).collect();
+        names.sort();
+        assert_eq!(sidecars, names, "killed after {writes} writes");
+        match saved {
+            Ok(record) => {
+                assert_eq!(names, vec![record.id.clone()]);
+                let row = lib.get(&record.id).await.unwrap().unwrap();
+                assert_eq!(row.prompt.as_deref(), Some(prompt.as_str()));
+                return;
+            }
+            Err(_) => {
+                assert!(names.is_empty(), "killed after {writes} writes: {names:?}");
+                assert!(catalog.all_ids().await.unwrap().is_empty());
+            }
+        }
+    }
+    panic!("a save that may write freely never succeeded");
 }

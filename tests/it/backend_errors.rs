@@ -285,3 +285,262 @@ async fn refused_gemini_connection_is_not_cliproxy_unavailable() {
     assert_eq!(e.details()["backend"], "gemini");
     assert!(!msg.contains(KEY), "{msg}");
 }
+
+/// A connection that breaks mid-answer is not CLIProxyAPI being down: the
+/// answer was lost, so the generation failed (retryable) and was retried;
+/// the advice is not "start CLIProxyAPI".
+#[tokio::test]
+async fn broken_answer_is_generation_failed_and_retried() {
+    let emu = emulator().await;
+    let b = backend(
+        BackendKind::CliProxy,
+        &emu.base_url(),
+        Some(KEY),
+        Duration::from_secs(10),
+    );
+    let e = generate(b.as_ref(), "x [emulator:broken]")
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), ErrorCode::GenerationFailed);
+    assert!(e.is_retryable());
+    let msg = e.message();
+    assert!(msg.contains("broke"), "{msg}");
+    assert!(
+        !msg.contains("start CLIProxyAPI") && !msg.contains("cannot reach"),
+        "{msg}"
+    );
+    assert_eq!(stats(&emu).await["generate_requests"], 4, "retried");
+    // Once, then a whole answer: the retry gets the image.
+    control(&emu, json!({"fail": "broken", "times": 1})).await;
+    let img = generate(b.as_ref(), "x").await.unwrap();
+    assert_eq!(img.attempts, 2);
+}
+
+/// CLIProxyAPI's 503 `auth_not_found` means nobody is logged in through it:
+/// a credentials problem with the way to log in, not "try another model",
+/// and not retried.
+#[tokio::test]
+async fn no_login_behind_cliproxy_says_how_to_log_in() {
+    let emu = emulator().await;
+    let b = backend(
+        BackendKind::CliProxy,
+        &emu.base_url(),
+        Some(KEY),
+        Duration::from_secs(10),
+    );
+    let e = generate(b.as_ref(), "x [emulator:unavailable]")
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), ErrorCode::AuthFailed);
+    let msg = e.message();
+    assert!(msg.contains("no logged-in account"), "{msg}");
+    assert!(msg.contains("`--login`"), "{msg}");
+    assert!(!msg.contains("another model"), "{msg}");
+    assert_eq!(e.details()["http_status"], 503);
+    assert_eq!(stats(&emu).await["generate_requests"], 1, "not retried");
+}
+
+/// `media-gen serve` over stdio with `env`, logging at `trace`: the answer
+/// line to each `tools/call` of `calls` (name, arguments), and the whole log.
+fn stdio_session(
+    env: &[(&str, &str)],
+    calls: &[(&str, serde_json::Value)],
+) -> (Vec<serde_json::Value>, String) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::process::Stdio;
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = crate::support::bin_in(dir.path())
+        .args(["serve"])
+        .envs(env.iter().copied())
+        .env("MEDIA_GEN_LOG", "trace")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let log = std::thread::spawn(move || {
+        let mut s = String::new();
+        stderr.read_to_string(&mut s).unwrap();
+        s
+    });
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    writeln!(stdin, "{}", crate::support::INIT).unwrap();
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    writeln!(
+        stdin,
+        r#"{{"jsonrpc":"2.0","method":"notifications/initialized"}}"#
+    )
+    .unwrap();
+    let mut answers = Vec::new();
+    for (id, (name, arguments)) in calls.iter().enumerate() {
+        let call = json!({"jsonrpc": "2.0", "id": id + 2, "method": "tools/call",
+            "params": {"name": name, "arguments": arguments}});
+        writeln!(stdin, "{call}").unwrap();
+        stdin.flush().unwrap();
+        // Notifications (a changed resource list …) may come first.
+        let answer = loop {
+            line.clear();
+            assert!(stdout.read_line(&mut line).unwrap() > 0, "no answer");
+            let message: serde_json::Value = serde_json::from_str(&line).unwrap();
+            if message["id"] == json!(id + 2) {
+                break message;
+            }
+        };
+        answers.push(answer);
+    }
+    drop(stdin);
+    assert!(child.wait().unwrap().success());
+    (answers, log.join().unwrap())
+}
+
+/// A backend that repeats the request's credentials in its error (as
+/// careless proxies do): the key reaches neither the tool result (text and
+/// `structuredContent`) nor the server's log, even at `trace`.
+#[test]
+fn an_echoed_key_reaches_neither_result_nor_log() {
+    let key = "sk-echo-7f3a9c1e5b2d4086-distinctive";
+    let emu = crate::support::EmulatorProcess::start(&[]);
+    let (answers, log) = stdio_session(
+        &[
+            ("MCP_CLIPROXY_URL", emu.url.as_str()),
+            ("MCP_CLIPROXY_API_KEY", key),
+        ],
+        &[(
+            "generate_image",
+            json!({"prompt": "a lighthouse [emulator:echo_auth]"}),
+        )],
+    );
+    let result = &answers[0]["result"];
+    assert_eq!(result["isError"], true, "{result}");
+    let error = &result["structuredContent"]["error"];
+    assert_eq!(error["code"], "AUTH_FAILED", "{result}");
+    // The backend's answer is there, without what it echoed.
+    let message = error["message"].as_str().unwrap();
+    assert!(message.contains("Bearer [redacted]"), "{message}");
+    let text = result["content"][0]["text"].as_str().unwrap();
+    assert!(text.contains("Bearer [redacted]"), "{text}");
+    assert!(
+        !result.to_string().contains(key),
+        "the key is in the result: {result}"
+    );
+    assert!(
+        log.contains("TRACE"),
+        "the log ran at trace level: {log:.2000}"
+    );
+    assert!(!log.contains(key), "the key is in the log");
+    assert!(
+        !log.contains("7f3a9c1e5b2d4086"),
+        "part of the key is in the log"
+    );
+}
+
+/// At `trace`, a generation's log (rmcp logs every message it sends, the
+/// preview image included) has no line over a few KiB and no image data.
+#[test]
+fn trace_log_lines_are_bounded_and_carry_no_image_data() {
+    let emu = crate::support::EmulatorProcess::start(&[]);
+    let (answers, log) = stdio_session(
+        &[("MCP_CLIPROXY_URL", emu.url.as_str())],
+        &[("generate_image", json!({"prompt": "a lighthouse"}))],
+    );
+    let result = &answers[0]["result"];
+    assert_eq!(result["structuredContent"]["success"], true, "{result}");
+    let preview = result["content"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|c| c["data"].as_str())
+        .expect("an inline preview");
+    assert!(log.contains("response message"), "rmcp logged the answer");
+    let longest = log.lines().map(str::len).max().unwrap_or(0);
+    assert!(longest < 8 * 1024, "a log line of {longest} bytes");
+    assert!(
+        !log.contains(&preview[..64]) && !log.contains(&preview[preview.len() / 2..][..64]),
+        "the preview's base64 is in the log"
+    );
+}
+
+/// After a burst of concurrent calls, the provider client keeps only a few
+/// idle connections (reqwest alone keeps every one, for 90 s): the others
+/// are closed as their calls end.
+#[tokio::test]
+async fn a_burst_leaves_only_a_few_idle_connections() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    const BURST: usize = 24;
+    // A keep-alive HTTP/1.1 server that counts its open connections and
+    // holds each answer a moment, so the calls overlap.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let open = Arc::new(AtomicUsize::new(0));
+    let counted = open.clone();
+    tokio::spawn(async move {
+        loop {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let open = counted.clone();
+            open.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                while let Ok(n @ 1..) = socket.read(&mut chunk).await {
+                    buf.extend_from_slice(&chunk[..n]);
+                    while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        buf.drain(..end + 4);
+                        tokio::time::sleep(Duration::from_millis(300)).await;
+                        let body = r#"{"object":"list","data":[{"id":"m"}]}"#;
+                        let answer = format!(
+                            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                            body.len()
+                        );
+                        if socket.write_all(answer.as_bytes()).await.is_err() {
+                            break;
+                        }
+                    }
+                }
+                open.fetch_sub(1, Ordering::SeqCst);
+            });
+        }
+    });
+    let cfg = BackendConfig {
+        base_url: reqwest::Url::parse(&url).unwrap(),
+        api_key: None,
+        timeout: Duration::from_secs(10),
+        retry: RetryPolicy::default(),
+    };
+    let b = Arc::new(CliProxyImages::new(cfg, media_gen::backend::http_client()));
+    let calls: Vec<_> = (0..BURST)
+        .map(|_| {
+            let b = b.clone();
+            tokio::spawn(async move { b.list_models().await })
+        })
+        .collect();
+    for c in calls {
+        assert_eq!(c.await.unwrap().unwrap(), ["m"]);
+    }
+    let peak = open.load(Ordering::SeqCst);
+    assert!(
+        peak > media_gen::backend::POOL_MAX_IDLE_PER_HOST,
+        "the calls overlapped: {peak}"
+    );
+    // The client closes what it does not keep as soon as each call ends;
+    // give the server a moment to see the closes.
+    let mut left = peak;
+    for _ in 0..50 {
+        left = open.load(Ordering::SeqCst);
+        if left <= media_gen::backend::POOL_MAX_IDLE_PER_HOST {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        left <= media_gen::backend::POOL_MAX_IDLE_PER_HOST,
+        "{left} idle connections kept after a burst of {BURST}"
+    );
+    drop(b);
+}

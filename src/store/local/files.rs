@@ -15,7 +15,7 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 
 use super::{CATALOG_FILE, METADATA_DIR};
-use crate::store::{MediaId, MediaStore, NameSpec, ObjectMeta, Rendition, StoreError, blocking};
+use crate::store::{MediaId, MediaStore, ObjectMeta, Rendition, StoreError, blocking};
 
 /// Files in a local directory. Cheap to clone.
 #[derive(Clone)]
@@ -118,6 +118,21 @@ impl Dirs {
         Ok(())
     }
 
+    /// Moves a written temporary file to `path` in `dir` unless something
+    /// is there (then `false`, and the temporary file is removed), and
+    /// makes the new name durable.
+    fn create(tmp: tempfile::NamedTempFile, path: &Path, dir: &Path) -> Result<bool, StoreError> {
+        match tmp.persist_noclobber(path) {
+            Ok(_) => {
+                Self::sync_dir(dir)?;
+                Ok(true)
+            }
+            // Dropping `e.file` removes the temporary file.
+            Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+            Err(e) => Err(io(path)(e.error)),
+        }
+    }
+
     fn sync_dir(dir: &Path) -> Result<(), StoreError> {
         std::fs::File::open(dir)
             .and_then(|d| d.sync_all())
@@ -204,28 +219,12 @@ fn modified(meta: &std::fs::Metadata) -> DateTime<Utc> {
 
 #[async_trait]
 impl MediaStore for LocalMedia {
-    async fn put_new(&self, bytes: Bytes, name: &NameSpec) -> Result<MediaId, StoreError> {
-        let name = name.clone();
+    async fn put_if_absent(&self, id: &MediaId, bytes: Bytes) -> Result<bool, StoreError> {
+        let id = id.clone();
         self.run(move |d| {
-            let mut tmp = Dirs::write_temp(&d.root, &bytes, true)?;
+            let tmp = Dirs::write_temp(&d.root, &bytes, true)?;
             drop(bytes);
-            for _ in 0..8 {
-                let id = name.candidate();
-                match tmp.persist_noclobber(d.file(&id)) {
-                    Ok(_) => {
-                        Dirs::sync_dir(&d.root)?;
-                        return Ok(id);
-                    }
-                    Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => tmp = e.file,
-                    Err(e) => {
-                        return Err(StoreError::Io {
-                            path: d.file(&id),
-                            source: e.error,
-                        });
-                    }
-                }
-            }
-            Err(StoreError::NameCollision)
+            Dirs::create(tmp, &d.file(&id), &d.root)
         })
         .await
     }
@@ -294,11 +293,11 @@ impl MediaStore for LocalMedia {
         .await
     }
 
-    async fn put_sidecar(&self, id: &MediaId, json: Bytes) -> Result<(), StoreError> {
+    async fn put_sidecar_if_absent(&self, id: &MediaId, json: Bytes) -> Result<bool, StoreError> {
         let id = id.clone();
         self.run(move |d| {
-            d.persist_sidecar(Dirs::write_temp(&d.meta, &json, true)?, &id)?;
-            Dirs::sync_dir(&d.meta)
+            let tmp = Dirs::write_temp(&d.meta, &json, true)?;
+            Dirs::create(tmp, &d.sidecar(&id), &d.meta)
         })
         .await
     }

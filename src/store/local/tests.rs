@@ -58,6 +58,14 @@ async fn local_ports_honour_the_shared_contracts() {
     let fresh = tempfile::tempdir().unwrap();
     let local = LocalStore::open(fresh.path()).unwrap();
     suite::library(&local.library(), local.media.as_ref()).await;
+    let fresh = tempfile::tempdir().unwrap();
+    let local = LocalStore::open(fresh.path()).unwrap();
+    suite::save_crash_points(
+        local.media.clone(),
+        local.catalog.clone(),
+        local.feed.clone(),
+    )
+    .await;
 }
 
 /// Opening for a look creates nothing where there is no library, and finds
