@@ -27,7 +27,9 @@ use chrono::Utc;
 use serde_json::{Value, json};
 
 use super::Shared;
-use super::routes::{FailMode, KeyQuery, State, admit, early_failure, pick_failure, truncated};
+use super::routes::{
+    FailMode, KeyQuery, State, Wire, admit, early_failure, pick_failure, truncated,
+};
 use super::video::{Clip, decode_frame, render_mp4};
 use crate::domain::{self, VideoModelInfo, VideoProvider};
 
@@ -184,7 +186,7 @@ pub async fn predict_long_running(
     let params = &body["parameters"];
     let prompt = instance["prompt"].as_str().unwrap_or_default().to_owned();
     let failure = pick_failure(s, headers, &prompt);
-    if let Some(r) = early_failure(s, headers, failure, model).await {
+    if let Some(r) = early_failure(s, headers, failure, model, Wire::Gemini).await {
         return r;
     }
     let ratio = params["aspectRatio"].as_str().unwrap_or("16:9").to_owned();
@@ -503,7 +505,7 @@ pub async fn openai_create(
     };
     let prompt = body["prompt"].as_str().unwrap_or_default().to_owned();
     let failure = pick_failure(&s, &headers, &prompt);
-    if let Some(r) = early_failure(&s, &headers, failure, model).await {
+    if let Some(r) = early_failure(&s, &headers, failure, model, Wire::OpenAi).await {
         return r;
     }
     let seconds: u32 = body["seconds"]

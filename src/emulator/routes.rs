@@ -30,7 +30,8 @@ pub enum FailMode {
     ResourceExhausted,
     /// 500.
     ServerError,
-    /// 503 `auth_not_found`.
+    /// 503: CLIProxyAPI's `auth_not_found` (no account logged in); on the
+    /// Gemini API's native routes, Google's `UNAVAILABLE` (overloaded).
     Unavailable,
     /// Never answers in a useful time (600 s).
     Slow,
@@ -313,7 +314,7 @@ struct Ask {
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Wire {
+pub(super) enum Wire {
     OpenAi,
     Gemini,
 }
@@ -529,6 +530,7 @@ pub(super) async fn early_failure(
     headers: &HeaderMap,
     failure: Option<FailMode>,
     model: &str,
+    wire: Wire,
 ) -> Option<Response> {
     let (latency, retry_after) = s
         .control
@@ -565,6 +567,15 @@ pub(super) async fn early_failure(
         FailMode::ServerError => (
             StatusCode::INTERNAL_SERVER_ERROR,
             Json(json!({"error": {"code": 500, "message": "Internal error encountered.", "status": "INTERNAL"}})),
+        )
+            .into_response(),
+        // Google's own 503 on its native routes; CLIProxyAPI's when no
+        // account is logged in on the OpenAI-shaped ones.
+        FailMode::Unavailable if wire == Wire::Gemini => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"error": {"code": 503,
+                "message": "The model is overloaded. Please try again later.",
+                "status": "UNAVAILABLE"}})),
         )
             .into_response(),
         FailMode::Unavailable => (
@@ -620,7 +631,7 @@ async fn generate(s: &State, headers: &HeaderMap, wire: Wire, ask: Ask) -> Respo
     let failure = pick_failure(s, headers, &ask.prompt);
     if failure != Some(FailMode::UnknownModel)
         && domain::image_model(&ask.model).is_some()
-        && let Some(r) = early_failure(s, headers, failure, &ask.model).await
+        && let Some(r) = early_failure(s, headers, failure, &ask.model, wire).await
     {
         return r;
     }

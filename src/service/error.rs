@@ -171,11 +171,14 @@ impl ServiceError {
             Self::InvalidImage { .. } => ErrorCode::InvalidImage,
             Self::UnknownModel { .. } | Self::UnknownVideoModel { .. } => ErrorCode::InvalidModel,
             Self::Image { backend, source } | Self::Video { backend, source } => match source {
-                BackendError::Unavailable { .. } => match backend {
-                    Backend::CliProxy => ErrorCode::CliproxyUnavailable,
-                    // No code names the Gemini API being out of reach: the
-                    // generation failed, and the message says why.
-                    Backend::Gemini => ErrorCode::GenerationFailed,
+                BackendError::Unavailable { .. } => match (backend, self) {
+                    (Backend::CliProxy, _) => ErrorCode::CliproxyUnavailable,
+                    // The video provider out of reach, as CLIPROXY_UNAVAILABLE
+                    // names the image one.
+                    (Backend::Gemini, Self::Video { .. }) => ErrorCode::VideoBackendUnavailable,
+                    // No code names the Gemini API out of reach for images:
+                    // the generation failed, and the message says why.
+                    (Backend::Gemini, _) => ErrorCode::GenerationFailed,
                 },
                 // No login behind CLIProxyAPI is a credentials problem:
                 // the proxy is there, the account is not.

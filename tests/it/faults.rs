@@ -61,8 +61,8 @@ const MATRIX: &[Row] = &[
     Row {
         mode: "refused",
         image: Call("CLIPROXY_UNAVAILABLE"),
-        // The Gemini API out of reach: no code names it; the message does.
-        video: Call("GENERATION_FAILED"),
+        // The Gemini API (the video provider) out of reach.
+        video: Call("VIDEO_BACKEND_UNAVAILABLE"),
     },
     Row {
         mode: "auth",
@@ -86,7 +86,8 @@ const MATRIX: &[Row] = &[
     },
     Row {
         mode: "unavailable",
-        image: Call("GENERATION_FAILED"),
+        // CLIProxyAPI's 503 auth_not_found: no account logged in.
+        image: Call("AUTH_FAILED"),
         video: Call("GENERATION_FAILED"),
     },
     Row {
