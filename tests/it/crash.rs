@@ -164,9 +164,9 @@ fn a_resumed_job_finds_the_video_reconcile_catalogues() {
 /// - at the end, every video job (answered or not) has finished, each with
 ///   exactly one file.
 ///
-/// Files adopted by reconcile without a prompt (`added_by_hand`) are a
-/// violation only when their call was answered; the others are counted
-/// (a kill between a file and its sidecar makes them).
+/// A file adopted by reconcile without a prompt (`added_by_hand`) is a
+/// violation whether its call was answered or not: the sidecar is written
+/// before the file, so a kill can never leave a file without its metadata.
 ///
 /// `MEDIA_GEN_CRASH_LOOPS` sets the number of kills (default 8): the long
 /// run is `MEDIA_GEN_CRASH_LOOPS=50 cargo test --features conformance
@@ -525,12 +525,17 @@ mod crash_loop {
                 ));
             }
         }
+        // Answered or not: with the sidecar written before the file, a file
+        // never exists without its metadata, so reconcile adopts none.
         for (name, (prompt, _)) in &rows {
             if prompt.is_none()
                 && sidecar(out, name).is_some_and(|s| s["added_by_hand"] == true)
                 && !ledger.files.contains_key(name)
             {
                 report.adopted_without_prompt.insert(name.clone());
+                v(format!(
+                    "`{name}` (its call unanswered) was adopted by reconcile without a prompt"
+                ));
             }
         }
     }
