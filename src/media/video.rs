@@ -283,10 +283,10 @@ mod proptests {
                 bytes[i] = b;
             }
             bytes.truncate(cut.index(bytes.len() + 1).max(8));
-            if let Ok(info) = probe_mp4(&bytes) {
-                if u64::from(info.width) * u64::from(info.height) <= 1 << 16 {
-                    let _ = frames(&bytes, 2);
-                }
+            if let Ok(info) = probe_mp4(&bytes)
+                && u64::from(info.width) * u64::from(info.height) <= 1 << 16
+            {
+                let _ = frames(&bytes, 2);
             }
         }
     }
