@@ -5,7 +5,15 @@
 use libfuzzer_sys::fuzz_target;
 use media_gen::media::video::{frames, is_mp4, probe_mp4};
 
-fuzz_target!(|bytes: &[u8]| {
+fuzz_target!(
+    init: {
+        // The reader turns a panic inside re_mp4 into an error on purpose
+        // (catch_unwind); libfuzzer-sys's hook would abort on it first. A
+        // panic that escapes the target still aborts (libfuzzer-sys catches
+        // it around each run) and is reported as a crash.
+        std::panic::set_hook(Box::new(|_| {}));
+    },
+    |bytes: &[u8]| {
     if !is_mp4(bytes) {
         assert!(probe_mp4(bytes).is_err());
         return;
@@ -17,4 +25,5 @@ fuzz_target!(|bytes: &[u8]| {
             let _ = frames(bytes, 2);
         }
     }
-});
+    }
+);

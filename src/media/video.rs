@@ -36,7 +36,12 @@ fn parse(bytes: &[u8]) -> Result<Mp4, MediaError> {
     if !is_mp4(bytes) {
         return Err(MediaError::Video("not an MP4 file (no `ftyp` box)".into()));
     }
-    Mp4::read_bytes(bytes).map_err(video_error)
+    // re_mp4 indexes its sample tables without checking them: a file whose
+    // tables disagree (found by fuzzing: an empty `stts`) panics inside it.
+    // That is a malformed file, not a crash of whoever reads it.
+    std::panic::catch_unwind(|| Mp4::read_bytes(bytes))
+        .map_err(|_| MediaError::Video("the MP4's sample tables are inconsistent".into()))?
+        .map_err(video_error)
 }
 
 fn video_track(mp4: &Mp4) -> Result<&Track, MediaError> {
@@ -289,6 +294,15 @@ mod proptests {
                 let _ = frames(&bytes, 2);
             }
         }
+    }
+
+    /// Found by the `mp4` fuzz target: a clip whose `stts` table is empty
+    /// panicked inside re_mp4 (index out of bounds).
+    #[test]
+    fn an_empty_sample_table_is_an_error_not_a_panic() {
+        let bytes = include_bytes!("testdata/empty_stts.mp4");
+        assert!(matches!(probe_mp4(bytes), Err(MediaError::Video(_))));
+        assert!(matches!(frames(bytes, 2), Err(MediaError::Video(_))));
     }
 
     #[test]
