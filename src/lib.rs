@@ -28,6 +28,8 @@
 //! - [`app`]: the composition root — builds the ports from settings, runs
 //!   `serve` and the shell commands, and `doctor`, which checks a setup.
 //! - [`emulator`]: the offline backend emulator used by `--emulator` and tests.
+//! - `fuzzing` (hidden): the wire-format readers, re-exported for the fuzz
+//!   targets in `fuzz/` and the property tests.
 //!
 //! The core (`domain` … `service`) knows nothing of MCP; the MCP layer
 //! knows nothing of wire formats.
@@ -38,7 +40,11 @@ pub mod config;
 pub mod contract;
 pub mod domain;
 pub mod emulator;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod media;
+#[cfg(test)]
+mod prop_support;
 pub mod service;
 pub mod store;
 pub mod tools;

@@ -254,14 +254,15 @@ pub fn redact(text: &str, secret: Option<&str>) -> String {
     out
 }
 
-/// `"41s"` / `"1.5s"` → duration.
+/// `"41s"` / `"1.5s"` → duration; `None` for what is not one, including
+/// numbers too large for a `Duration` (a server may send anything).
 fn parse_google_duration(s: &str) -> Option<Duration> {
     let secs: f64 = s.trim().strip_suffix('s')?.parse().ok()?;
-    (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs))
+    Duration::try_from_secs_f64(secs).ok()
 }
 
 /// Classifies a non-success HTTP response.
-pub(super) fn classify_status(
+pub(crate) fn classify_status(
     status: u16,
     retry_after: Option<Duration>,
     body: &[u8],
@@ -342,7 +343,7 @@ struct ModelEntry {
 }
 
 /// `{"data":[{"id"}]}` (OpenAI) or `{"models":[{"name":"models/X"}]}` (Gemini).
-pub(super) fn parse_model_list(body: &[u8]) -> Result<Vec<String>, BackendError> {
+pub(crate) fn parse_model_list(body: &[u8]) -> Result<Vec<String>, BackendError> {
     let list: OpenAiModels = serde_json::from_slice(body).map_err(|e| BackendError::Failed {
         status: None,
         message: format!("the model list is not valid JSON: {e}"),
@@ -478,6 +479,23 @@ mod tests {
         }
     }
 
+    /// Found by `proptests::any_retry_delay_is_read_or_ignored`: a
+    /// `retryDelay` too large for a `Duration` panicked the request.
+    #[test]
+    fn retry_delays_that_are_no_duration_are_ignored() {
+        for delay in ["1e30s", "4e20s", "-1s", "NaNs", "infs", "s", "41"] {
+            let body = format!(
+                r#"{{"error":{{"code":429,"message":"slow","details":[{{"retryDelay":"{delay}"}}]}}}}"#
+            );
+            match classify_status(429, None, body.as_bytes()) {
+                BackendError::RateLimited { retry_after, .. } => {
+                    assert_eq!(retry_after, None, "{delay}");
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
     #[test]
     fn server_errors_and_non_json() {
         let e = classify_status(503, None, b"upstream connect error");
@@ -509,5 +527,63 @@ mod tests {
             parse_model_list(google).unwrap(),
             ["gemini-2.5-flash-image"]
         );
+    }
+}
+
+/// Error bodies, model lists and redaction on hostile input.
+#[cfg(test)]
+mod proptests {
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    use super::*;
+    use crate::prop_support::{config, json as any_json};
+
+    proptest! {
+        #![proptest_config(config(256))]
+
+        #[test]
+        fn arbitrary_bodies_never_panic(
+            body in prop::collection::vec(any::<u8>(), 0..512),
+            v in any_json(),
+            status in 400u16..600,
+            retry_after in proptest::option::of(any::<u64>()),
+        ) {
+            let retry_after = retry_after.map(Duration::from_secs);
+            let _ = classify_status(status, retry_after, &body);
+            let _ = classify_status(status, retry_after, v.to_string().as_bytes());
+            let google = json!({"error": {"code": status, "message": v.clone(), "status": "RESOURCE_EXHAUSTED", "details": [v.clone()]}});
+            let _ = classify_status(status, retry_after, google.to_string().as_bytes());
+            let _ = parse_model_list(&body);
+            let _ = parse_model_list(v.to_string().as_bytes());
+        }
+
+        /// Google's `RetryInfo.retryDelay` is any text a server chooses.
+        #[test]
+        fn any_retry_delay_is_read_or_ignored(delay in prop_oneof![
+            any::<String>(),
+            any::<f64>().prop_map(|f| format!("{f}s")),
+            "[0-9]{1,400}(\\.[0-9]{0,9})?s",
+        ]) {
+            let body = json!({"error": {"code": 429, "message": "slow down", "status": "RESOURCE_EXHAUSTED",
+                                        "details": [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": delay}]}});
+            match classify_status(429, None, body.to_string().as_bytes()) {
+                BackendError::RateLimited { .. } => {}
+                other => prop_assert!(false, "{other:?}"),
+            }
+        }
+
+        #[test]
+        fn redaction_never_panics_and_removes_the_key(
+            text in any::<String>(),
+            key in "[A-Za-z0-9_-]{16,40}",
+            cut in any::<prop::sample::Index>(),
+        ) {
+            let _ = redact(&text, Some(&text));
+            let at = text.char_indices().map(|(i, _)| i).nth(cut.index(text.chars().count().max(1))).unwrap_or(text.len());
+            let with_key = format!("{}{key}{}", &text[..at], &text[at..]);
+            let out = redact(&with_key, Some(&key));
+            prop_assert!(!out.contains(&key), "{out}");
+        }
     }
 }

@@ -10,12 +10,12 @@
 //! image costs about its body plus its decoded size, not several copies.
 
 pub mod cliproxy;
-mod error;
+pub(crate) mod error;
 pub mod gemini;
 mod http;
 mod images;
 mod retry;
-mod wire;
+pub(crate) mod wire;
 
 use std::fmt;
 use std::time::Duration;

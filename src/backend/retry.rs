@@ -177,8 +177,12 @@ where
             return Err(error);
         }
         let delay = server_delay.unwrap_or_else(|| policy.backoff(tries));
-        let now = Instant::now();
-        if now + delay >= deadline {
+        // A server's `Retry-After` may be any number: one past the end of
+        // time is as much "too late" as one past the deadline.
+        if Instant::now()
+            .checked_add(delay)
+            .is_none_or(|at| at >= deadline)
+        {
             // Waiting would outlast the request budget: report the real cause now.
             return Err(error);
         }
@@ -373,6 +377,26 @@ mod tests {
             "{wait:?}"
         );
         assert_eq!(parse_retry_after("soon"), None);
+    }
+
+    /// A `Retry-After` of `u64::MAX` seconds (any server may send it)
+    /// overflowed `Instant + Duration` and panicked the request.
+    #[tokio::test(start_paused = true)]
+    async fn a_retry_after_past_the_end_of_time_gives_up_at_once() {
+        let mut n = 0;
+        let err = run(
+            &RetryPolicy::default(),
+            Duration::from_secs(30),
+            &url(),
+            || {
+                n += 1;
+                async { Err::<bytes::Bytes, _>(status(429, Some(u64::MAX))) }
+            },
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(err, BackendError::RateLimited { .. }), "{err}");
+        assert_eq!(n, 1);
     }
 
     #[tokio::test(start_paused = true)]

@@ -79,7 +79,11 @@ pub fn extend(width: u32, height: u32, direction: Direction, pixels: u32) -> Ext
 impl Extension {
     /// Whether canvas pixel (`x`, `y`) is outside the source (new).
     pub fn is_new(&self, x: u32, y: u32, src_w: u32, src_h: u32) -> bool {
-        x < self.x || y < self.y || x >= self.x + src_w || y >= self.y + src_h
+        // In u64: the sum cannot overflow whatever the sizes.
+        x < self.x
+            || y < self.y
+            || u64::from(x) >= u64::from(self.x) + u64::from(src_w)
+            || u64::from(y) >= u64::from(self.y) + u64::from(src_h)
     }
 }
 
@@ -189,6 +193,21 @@ mod tests {
         );
     }
 
+    /// Found by `proptests::extension_arithmetic_never_overflows`: a source
+    /// placed near `u32::MAX` overflowed `x + width`.
+    #[test]
+    fn is_new_near_the_largest_sizes() {
+        let e = Extension {
+            width: u32::MAX,
+            height: u32::MAX,
+            x: u32::MAX - 1,
+            y: 0,
+        };
+        assert!(!e.is_new(u32::MAX - 1, 0, 5, 1));
+        assert!(e.is_new(u32::MAX - 2, 0, 5, 1));
+        assert!(e.is_new(0, 1, 5, 1));
+    }
+
     #[test]
     fn canvas_places_the_source_and_prefills_from_its_edges() {
         let src = DynamicImage::ImageRgb8(image::RgbImage::from_fn(4, 2, |x, _| {
@@ -225,5 +244,60 @@ mod tests {
         }
         assert_eq!(o.get_pixel(16, 16).0, [1, 2, 3], "the middle is all new");
         assert!(composite(&base, &generated, &[0; 3]).is_err());
+    }
+}
+
+/// Canvas arithmetic for any size and extension.
+#[cfg(test)]
+mod proptests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::prop_support::config;
+
+    fn direction() -> impl Strategy<Value = Direction> {
+        prop::sample::select(Direction::ALL.to_vec())
+    }
+
+    proptest! {
+        #![proptest_config(config(256))]
+
+        /// Any sizes, even ones no limit would let through: no overflow.
+        #[test]
+        fn extension_arithmetic_never_overflows(
+            w in any::<u32>(), h in any::<u32>(), px in any::<u32>(), dir in direction(),
+            x in any::<u32>(), y in any::<u32>(),
+        ) {
+            let e = extend(w, h, dir, px);
+            prop_assert!(e.width >= w && e.height >= h);
+            let _ = e.is_new(x, y, w, h);
+        }
+
+        /// New pixels are exactly the canvas minus the source, and the
+        /// canvas's mask says so.
+        #[test]
+        fn the_mask_marks_exactly_the_new_area(
+            w in 1u32..12, h in 1u32..12, px in 1u32..8, dir in direction(),
+        ) {
+            let e = extend(w, h, dir, px);
+            let src = DynamicImage::ImageRgb8(image::RgbImage::new(w, h));
+            let (canvas, mask) = outpaint_canvas(&src, e);
+            prop_assert_eq!((canvas.width(), canvas.height()), (e.width, e.height));
+            prop_assert_eq!(mask.dimensions(), (e.width, e.height));
+            let mut new = 0u64;
+            for cy in 0..e.height {
+                for cx in 0..e.width {
+                    let is_new = e.is_new(cx, cy, w, h);
+                    prop_assert_eq!(mask.get(cx, cy), is_new);
+                    new += u64::from(is_new);
+                }
+            }
+            prop_assert_eq!(new, u64::from(e.width) * u64::from(e.height) - u64::from(w) * u64::from(h));
+        }
+
+        #[test]
+        fn any_direction_text_never_panics(s in any::<String>()) {
+            let _ = s.parse::<Direction>();
+        }
     }
 }

@@ -142,3 +142,60 @@ mod tests {
         assert!(rgb.get_pixel(2, 6).0[2] > 200, "{:?}", rgb.get_pixel(2, 6));
     }
 }
+
+/// The input limits hold exactly at their boundaries.
+#[cfg(test)]
+mod proptests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::media::tests_support::{png, png_claiming};
+    use crate::prop_support::config;
+
+    proptest! {
+        #![proptest_config(config(64))]
+
+        #[test]
+        fn limits_hold_at_their_boundaries(w in 1u32..48, h in 1u32..48) {
+            let bytes = png(w, h);
+            let size = bytes.len() as u64;
+            let pixels = u64::from(w) * u64::from(h);
+            let exact = InputLimits { max_bytes: size, max_pixels: pixels };
+            let d = decode_input(&bytes, &exact).unwrap();
+            prop_assert_eq!((d.image.width(), d.image.height()), (w, h));
+            let one_byte_less = InputLimits { max_bytes: size - 1, ..exact };
+            prop_assert!(
+                matches!(decode_input(&bytes, &one_byte_less), Err(MediaError::FileTooLarge { .. })),
+                "one byte over"
+            );
+            let one_pixel_less = InputLimits { max_pixels: pixels - 1, ..exact };
+            prop_assert!(
+                matches!(decode_input(&bytes, &one_pixel_less), Err(MediaError::TooLarge { .. })),
+                "one pixel over"
+            );
+        }
+
+        /// A header claiming more pixels than allowed is refused before a
+        /// single pixel is decoded, however large the claim.
+        #[test]
+        fn bombs_are_refused_from_the_header(w in 1u32..=u32::MAX, h in 1u32..=u32::MAX) {
+            let limits = InputLimits { max_bytes: 1 << 20, max_pixels: u64::from(w) * u64::from(h) - 1 };
+            let bomb = png_claiming(w, h);
+            let result = decode_input(&bomb, &limits);
+            if probe(&bomb).is_ok() {
+                prop_assert!(matches!(result, Err(MediaError::TooLarge { .. })), "{w}×{h}");
+            } else {
+                // Sizes the PNG reader itself refuses (rows over its limit).
+                prop_assert!(result.is_err(), "{w}×{h}");
+            }
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..1024)) {
+            let limits = InputLimits { max_bytes: 1 << 20, max_pixels: 1 << 16 };
+            if let Ok(d) = decode_input(&bytes, &limits) {
+                prop_assert!(u64::from(d.image.width()) * u64::from(d.image.height()) <= limits.max_pixels);
+            }
+        }
+    }
+}

@@ -203,3 +203,58 @@ mod tests {
         assert_eq!(soft[14], 255);
     }
 }
+
+/// Masks scaled to any size keep their shape; weights stay inside the mask.
+#[cfg(test)]
+mod proptests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::prop_support::config;
+
+    fn mask() -> impl Strategy<Value = Mask> {
+        (1u32..24, 1u32..24).prop_flat_map(|(w, h)| {
+            prop::collection::vec(any::<bool>(), (w * h) as usize).prop_map(move |on| Mask {
+                width: w,
+                height: h,
+                on,
+            })
+        })
+    }
+
+    proptest! {
+        #![proptest_config(config(256))]
+
+        #[test]
+        fn scaling_gives_the_size_asked_for(m in mask(), w in 1u32..64, h in 1u32..64) {
+            let all = !m.on.contains(&false);
+            let none = m.is_empty();
+            let s = m.scaled(w, h);
+            prop_assert_eq!(s.dimensions(), (w, h));
+            prop_assert_eq!(s.on.len(), (w * h) as usize);
+            // Nearest neighbour invents nothing: uniform stays uniform.
+            if all {
+                prop_assert!(!s.on.contains(&false));
+            }
+            if none {
+                prop_assert!(s.is_empty());
+            }
+        }
+
+        #[test]
+        fn weights_are_zero_exactly_where_kept(m in mask(), feather in 0u32..=64) {
+            let weights = m.weights(feather);
+            prop_assert_eq!(weights.len(), m.on.len());
+            for (w, on) in weights.iter().zip(&m.on) {
+                if *on {
+                    prop_assert!(*w > 0);
+                } else {
+                    prop_assert_eq!(*w, 0);
+                }
+            }
+            if feather == 0 {
+                prop_assert!(weights.iter().all(|w| *w == 0 || *w == 255));
+            }
+        }
+    }
+}

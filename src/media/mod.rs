@@ -516,3 +516,99 @@ pub(crate) mod tests_support {
         !crc
     }
 }
+
+/// Header reading and the completeness check on hostile bytes.
+#[cfg(test)]
+mod proptests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::prop_support::config;
+
+    fn encoded(w: u32, h: u32, format: ImageFormat) -> Vec<u8> {
+        let img = DynamicImage::ImageRgb8(image::RgbImage::from_fn(w, h, |x, y| {
+            image::Rgb([(x * 37) as u8, (y * 91) as u8, ((x ^ y) * 13) as u8])
+        }));
+        let mut out = Cursor::new(Vec::new());
+        img.write_to(&mut out, format).unwrap();
+        out.into_inner()
+    }
+
+    fn format() -> impl Strategy<Value = ImageFormat> {
+        prop::sample::select(vec![
+            ImageFormat::Png,
+            ImageFormat::Jpeg,
+            ImageFormat::WebP,
+            ImageFormat::Gif,
+        ])
+    }
+
+    proptest! {
+        #![proptest_config(config(256))]
+
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..1024)) {
+            if let Ok(info) = probe(&bytes) {
+                prop_assert!(info.width > 0 && info.height > 0);
+                let _ = check_complete(&bytes, &info);
+            }
+            for mime_type in ["image/png", "image/jpeg", "image/webp", "image/gif"] {
+                let info = ImageInfo { mime_type, extension: "x", width: 1, height: 1 };
+                let _ = check_complete(&bytes, &info);
+            }
+        }
+
+        /// A real file with bytes flipped or cut: probed, checked and
+        /// decoded without a panic.
+        #[test]
+        fn damaged_files_never_panic(
+            (w, h) in (1u32..40, 1u32..40),
+            format in format(),
+            flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..8),
+            cut in any::<prop::sample::Index>(),
+        ) {
+            let mut bytes = encoded(w, h, format);
+            for (at, b) in flips {
+                let i = at.index(bytes.len());
+                bytes[i] = b;
+            }
+            bytes.truncate(cut.index(bytes.len() + 1));
+            if let Ok(info) = probe(&bytes) {
+                let _ = check_complete(&bytes, &info);
+                let _ = decode(&bytes);
+            }
+        }
+
+        /// A whole file probes as its size and is complete; any strict
+        /// prefix of a PNG, JPEG or WebP is refused by one or the other.
+        #[test]
+        fn whole_files_pass_and_cut_files_do_not(
+            (w, h) in (1u32..64, 1u32..64),
+            format in format(),
+            cut in any::<prop::sample::Index>(),
+        ) {
+            let bytes = encoded(w, h, format);
+            let info = probe(&bytes).unwrap();
+            prop_assert_eq!((info.width, info.height), (w, h));
+            prop_assert!(check_complete(&bytes, &info).is_ok());
+            if format != ImageFormat::Gif {
+                // (A GIF's trailer byte 0x3B can also occur inside its data.)
+                let prefix = &bytes[..cut.index(bytes.len())];
+                let whole = probe(prefix).is_ok_and(|i| check_complete(prefix, &i).is_ok());
+                prop_assert!(!whole, "a {format:?} cut to {} of {} bytes passed", prefix.len(), bytes.len());
+            }
+        }
+
+        #[test]
+        fn fit_stays_within_the_side_and_keeps_the_shape(
+            w in 1u32..100_000, h in 1u32..100_000, side in 0u32..5000,
+        ) {
+            let (fw, fh) = fit(w, h, side);
+            prop_assert!(fw >= 1 && fh >= 1);
+            prop_assert!(fw <= w && fh <= h);
+            if side > 0 {
+                prop_assert!(fw.max(fh) <= side.max(1));
+            }
+        }
+    }
+}

@@ -36,7 +36,12 @@ fn parse(bytes: &[u8]) -> Result<Mp4, MediaError> {
     if !is_mp4(bytes) {
         return Err(MediaError::Video("not an MP4 file (no `ftyp` box)".into()));
     }
-    Mp4::read_bytes(bytes).map_err(video_error)
+    // re_mp4 indexes its sample tables without checking them: a file whose
+    // tables disagree (found by fuzzing: an empty `stts`) panics inside it.
+    // That is a malformed file, not a crash of whoever reads it.
+    std::panic::catch_unwind(|| Mp4::read_bytes(bytes))
+        .map_err(|_| MediaError::Video("the MP4's sample tables are inconsistent".into()))?
+        .map_err(video_error)
 }
 
 fn video_track(mp4: &Mp4) -> Result<&Track, MediaError> {
@@ -206,4 +211,105 @@ pub fn contact_sheet(bytes: &[u8], max_side: u32, max_bytes: usize) -> Result<Pr
         );
     }
     preview_of(&DynamicImage::ImageRgb8(sheet), max_side, max_bytes)
+}
+
+/// The MP4 reader on hostile bytes: a real clip (the emulator's) damaged
+/// in every way proptest finds, and arbitrary boxes.
+#[cfg(test)]
+mod proptests {
+    use std::sync::OnceLock;
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::emulator::video::{Clip, render_mp4};
+    use crate::prop_support::config;
+
+    fn clip() -> &'static [u8] {
+        static MP4: OnceLock<Vec<u8>> = OnceLock::new();
+        MP4.get_or_init(|| {
+            render_mp4(&Clip {
+                seed: b"prop".to_vec(),
+                prompt: "prop".into(),
+                width: 64,
+                height: 48,
+                seconds: 1,
+                first: None,
+                last: None,
+            })
+            .unwrap()
+        })
+    }
+
+    /// A box: size, type, payload (the size may lie).
+    fn mp4_box() -> impl Strategy<Value = Vec<u8>> {
+        (
+            any::<u32>(),
+            prop::sample::select(vec![
+                *b"ftyp", *b"moov", *b"mvhd", *b"trak", *b"tkhd", *b"mdia", *b"mdhd", *b"hdlr",
+                *b"minf", *b"stbl", *b"stsd", *b"stts", *b"stsz", *b"stco", *b"co64", *b"avc1",
+                *b"avcC", *b"mdat", *b"free",
+            ]),
+            prop::collection::vec(any::<u8>(), 0..64),
+            any::<bool>(),
+        )
+            .prop_map(|(size, kind, payload, honest)| {
+                let size = if honest {
+                    payload.len() as u32 + 8
+                } else {
+                    size
+                };
+                let mut b = size.to_be_bytes().to_vec();
+                b.extend_from_slice(&kind);
+                b.extend_from_slice(&payload);
+                b
+            })
+    }
+
+    proptest! {
+        #![proptest_config(config(64))]
+
+        #[test]
+        fn arbitrary_boxes_never_panic(boxes in prop::collection::vec(mp4_box(), 0..8)) {
+            let mut bytes = b"\0\0\0\x14ftypisom\0\0\0\0isom".to_vec();
+            bytes.extend(boxes.concat());
+            let _ = probe_mp4(&bytes);
+            let _ = frames(&bytes, 2);
+        }
+
+        #[test]
+        fn a_damaged_clip_never_panics(
+            flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..6),
+            cut in any::<prop::sample::Index>(),
+        ) {
+            let mut bytes = clip().to_vec();
+            for (at, b) in flips {
+                let i = at.index(bytes.len());
+                bytes[i] = b;
+            }
+            bytes.truncate(cut.index(bytes.len() + 1).max(8));
+            if let Ok(info) = probe_mp4(&bytes)
+                && u64::from(info.width) * u64::from(info.height) <= 1 << 16
+            {
+                let _ = frames(&bytes, 2);
+            }
+        }
+    }
+
+    /// Found by the `mp4` fuzz target: a clip whose `stts` table is empty
+    /// panicked inside re_mp4 (index out of bounds).
+    #[test]
+    fn an_empty_sample_table_is_an_error_not_a_panic() {
+        let bytes = include_bytes!("testdata/empty_stts.mp4");
+        assert!(matches!(probe_mp4(bytes), Err(MediaError::Video(_))));
+        assert!(matches!(frames(bytes, 2), Err(MediaError::Video(_))));
+    }
+
+    #[test]
+    fn the_emulator_clip_reads_as_made() {
+        let info = probe_mp4(clip()).unwrap();
+        assert_eq!((info.width, info.height, info.frames), (64, 48, 8));
+        assert!((info.duration_seconds - 1.0).abs() < 0.01, "{info:?}");
+        assert!(!is_mp4(&clip()[1..]));
+    }
 }

@@ -790,3 +790,50 @@ mod tests {
         assert!(outpaint_instruction("sea", Direction::Up).contains("top side"));
     }
 }
+
+/// The outpaint canvas limit holds exactly at its boundary, for every
+/// direction and size.
+#[cfg(test)]
+mod proptests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::domain::{DEFAULT_IMAGE_MODEL, image_model};
+    use crate::media::tests_support::png;
+    use crate::prop_support::config;
+    use crate::service::refs::InputOrigin;
+
+    fn source(w: u32, h: u32) -> ReadInput {
+        let bytes = png(w, h);
+        ReadInput {
+            field: "image_path".into(),
+            label: "src.png".into(),
+            origin: InputOrigin::Path("/src.png".into()),
+            info: media::probe(&bytes).unwrap(),
+            bytes: bytes.into(),
+        }
+    }
+
+    proptest! {
+        #![proptest_config(config(48))]
+
+        #[test]
+        fn the_canvas_limit_holds_at_its_boundary(
+            w in 1u32..24, h in 1u32..24, px in 1u32..16,
+            dir in prop::sample::select(Direction::ALL.to_vec()),
+        ) {
+            let model = image_model(DEFAULT_IMAGE_MODEL).unwrap();
+            let src = source(w, h);
+            let e = canvas::extend(w, h, dir, px);
+            let area = u64::from(e.width) * u64::from(e.height);
+            let at = InputLimits { max_bytes: 1 << 20, max_pixels: area };
+            let p = prepare_outpaint(&src, dir, px, model, &at).unwrap();
+            prop_assert_eq!(p.target, (e.width, e.height));
+            let below = InputLimits { max_pixels: area - 1, ..at };
+            // (The source itself is within `below`: only the canvas is over.)
+            prop_assume!(u64::from(w) * u64::from(h) < area);
+            let refused = prepare_outpaint(&src, dir, px, model, &below);
+            prop_assert!(matches!(refused, Err(ServiceError::OutputTooLarge { .. })), "not refused");
+        }
+    }
+}

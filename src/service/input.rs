@@ -321,3 +321,49 @@ mod tests {
         assert!(parse_filename("../a.png").is_err());
     }
 }
+
+/// `filename` arguments: a valid name, bare or as a `media://files/` URI,
+/// is that name; a name with a path trick is `INVALID_PARAMETER`.
+#[cfg(test)]
+mod proptests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::contract::ErrorCode;
+    use crate::prop_support::config;
+
+    proptest! {
+        #![proptest_config(config(512))]
+
+        #[test]
+        fn valid_names_bare_or_as_uri(
+            name in "[A-Za-z0-9_-]{1,40}\\.(png|jpg|webp|mp4)",
+            uri in any::<bool>(),
+            pad in "[ \t\n]{0,2}",
+        ) {
+            let raw = if uri { format!("{pad}media://files/{name}{pad}") } else { format!("{pad}{name}") };
+            prop_assert_eq!(parse_filename(&raw).unwrap().to_string(), name);
+        }
+
+        #[test]
+        fn path_tricks_are_invalid_parameter(
+            trick in prop::sample::select(vec![
+                "../", "..\\", "/", "\\", "\0", "..", "%2e%2e%2f", "C:\\", "\\\\srv\\share\\",
+                "/etc/", "media://files/../", "\u{FF0E}\u{FF0E}/", "\u{2215}",
+            ]),
+            name in "[A-Za-z0-9_-]{1,20}\\.png",
+            uri in any::<bool>(),
+        ) {
+            let raw = format!("{}{trick}{name}", if uri { "media://files/" } else { "" });
+            let e = parse_filename(&raw).unwrap_err();
+            prop_assert_eq!(e.code(), ErrorCode::InvalidParameter);
+        }
+
+        #[test]
+        fn arbitrary_text_never_panics(s in any::<String>()) {
+            let _ = parse_filename(&s);
+            let _ = parse_prompt(&s);
+            let _ = parse_kind("type", Some(&s));
+        }
+    }
+}

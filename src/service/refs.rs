@@ -512,3 +512,81 @@ mod tests {
         ));
     }
 }
+
+/// Paths built from hostile pieces (`..`, `.`, links out, the outside
+/// directory's own name) over a real directory tree: over HTTP nothing
+/// outside the root is ever read.
+#[cfg(test)]
+mod proptests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::prop_support::config;
+
+    const CANARY: &[u8] = b"canary: outside the library";
+
+    proptest! {
+        #![proptest_config(config(256))]
+
+        #[test]
+        fn normalized_absolute_paths_have_no_dots(
+            parts in prop::collection::vec(prop::sample::select(vec!["..", ".", "a", "b", ""]), 0..10),
+        ) {
+            let p = normalize(Path::new(&format!("/{}", parts.join("/"))));
+            prop_assert!(p.is_absolute());
+            prop_assert!(p.components().all(|c| matches!(c, Component::RootDir | Component::Normal(_))));
+        }
+    }
+
+    #[test]
+    fn nothing_outside_the_root_is_read() {
+        let root = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let canary = outside.path().join("canary.png");
+        std::fs::write(&canary, CANARY).unwrap();
+        std::fs::write(root.path().join("in.png"), b"inside").unwrap();
+        std::fs::create_dir(root.path().join("sub")).unwrap();
+        std::fs::write(root.path().join("sub/deep.png"), b"deep").unwrap();
+        std::os::unix::fs::symlink(&canary, root.path().join("link.png")).unwrap();
+        std::os::unix::fs::symlink(outside.path(), root.path().join("door")).unwrap();
+        std::os::unix::fs::symlink("../in.png", root.path().join("sub/up.png")).unwrap();
+        let away = outside
+            .path()
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let within = InputPolicy::within(&[root.path().to_owned()]);
+        let real_root = root.path().canonicalize().unwrap();
+        let piece = prop::sample::select(vec![
+            "..".to_owned(),
+            ".".to_owned(),
+            "".to_owned(),
+            "in.png".to_owned(),
+            "link.png".to_owned(),
+            "door".to_owned(),
+            "sub".to_owned(),
+            "deep.png".to_owned(),
+            "up.png".to_owned(),
+            "canary.png".to_owned(),
+            away,
+        ]);
+        let start = prop_oneof![
+            Just(root.path().to_owned()),
+            Just(outside.path().to_owned()),
+            Just(PathBuf::from("/")),
+            Just(PathBuf::new()),
+        ];
+        proptest!(config(512), |(start in start, parts in prop::collection::vec(piece, 0..6))| {
+            let path = parts.iter().fold(start, |p, s| p.join(s));
+            // Refused, missing, not a file, or `in.png/..` (not a
+            // directory): nothing was read. Read: only inside the root.
+            if let Ok((p, bytes)) = read_path(&within, &path, 1 << 20) {
+                prop_assert!(p.starts_with(&real_root), "{} read as {}", path.display(), p.display());
+                prop_assert_ne!(&bytes[..], CANARY);
+            }
+        });
+        assert_eq!(std::fs::read(&canary).unwrap(), CANARY);
+    }
+}

@@ -109,3 +109,108 @@ pub(super) fn unique_stem(prefix: &str, at: DateTime<Utc>) -> String {
     let prefix: String = prefix.chars().filter(char::is_ascii_alphanumeric).collect();
     format!("{prefix}_{}_{suffix}", at.format("%Y%m%d_%H%M%S_%3f"))
 }
+
+/// Names: every valid name is accepted as itself, every name carrying a
+/// path trick is refused, and nothing panics.
+#[cfg(test)]
+mod proptests {
+    use std::path::{Component, Path};
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::prop_support::config;
+
+    /// What a tool could be handed to escape the library.
+    pub(crate) fn hostile_fragment() -> impl Strategy<Value = &'static str> {
+        prop::sample::select(vec![
+            "/",
+            "\\",
+            "..",
+            "../",
+            "..\\",
+            "\0",
+            "/etc/passwd",
+            "C:\\",
+            "C:",
+            "\\\\server\\share",
+            "//server/share",
+            "%2e%2e%2f",
+            "..%2f",
+            "%2f",
+            "~",
+            " ",
+            "\u{2024}",
+            "\u{FF0E}",
+            "\u{FE52}",
+            "\u{3002}",
+            "\n",
+            "\r",
+            "\t",
+            "\u{7f}",
+            "\u{202e}",
+            "\u{0}",
+            "*",
+            "?",
+            ":",
+            "|",
+            "<",
+            ">",
+            "\"",
+            "'",
+            "$",
+            "é",
+        ])
+    }
+
+    proptest! {
+        #![proptest_config(config(1024))]
+
+        #[test]
+        fn a_valid_name_is_accepted_as_itself(
+            name in "[A-Za-z0-9_-][A-Za-z0-9_-]{0,40}(\\.[A-Za-z0-9_-]{1,10}){0,3}"
+        ) {
+            let id: MediaId = name.parse().unwrap();
+            prop_assert_eq!(id.as_str(), name.as_str());
+            prop_assert_eq!(id.to_string(), name.clone());
+            let json = serde_json::to_string(&id).unwrap();
+            prop_assert_eq!(serde_json::from_str::<MediaId>(&json).unwrap(), id);
+            let mut parts = Path::new(&name).components();
+            prop_assert!(matches!(parts.next(), Some(Component::Normal(_))));
+            prop_assert!(parts.next().is_none());
+        }
+
+        #[test]
+        fn a_name_with_a_path_trick_is_refused(
+            before in "[A-Za-z0-9_.-]{0,20}",
+            trick in hostile_fragment(),
+            after in "[A-Za-z0-9_.-]{0,20}",
+        ) {
+            let name = format!("{before}{trick}{after}");
+            prop_assert!(name.parse::<MediaId>().is_err(), "{:?} accepted", name);
+            prop_assert!(serde_json::from_value::<MediaId>(serde_json::Value::String(name)).is_err());
+        }
+
+        #[test]
+        fn whatever_is_accepted_is_one_plain_component(s in any::<String>()) {
+            if let Ok(id) = s.parse::<MediaId>() {
+                let mut parts = Path::new(id.as_str()).components();
+                prop_assert!(matches!(parts.next(), Some(Component::Normal(_))));
+                prop_assert!(parts.next().is_none());
+                prop_assert!(!id.as_str().contains(".."));
+                prop_assert!(id.as_str().len() <= 255);
+            }
+        }
+
+        #[test]
+        fn the_length_limit_is_255_bytes(n in 250usize..260) {
+            prop_assert_eq!("a".repeat(n).parse::<MediaId>().is_ok(), n <= 255);
+        }
+
+        #[test]
+        fn new_names_are_valid(prefix in any::<String>(), ext in any::<String>()) {
+            let id = new_name(&prefix, Utc::now(), &ext);
+            prop_assert_eq!(id.as_str().parse::<MediaId>().unwrap(), id);
+        }
+    }
+}

@@ -20,6 +20,7 @@ mod library;
 mod mcp;
 mod shell;
 mod support;
+mod traversal;
 mod video;
 mod viewer;
 mod web;

@@ -300,3 +300,74 @@ mod tests {
         ));
     }
 }
+
+/// Hostile and well-formed answers: nothing panics, and a valid answer
+/// parses to the image it carries.
+#[cfg(test)]
+mod proptests {
+    use base64::Engine;
+    use proptest::prelude::*;
+    use serde_json::{Value, json};
+
+    use super::parse_response;
+    use crate::prop_support::{config, json as any_json};
+
+    fn b64(bytes: &[u8]) -> String {
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    }
+
+    /// One entry of `message.images`, as CLIProxyAPI versions send it.
+    fn image(mime: &str, data: &[u8], thought: Option<bool>, index: Option<u32>) -> Value {
+        let mut v = json!({"type": "image_url", "image_url": {"url": format!("data:{mime};base64,{}", b64(data))}});
+        if let Some(t) = thought {
+            v["thought"] = json!(t);
+        }
+        if let Some(i) = index {
+            v["index"] = json!(i);
+        }
+        v
+    }
+
+    proptest! {
+        #![proptest_config(config(256))]
+
+        #[test]
+        fn arbitrary_bytes_never_panic(body in prop::collection::vec(any::<u8>(), 0..512)) {
+            let _ = parse_response(&body);
+        }
+
+        #[test]
+        fn arbitrary_json_never_panics(v in any_json()) {
+            let _ = parse_response(v.to_string().as_bytes());
+            let _ = parse_response(json!({"choices": [{"message": v.clone()}]}).to_string().as_bytes());
+            let _ = parse_response(json!({"choices": [{"message": {"images": [v]}}]}).to_string().as_bytes());
+        }
+
+        #[test]
+        fn a_valid_answer_parses_to_its_last_answer_image(
+            data in prop::collection::vec(any::<u8>(), 1..256),
+            drafts in prop::collection::vec(prop::collection::vec(any::<u8>(), 1..32), 0..3),
+            mime in prop_oneof![Just("image/png"), Just("image/jpeg"), Just("image/webp")],
+            index in proptest::option::of(0u32..4),
+            content in prop_oneof![Just(Value::Null), any::<String>().prop_map(Value::from)],
+            finish in prop_oneof![Just("stop"), Just("STOP")],
+            explicit_false in any::<bool>(),
+        ) {
+            // Thought drafts first (some CLIProxyAPI versions), the answer last.
+            let mut images: Vec<Value> = drafts
+                .iter()
+                .map(|d| image("image/png", d, Some(true), index))
+                .collect();
+            images.push(image(mime, &data, explicit_false.then_some(false), index));
+            let body = json!({
+                "id": "x", "object": "chat.completion",
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": content.clone(), "images": images},
+                             "finish_reason": finish}],
+            });
+            let got = parse_response(body.to_string().as_bytes()).unwrap();
+            prop_assert_eq!(got.data, data);
+            prop_assert_eq!(got.mime_type, mime);
+            prop_assert_eq!(got.text, content.as_str().map(str::to_owned));
+        }
+    }
+}

@@ -3,7 +3,7 @@
 //! video routes ([`videos`]).
 
 mod chat;
-mod videos;
+pub(crate) mod videos;
 
 pub use videos::CliProxyVideos;
 

@@ -94,7 +94,7 @@ struct VideoError {
 }
 
 /// Reads a polled video object; `content` is where its bytes will be.
-pub(super) fn parse_video(body: &[u8], content: Url) -> Result<VideoPoll, BackendError> {
+pub(crate) fn parse_video(body: &[u8], content: Url) -> Result<VideoPoll, BackendError> {
     let v: Video = serde_json::from_slice(body).map_err(|e| malformed("video", e))?;
     let failed = |e: Option<VideoError>| {
         let e = e.unwrap_or(VideoError {
@@ -241,5 +241,45 @@ mod tests {
             parse_video(moderated, content).unwrap(),
             VideoPoll::Filtered { .. }
         ));
+    }
+}
+
+/// Hostile video objects never panic; a status reads as what it says.
+#[cfg(test)]
+mod proptests {
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    use super::parse_video;
+    use crate::backend::VideoPoll;
+    use crate::prop_support::{config, json as any_json};
+
+    fn content() -> reqwest::Url {
+        reqwest::Url::parse("http://127.0.0.1:1/v1/videos/v/content").unwrap()
+    }
+
+    proptest! {
+        #![proptest_config(config(256))]
+
+        #[test]
+        fn arbitrary_input_never_panics(
+            body in prop::collection::vec(any::<u8>(), 0..512),
+            v in any_json(),
+            status in prop_oneof![Just("queued"), Just("in_progress"), Just("completed"), Just("failed")],
+        ) {
+            let _ = parse_video(&body, content());
+            let _ = parse_video(v.to_string().as_bytes(), content());
+            let wrapped = json!({"id": "v", "object": "video", "status": status, "error": v.clone(), "progress": v});
+            let _ = parse_video(wrapped.to_string().as_bytes(), content());
+        }
+
+        #[test]
+        fn progress_is_a_fraction(percent in 0u32..=100) {
+            let v = json!({"id": "v", "status": "in_progress", "progress": percent});
+            match parse_video(v.to_string().as_bytes(), content()).unwrap() {
+                VideoPoll::Running { progress: Some(p) } => prop_assert!((0.0..=1.0).contains(&p), "{p}"),
+                other => prop_assert!(false, "{other:?}"),
+            }
+        }
     }
 }

@@ -258,3 +258,68 @@ mod tests {
         ));
     }
 }
+
+/// Hostile and well-formed answers: nothing panics, and a valid answer
+/// parses to the image it carries.
+#[cfg(test)]
+mod proptests {
+    use base64::Engine;
+    use proptest::prelude::*;
+    use serde_json::{Value, json};
+
+    use super::parse_response;
+    use crate::prop_support::{config, json as any_json};
+
+    fn b64(bytes: &[u8]) -> String {
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    }
+
+    proptest! {
+        #![proptest_config(config(256))]
+
+        #[test]
+        fn arbitrary_bytes_never_panic(body in prop::collection::vec(any::<u8>(), 0..512)) {
+            let _ = parse_response(&body);
+        }
+
+        #[test]
+        fn arbitrary_json_never_panics(v in any_json()) {
+            let _ = parse_response(v.to_string().as_bytes());
+            let _ = parse_response(json!({"candidates": [{"content": v.clone()}]}).to_string().as_bytes());
+            let _ = parse_response(json!({"candidates": [{"content": {"parts": [v]}}]}).to_string().as_bytes());
+        }
+
+        #[test]
+        fn a_valid_answer_parses_to_its_last_answer_image(
+            data in prop::collection::vec(any::<u8>(), 1..256),
+            thought in proptest::option::of(prop::collection::vec(any::<u8>(), 1..32)),
+            mime in prop_oneof![Just("image/png"), Just("image/jpeg"), Just("image/webp")],
+            text in proptest::option::of("[^\u{0}]{1,40}"),
+            snake in any::<bool>(),
+        ) {
+            let inline = |mime: &str, bytes: &[u8]| if snake {
+                json!({"inline_data": {"mime_type": mime, "data": b64(bytes)}})
+            } else {
+                json!({"inlineData": {"mimeType": mime, "data": b64(bytes)}})
+            };
+            let mut parts: Vec<Value> = Vec::new();
+            if let Some(t) = &thought {
+                let mut p = inline("image/png", t);
+                p["thought"] = json!(true);
+                parts.push(p);
+            }
+            if let Some(t) = &text {
+                parts.push(json!({"text": t}));
+            }
+            parts.push(inline(mime, &data));
+            let body = json!({
+                "candidates": [{"content": {"role": "model", "parts": parts}, "finishReason": "STOP", "index": 0}],
+                "usageMetadata": {"promptTokenCount": 1},
+            });
+            let got = parse_response(body.to_string().as_bytes()).unwrap();
+            prop_assert_eq!(got.data, data);
+            prop_assert_eq!(got.mime_type, mime);
+            prop_assert_eq!(got.text, text);
+        }
+    }
+}

@@ -3,7 +3,7 @@
 //! join them here.
 
 mod image;
-mod veo;
+pub(crate) mod veo;
 
 pub use veo::VeoVideos;
 

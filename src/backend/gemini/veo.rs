@@ -147,7 +147,7 @@ struct SampleVideo {
 }
 
 /// Reads a polled operation.
-pub(super) fn parse_operation(body: &[u8]) -> Result<VideoPoll, BackendError> {
+pub(crate) fn parse_operation(body: &[u8]) -> Result<VideoPoll, BackendError> {
     let op: Operation = serde_json::from_slice(body).map_err(|e| malformed("operation", e))?;
     if let Some(e) = op.error {
         let message = e.message.unwrap_or_else(|| "no message".into());
@@ -332,5 +332,63 @@ mod tests {
         assert!(
             parse_operation(br#"{"done":true,"response":{"generateVideoResponse":{}}}"#).is_err()
         );
+    }
+}
+
+/// Hostile and well-formed operations: nothing panics, a finished
+/// operation yields its sample, progress is a fraction.
+#[cfg(test)]
+mod proptests {
+    use base64::Engine;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    use super::parse_operation;
+    use crate::backend::{VideoPoll, VideoSample};
+    use crate::prop_support::{config, json as any_json};
+
+    proptest! {
+        #![proptest_config(config(256))]
+
+        #[test]
+        fn arbitrary_bytes_never_panic(body in prop::collection::vec(any::<u8>(), 0..512)) {
+            let _ = parse_operation(&body);
+        }
+
+        #[test]
+        fn arbitrary_json_never_panics(v in any_json(), done in any::<bool>()) {
+            let _ = parse_operation(v.to_string().as_bytes());
+            let wrapped = json!({"name": "models/veo/operations/x", "done": done, "metadata": v.clone(),
+                                 "response": {"generateVideoResponse": v}});
+            let _ = parse_operation(wrapped.to_string().as_bytes());
+        }
+
+        #[test]
+        fn a_finished_operation_yields_its_sample(
+            uri in "https://[a-z.]{1,20}/v1beta/files/[a-z0-9]{1,12}:download\\?alt=media",
+            inline in proptest::option::of(prop::collection::vec(any::<u8>(), 0..128)),
+        ) {
+            let video = match &inline {
+                Some(b) => json!({"encodedVideo": base64::engine::general_purpose::STANDARD.encode(b)}),
+                None => json!({"uri": uri}),
+            };
+            let op = json!({"name": "models/veo-3.1/operations/abc", "done": true,
+                            "response": {"@type": "type.googleapis.com/google.ai.generativelanguage.v1beta.PredictLongRunningResponse",
+                                         "generateVideoResponse": {"generatedSamples": [{"video": video}]}}});
+            let want = match inline {
+                Some(b) => VideoSample::Inline(b.into()),
+                None => VideoSample::Uri(uri),
+            };
+            prop_assert_eq!(parse_operation(op.to_string().as_bytes()).unwrap(), VideoPoll::Done(want));
+        }
+
+        #[test]
+        fn progress_is_a_fraction(percent in 0u32..=100) {
+            let op = json!({"name": "x", "done": false, "metadata": {"progressPercent": percent}});
+            match parse_operation(op.to_string().as_bytes()).unwrap() {
+                VideoPoll::Running { progress: Some(p) } => prop_assert!((0.0..=1.0).contains(&p), "{p}"),
+                other => prop_assert!(false, "{other:?}"),
+            }
+        }
     }
 }
