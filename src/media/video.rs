@@ -36,12 +36,91 @@ fn parse(bytes: &[u8]) -> Result<Mp4, MediaError> {
     if !is_mp4(bytes) {
         return Err(MediaError::Video("not an MP4 file (no `ftyp` box)".into()));
     }
+    check_sample_entries(bytes)?;
     // re_mp4 indexes its sample tables without checking them: a file whose
     // tables disagree (found by fuzzing: an empty `stts`) panics inside it.
     // That is a malformed file, not a crash of whoever reads it.
     std::panic::catch_unwind(|| Mp4::read_bytes(bytes))
         .map_err(|_| MediaError::Video("the MP4's sample tables are inconsistent".into()))?
         .map_err(video_error)
+}
+
+/// Boxes on the way from the top of the file to the sample entries.
+const CONTAINERS: [&[u8; 4]; 6] = [b"moov", b"trak", b"mdia", b"minf", b"stbl", b"stsd"];
+
+/// Refuses what `re_mp4` would loop on forever (found by fuzzing): it
+/// walks an `avc1` sample entry's child boxes by seeking to each child's
+/// start plus its size, so a child smaller than its own header never
+/// moves it on. Walks the boxes down to the sample entries and checks
+/// every box size on the way and inside each `avc1`.
+fn check_sample_entries(bytes: &[u8]) -> Result<(), MediaError> {
+    fn walk(bytes: &[u8], depth: usize) -> Result<(), MediaError> {
+        let bad = |what: &str| MediaError::Video(format!("malformed MP4: {what}"));
+        let mut at = 0usize;
+        while at + 8 <= bytes.len() {
+            let size = u32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
+            let kind = &bytes[at + 4..at + 8];
+            let (header, size) = match size {
+                0 => (8, bytes.len() - at), // to the end of its parent
+                1 => {
+                    let large = bytes
+                        .get(at + 8..at + 16)
+                        .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                        .map(u64::from_be_bytes)
+                        .ok_or_else(|| bad("a box header is cut off"))?;
+                    (16, usize::try_from(large).unwrap_or(usize::MAX))
+                }
+                n => (8, n as usize),
+            };
+            if size < header {
+                return Err(bad("a box is smaller than its header"));
+            }
+            let end = at.checked_add(size).filter(|e| *e <= bytes.len());
+            // A last box running past the end is re_mp4's to refuse.
+            let body = &bytes[at + header..end.unwrap_or(bytes.len())];
+            if depth < CONTAINERS.len() && kind == CONTAINERS[depth] {
+                // `stsd` has a version, flags and an entry count first.
+                let skip = if kind == b"stsd" { 8 } else { 0 };
+                walk(body.get(skip..).unwrap_or_default(), depth + 1)?;
+            } else if depth == CONTAINERS.len() && kind == b"avc1" {
+                // A visual sample entry: 78 bytes of fields, then boxes.
+                walk_children(body.get(78..).unwrap_or_default())?;
+            }
+            match end {
+                Some(end) => at = end,
+                None => break,
+            }
+        }
+        Ok(())
+    }
+    /// Every box inside an `avc1`: none smaller than its header.
+    fn walk_children(bytes: &[u8]) -> Result<(), MediaError> {
+        let mut at = 0usize;
+        while at + 8 <= bytes.len() {
+            let size = u32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
+            let size = match size {
+                1 => bytes
+                    .get(at + 8..at + 16)
+                    .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                    .map(|b| usize::try_from(u64::from_be_bytes(b)).unwrap_or(usize::MAX))
+                    .unwrap_or(0),
+                n => n as usize,
+            };
+            if size < 8 {
+                return Err(MediaError::Video(
+                    "malformed MP4: a box in the video sample entry is smaller than its header"
+                        .into(),
+                ));
+            }
+            match at.checked_add(size) {
+                Some(end) if end <= bytes.len() => at = end,
+                _ => break,
+            }
+        }
+        Ok(())
+    }
+    // The top level: `moov` among `ftyp`, `mdat` …
+    walk(bytes, 0)
 }
 
 fn video_track(mp4: &Mp4) -> Result<&Track, MediaError> {
@@ -303,6 +382,18 @@ mod proptests {
         let bytes = include_bytes!("testdata/empty_stts.mp4");
         assert!(matches!(probe_mp4(bytes), Err(MediaError::Video(_))));
         assert!(matches!(frames(bytes, 2), Err(MediaError::Video(_))));
+    }
+
+    /// Found by the `mp4` fuzz target: a box inside the `avc1` sample
+    /// entry smaller than its header made re_mp4 loop forever. Refused
+    /// before re_mp4 sees it; a whole clip still passes the same check.
+    #[test]
+    fn a_sample_entry_box_smaller_than_its_header_is_refused_not_a_hang() {
+        let bytes = include_bytes!("testdata/avc1_child_size_0.mp4");
+        let err = probe_mp4(bytes).unwrap_err();
+        assert!(err.to_string().contains("smaller than its header"), "{err}");
+        assert!(matches!(frames(bytes, 2), Err(MediaError::Video(_))));
+        check_sample_entries(clip()).unwrap();
     }
 
     #[test]
