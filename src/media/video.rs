@@ -45,14 +45,28 @@ fn parse(bytes: &[u8]) -> Result<Mp4, MediaError> {
         .map_err(video_error)
 }
 
-/// Boxes on the way from the top of the file to the sample entries.
-const CONTAINERS: [&[u8; 4]; 6] = [b"moov", b"trak", b"mdia", b"minf", b"stbl", b"stsd"];
+/// Boxes re_mp4 walks into, and the bytes before their first child
+/// (`stsd` and `dref` have a version, flags and an entry count). `meta` is
+/// left out: QuickTime and ISO files lay it out differently.
+const CONTAINERS: [(&[u8; 4], usize); 10] = [
+    (b"moov", 0),
+    (b"trak", 0),
+    (b"mdia", 0),
+    (b"minf", 0),
+    (b"stbl", 0),
+    (b"stsd", 8),
+    (b"dinf", 0),
+    (b"dref", 8),
+    (b"edts", 0),
+    (b"mvex", 0),
+];
 
 /// Refuses what `re_mp4` would loop on forever (found by fuzzing): it
-/// walks an `avc1` sample entry's child boxes by seeking to each child's
-/// start plus its size, so a child smaller than its own header never
-/// moves it on. Walks the boxes down to the sample entries and checks
-/// every box size on the way and inside each `avc1`.
+/// moves from a box to the next by seeking to the box's start plus its
+/// size (in `avc1` sample entries and when skipping a box it does not
+/// know), so a box smaller than its own header — or of size 0, "to the end"
+/// in the spec, below the top level — never moves it on. Walks every
+/// container re_mp4 walks, and the boxes inside each `avc1`.
 fn check_sample_entries(bytes: &[u8]) -> Result<(), MediaError> {
     fn walk(bytes: &[u8], depth: usize) -> Result<(), MediaError> {
         let bad = |what: &str| MediaError::Video(format!("malformed MP4: {what}"));
@@ -61,7 +75,9 @@ fn check_sample_entries(bytes: &[u8]) -> Result<(), MediaError> {
             let size = u32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
             let kind = &bytes[at + 4..at + 8];
             let (header, size) = match size {
-                0 => (8, bytes.len() - at), // to the end of its parent
+                // "To the end of the file": re_mp4 only copes at the top.
+                0 if depth == 0 => (8, bytes.len() - at),
+                0 => return Err(bad("a box inside another has size 0")),
                 1 => {
                     let large = bytes
                         .get(at + 8..at + 16)
@@ -78,11 +94,11 @@ fn check_sample_entries(bytes: &[u8]) -> Result<(), MediaError> {
             let end = at.checked_add(size).filter(|e| *e <= bytes.len());
             // A last box running past the end is re_mp4's to refuse.
             let body = &bytes[at + header..end.unwrap_or(bytes.len())];
-            if depth < CONTAINERS.len() && kind == CONTAINERS[depth] {
-                // `stsd` has a version, flags and an entry count first.
-                let skip = if kind == b"stsd" { 8 } else { 0 };
-                walk(body.get(skip..).unwrap_or_default(), depth + 1)?;
-            } else if depth == CONTAINERS.len() && kind == b"avc1" {
+            if let Some((_, skip)) = CONTAINERS.iter().find(|(name, _)| kind == *name) {
+                if depth < 16 {
+                    walk(body.get(*skip..).unwrap_or_default(), depth + 1)?;
+                }
+            } else if kind == b"avc1" {
                 // A visual sample entry: 78 bytes of fields, then boxes.
                 walk_children(body.get(78..).unwrap_or_default())?;
             }
@@ -394,6 +410,10 @@ mod proptests {
         assert!(err.to_string().contains("smaller than its header"), "{err}");
         assert!(matches!(frames(bytes, 2), Err(MediaError::Video(_))));
         check_sample_entries(clip()).unwrap();
+        // The run after: a box of size 0 inside `moov` (re_mp4's `skip_box`).
+        let bytes = include_bytes!("testdata/moov_child_size_0.mp4");
+        let err = probe_mp4(bytes).unwrap_err();
+        assert!(err.to_string().contains("size 0"), "{err}");
     }
 
     #[test]
