@@ -36,6 +36,7 @@ pub(super) const SETTINGS: &[(&str, &[&str])] = &[
     ("cleanup_max_total_bytes", &["MCP_CLEANUP_MAX_TOTAL_BYTES"]),
     ("default_model", &["MCP_DEFAULT_MODEL"]),
     ("batch_concurrency", &["MCP_BATCH_CONCURRENCY"]),
+    ("generation_concurrency", &["MCP_GENERATION_CONCURRENCY"]),
     ("preview", &["MCP_PREVIEW"]),
     ("transport", &["MCP_TRANSPORT"]),
     ("http_host", &["MCP_SSE_HOST"]),

@@ -209,6 +209,11 @@ pub struct GenerationSettings {
     pub default_model: &'static str,
     /// How many prompts of one batch run at once.
     pub batch_concurrency: usize,
+    /// How many image generations and model edits, from all clients
+    /// together, may be at the backend or saving at once; the rest wait
+    /// their turn before asking the backend, so none waits holding an
+    /// answer.
+    pub generation_concurrency: usize,
 }
 
 /// Video jobs.
@@ -312,6 +317,11 @@ impl Settings {
                 "batch_concurrency",
                 || 4,
                 number(1..=64, "expected a number between 1 and 64"),
+            )?,
+            generation_concurrency: l.get(
+                "generation_concurrency",
+                || 16,
+                number(1..=1024, "expected a number between 1 and 1024"),
             )?,
         };
         let results = ResultSettings {

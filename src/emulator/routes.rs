@@ -100,6 +100,8 @@ pub struct State {
     /// Generation requests being handled right now (a client that goes
     /// away cancels its request, and this drops).
     in_flight: AtomicU64,
+    /// The most generation requests handled at once since the last reset.
+    most_in_flight: AtomicU64,
     /// Recently rendered images: (key, png).
     cache: ImageCache,
     /// Input images the last generation request carried.
@@ -122,6 +124,7 @@ pub fn router(opts: EmulatorOptions) -> axum::Router {
         generate_requests: AtomicU64::new(0),
         models_requests: AtomicU64::new(0),
         in_flight: AtomicU64::new(0),
+        most_in_flight: AtomicU64::new(0),
         cache: Mutex::new(VecDeque::new()),
         last_images: AtomicU64::new(0),
         videos: Operations::default(),
@@ -204,6 +207,7 @@ async fn stats(AxState(s): AxState<Shared>) -> Json<Value> {
         "generate_requests": s.generate_requests.load(Ordering::SeqCst),
         "models_requests": s.models_requests.load(Ordering::SeqCst),
         "in_flight": s.in_flight.load(Ordering::SeqCst),
+        "most_in_flight": s.most_in_flight.load(Ordering::SeqCst),
         "last_request_images": s.last_images.load(Ordering::SeqCst),
         "video_submits": s.video_submits.load(Ordering::SeqCst),
         "video_polls": s.video_polls_served.load(Ordering::SeqCst),
@@ -219,6 +223,8 @@ async fn reset(AxState(s): AxState<Shared>) -> Json<Value> {
     s.requests.store(0, Ordering::SeqCst);
     s.generate_requests.store(0, Ordering::SeqCst);
     s.models_requests.store(0, Ordering::SeqCst);
+    s.most_in_flight
+        .store(s.in_flight.load(Ordering::SeqCst), Ordering::SeqCst);
     s.video_submits.store(0, Ordering::SeqCst);
     s.video_polls_served.store(0, Ordering::SeqCst);
     s.video_downloads.store(0, Ordering::SeqCst);
@@ -511,8 +517,10 @@ pub(super) fn pick_failure(s: &State, headers: &HeaderMap, prompt: &str) -> Opti
 struct InFlight<'a>(&'a AtomicU64);
 
 impl<'a> InFlight<'a> {
-    fn enter(n: &'a AtomicU64) -> Self {
-        n.fetch_add(1, Ordering::SeqCst);
+    /// Counts a request in `n` and raises the high-water mark `most`.
+    fn enter(n: &'a AtomicU64, most: &AtomicU64) -> Self {
+        let now = n.fetch_add(1, Ordering::SeqCst) + 1;
+        most.fetch_max(now, Ordering::SeqCst);
         Self(n)
     }
 }
@@ -625,7 +633,7 @@ pub(super) async fn early_failure(
 }
 
 async fn generate(s: &State, headers: &HeaderMap, wire: Wire, ask: Ask) -> Response {
-    let _in_flight = InFlight::enter(&s.in_flight);
+    let _in_flight = InFlight::enter(&s.in_flight, &s.most_in_flight);
     s.last_images
         .store(ask.images.len() as u64, Ordering::SeqCst);
     let failure = pick_failure(s, headers, &ask.prompt);

@@ -401,6 +401,7 @@ impl Service {
             mut images,
             note,
         } = prepared;
+        let _admitted = self.admit(cancel).await?;
         let labels: Vec<&str> = references.iter().map(|(l, _)| l.as_str()).collect();
         if !labels.is_empty() {
             parameters.insert("reference_images".into(), json!(labels));

@@ -4,6 +4,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use futures::StreamExt;
+use tokio::sync::SemaphorePermit;
 use tokio_util::sync::CancellationToken;
 
 use serde_json::json;
@@ -131,6 +132,7 @@ impl Service {
         cancel: &CancellationToken,
         budget: PreviewBudget,
     ) -> Result<Generated, ServiceError> {
+        let _admitted = self.admit(cancel).await?;
         let images: Vec<InputImage> = references.iter().map(|(_, i)| i.clone()).collect();
         let request = ImageRequest {
             model: spec.model,
@@ -158,6 +160,23 @@ impl Service {
             source: None,
         };
         self.save_image(product, budget).await
+    }
+
+    /// Waits for a turn at the backend; hold the permit until the answer is
+    /// saved. Under overload, calls then queue here with nothing but their
+    /// parameters instead of each waiting for a pixel slot with a
+    /// multi-megabyte answer in hand. Cancelling `cancel` stops the wait.
+    pub(super) async fn admit(
+        &self,
+        cancel: &CancellationToken,
+    ) -> Result<SemaphorePermit<'_>, ServiceError> {
+        tokio::select! {
+            biased;
+            () = cancel.cancelled() => Err(ServiceError::Cancelled),
+            permit = self.admission.acquire() => {
+                permit.map_err(|e| ServiceError::Internal(e.to_string()))
+            }
+        }
     }
 
     /// One call to the image provider, abandoned (nothing saved) when

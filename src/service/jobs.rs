@@ -590,6 +590,7 @@ mod tests {
             generation: GenerationSettings {
                 default_model: crate::domain::DEFAULT_IMAGE_MODEL,
                 batch_concurrency: 1,
+                generation_concurrency: 1,
             },
             results: ResultSettings {
                 preview: PreviewMode::Preview,

@@ -40,7 +40,7 @@ mod video;
 
 use std::sync::Arc;
 
-use tokio::sync::{Notify, watch};
+use tokio::sync::{Notify, Semaphore, watch};
 
 use crate::backend::ImageProvider;
 use crate::config::{
@@ -87,6 +87,9 @@ pub struct Service {
     videos: VideoAccess,
     jobs: Arc<dyn JobStore>,
     video: VideoSettings,
+    /// Admits image generations and model edits to the backend, at most
+    /// `generation_concurrency` at a time (see [`Service::admit`]).
+    admission: Semaphore,
     /// Bumped on every job change: `get_video_status` waits on it.
     job_changes: watch::Sender<u64>,
     /// Wakes the runner when a job starts.
@@ -109,6 +112,7 @@ impl Service {
         Self {
             images,
             library,
+            admission: Semaphore::new(generation.generation_concurrency),
             generation,
             results,
             cleanup,

@@ -597,3 +597,36 @@ async fn closed_sessions_leave_no_tasks_behind() {
         "tasks outlived their sessions"
     );
 }
+
+/// However many calls arrive together, no more generations reach the
+/// backend at once than `MCP_GENERATION_CONCURRENCY`; the rest wait their
+/// turn and still succeed.
+#[tokio::test]
+async fn generations_reach_the_backend_only_as_fast_as_they_are_admitted() {
+    let h = start(&[
+        ("MCP_GENERATION_CONCURRENCY", "2"),
+        ("MCP_BATCH_CONCURRENCY", "6"),
+    ])
+    .await;
+    let r = reqwest::Client::new()
+        .post(format!("{}/emulator/control", h._emulator.base_url()))
+        .json(&json!({"latency_ms": 300}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    let prompts: Vec<String> = (0..6).map(|i| format!("a lantern, number {i}")).collect();
+    let (batch, single) = tokio::join!(
+        call(
+            &h,
+            "generate_image_batch",
+            json!({"prompts": prompts, "image_size": "1K"})
+        ),
+        call(&h, "generate_image", json!({"prompt": "one more lantern"})),
+    );
+    assert_eq!(structured(&batch)["succeeded"], 6, "{batch:?}");
+    assert_eq!(single.is_error, Some(false), "{single:?}");
+    let stats = crate::support::emulator_stats(&h._emulator).await;
+    assert_eq!(stats["generate_requests"], 7);
+    assert_eq!(stats["most_in_flight"], 2, "{stats}");
+}
