@@ -316,9 +316,21 @@ offline test videos",
                 (BackendError::ContentBlocked { .. }, _) => {
                     text("rephrase the prompt without the blocked content")
                 }
-                (BackendError::Failed { .. }, _) => text("check the parameters against ")
+                // The provider refused the request itself (a 4xx): the
+                // parameters are the likely cause. A 5xx, a cut-off or
+                // unreadable answer is the provider's trouble: retry.
+                (
+                    BackendError::Failed {
+                        status: Some(400..=499),
+                        ..
+                    },
+                    _,
+                ) => text("check the parameters against ")
                     .name(Step::ListModels)
                     .plain("; retry, or try another model"),
+                (BackendError::Failed { .. }, _) => {
+                    text("retry; if it keeps failing, try another model")
+                }
                 (BackendError::InvalidModel { .. }, _) => Text::default()
                     .call(Step::ListModels)
                     .plain(" to see the video models"),
@@ -466,6 +478,29 @@ mod tests {
 
     fn image(source: BackendError) -> ServiceError {
         ServiceError::image(Backend::CliProxy, source)
+    }
+
+    /// A video request the provider refused (4xx) points at the
+    /// parameters; a cut-off or unreadable answer, or a 5xx, says retry.
+    #[test]
+    fn a_failed_video_request_is_blamed_on_the_parameters_only_for_a_4xx() {
+        let video = |status| ServiceError::Video {
+            backend: Backend::Gemini,
+            source: BackendError::Failed {
+                status,
+                message: String::new(),
+            },
+        };
+        assert!(
+            video(Some(400)).message().contains("check the parameters"),
+            "{}",
+            video(Some(400)).message()
+        );
+        for status in [None, Some(500), Some(503)] {
+            let m = video(status).message();
+            assert!(!m.contains("parameters"), "{m}");
+            assert!(m.contains("retry"), "{m}");
+        }
     }
 
     /// What failed and what to do next are joined once, with one `; `: no
