@@ -161,6 +161,11 @@ pub struct ImageMetadata {
     /// Something the caller should know (a mask scaled to the image …).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// The model asked for, when it was rate limited and the fallback
+    /// model (`MCP_FALLBACK_MODEL`) made the image; `model` is the one
+    /// that made it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback_from: Option<String>,
 }
 
 /// A generated image: where it is and what it is.

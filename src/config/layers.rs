@@ -35,6 +35,7 @@ pub(super) const SETTINGS: &[(&str, &[&str])] = &[
     ("cleanup_max_age_days", &["MCP_CLEANUP_MAX_AGE_DAYS"]),
     ("cleanup_max_total_bytes", &["MCP_CLEANUP_MAX_TOTAL_BYTES"]),
     ("default_model", &["MCP_DEFAULT_MODEL"]),
+    ("fallback_model", &["MCP_FALLBACK_MODEL"]),
     ("batch_concurrency", &["MCP_BATCH_CONCURRENCY"]),
     ("generation_concurrency", &["MCP_GENERATION_CONCURRENCY"]),
     ("preview", &["MCP_PREVIEW"]),

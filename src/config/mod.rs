@@ -207,6 +207,9 @@ pub struct CleanupSettings {
 #[derive(Debug, Clone)]
 pub struct GenerationSettings {
     pub default_model: &'static str,
+    /// Tried once when the requested image model is still rate limited
+    /// after the backend's retries (`MCP_FALLBACK_MODEL`); `None`: off.
+    pub fallback_model: Option<&'static str>,
     /// How many prompts of one batch run at once.
     pub batch_concurrency: usize,
     /// How many image generations and model edits, from all clients
@@ -313,6 +316,14 @@ impl Settings {
                     })
                 },
             )?,
+            fallback_model: l.optional("fallback_model", |v| {
+                domain::image_model(v).map(|m| m.id).ok_or_else(|| {
+                    format!(
+                        "the fallback must be an image model; use one of: {}",
+                        domain::image_model_ids().join(", ")
+                    )
+                })
+            })?,
             batch_concurrency: l.get(
                 "batch_concurrency",
                 || 4,

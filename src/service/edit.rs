@@ -333,6 +333,7 @@ impl Service {
                 parameters,
                 None,
                 None,
+                None,
             );
             let product = ImageProduct {
                 bytes: Bytes::from(bytes),
@@ -406,6 +407,7 @@ impl Service {
         if !labels.is_empty() {
             parameters.insert("reference_images".into(), json!(labels));
         }
+        let reference_count = references.len();
         images.extend(references.into_iter().map(|(_, i)| i));
         let request = ImageRequest {
             model: c.model.id,
@@ -414,8 +416,12 @@ impl Service {
             image_size: size,
             images: &images,
         };
-        let answer = self.ask_images(&request, cancel).await?;
+        let answer = self
+            .ask_with_fallback(&request, reference_count, cancel)
+            .await?;
         drop(images);
+        let (made_by, fallback_from) = (answer.model, answer.fallback_from);
+        let answer = answer.image;
         let (format, feather) = (c.format, c.feather);
         let (bytes, pixels) = blocking(move || {
             let out = media::decode(&answer.data).map_err(ServiceError::NotAnImage)?;
@@ -439,12 +445,14 @@ impl Service {
             parameters,
             note,
             answer.text.as_deref(),
+            fallback_from.as_deref(),
         );
         let product = ImageProduct {
             bytes: Bytes::from(bytes),
             pixels: Some(pixels),
             prompt: c.prompt,
-            model: c.model.id.to_owned(),
+            // The model that made it: what the file records (and costs).
+            model: made_by,
             facts,
             source: source.library_id().cloned(),
         };
@@ -721,8 +729,10 @@ fn edit_facts(
     parameters: Map<String, Value>,
     note: Option<String>,
     model_text: Option<&str>,
+    fallback_from: Option<&str>,
 ) -> Map<String, Value> {
-    let mut facts = super::save::generation_facts(aspect_ratio, image_size, model_text);
+    let mut facts =
+        super::save::generation_facts(aspect_ratio, image_size, model_text, fallback_from);
     facts.insert("operation".into(), json!(op.as_str()));
     facts.insert("source".into(), json!(source.label));
     facts.insert("output_format".into(), json!(format.as_str()));

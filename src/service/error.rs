@@ -6,6 +6,7 @@
 
 use serde_json::{Map, Value, json};
 
+use super::fallback::FallbackMiss;
 use super::input::{MAX_BATCH, MAX_PROMPT_CHARS};
 use crate::backend::{Backend, BackendError};
 use crate::contract::{self, ErrorBody, ErrorCode, ErrorOutput, Step, Surface, Text};
@@ -87,6 +88,17 @@ pub enum ServiceError {
         #[source]
         source: BackendError,
     },
+    /// The requested image model was rate limited after its retries, and
+    /// the fallback model (`MCP_FALLBACK_MODEL`) did not make the image
+    /// either. `error` decides the code: the fallback's own failure, or the
+    /// rate limit when the fallback could not be tried.
+    #[error("{}", fallback_message(requested, fallback, miss, error))]
+    Fallback {
+        requested: String,
+        fallback: &'static str,
+        miss: FallbackMiss,
+        error: Box<ServiceError>,
+    },
     /// The video provider failed.
     #[error("{source}")]
     Video {
@@ -127,6 +139,25 @@ pub enum ServiceError {
     Internal(String),
 }
 
+/// What a failed fallback says: both models, and what each did.
+fn fallback_message(
+    requested: &str,
+    fallback: &str,
+    miss: &FallbackMiss,
+    error: &ServiceError,
+) -> String {
+    let error = error.to_string();
+    let error = error.trim().trim_end_matches('.');
+    match miss {
+        FallbackMiss::Failed => format!(
+            "model `{requested}` is rate limited, and its fallback `{fallback}` (tried once) failed too: {error}"
+        ),
+        FallbackMiss::CannotMake(reason) => format!(
+            "model `{requested}`: {error}; its fallback `{fallback}` was not tried: {reason}"
+        ),
+    }
+}
+
 /// What to do when CLIProxyAPI has no logged-in account (`auth_not_found`).
 const LOGIN_HINT: &str = "log CLIProxyAPI in to a Google account: run it once with `--login` \
 (in Docker: `docker exec -it cli-proxy-api /CLIProxyAPI/CLIProxyAPI --no-browser --login`), \
@@ -151,6 +182,7 @@ impl ServiceError {
     pub fn is_retryable(&self) -> bool {
         match self {
             Self::Image { source, .. } | Self::Video { source, .. } => source.is_retryable(),
+            Self::Fallback { error, .. } => error.is_retryable(),
             _ => false,
         }
     }
@@ -197,6 +229,7 @@ impl ServiceError {
             Self::NotAnImage(_) | Self::NotAVideo(_) | Self::Internal(_) | Self::Cancelled => {
                 ErrorCode::GenerationFailed
             }
+            Self::Fallback { error, .. } => error.code(),
             Self::VideoUnavailable(_) => ErrorCode::VideoBackendUnavailable,
             Self::JobNotFound(_) => ErrorCode::JobNotFound,
             Self::CannotExtend { .. } => ErrorCode::InvalidParameter,
@@ -338,6 +371,20 @@ offline test videos",
             Self::NotAnImage(_) | Self::NotAVideo(_) => {
                 text("retry; if it keeps failing, try another model")
             }
+            Self::Fallback { miss, error, .. } => match (miss, error.as_ref()) {
+                (FallbackMiss::CannotMake(_), _) => text(
+                    "wait a minute and retry, ask for what the fallback model makes, or set \
+`MCP_FALLBACK_MODEL` to a model that makes it",
+                ),
+                (
+                    FallbackMiss::Failed,
+                    Self::Image {
+                        source: BackendError::RateLimited { .. },
+                        ..
+                    },
+                ) => text("both models are rate limited: wait a minute and retry"),
+                (FallbackMiss::Failed, other) => other.hint(),
+            },
             _ => Text::default(),
         }
     }
@@ -427,6 +474,20 @@ offline test videos",
             Self::UnknownVideoModel { model } => {
                 d.insert("model".into(), json!(model));
                 d.insert("allowed".into(), json!(domain::video_model_ids()));
+            }
+            Self::Fallback {
+                requested,
+                fallback,
+                miss,
+                error,
+            } => {
+                d = error.details();
+                d.insert("model".into(), json!(requested));
+                d.insert("fallback_model".into(), json!(fallback));
+                d.insert(
+                    "fallback_tried".into(),
+                    json!(matches!(miss, FallbackMiss::Failed)),
+                );
             }
             Self::Image { backend, source } | Self::Video { backend, source } => {
                 d.insert(
@@ -543,6 +604,57 @@ mod tests {
                 assert!(!m.ends_with('.') && !m.ends_with(' '), "{m}");
             }
         }
+    }
+
+    /// A failed fallback names both models, keeps the fallback's code, and
+    /// says what to do when both are rate limited.
+    #[test]
+    fn a_failed_fallback_names_both_models() {
+        let limited = || {
+            image(BackendError::RateLimited {
+                retry_after: None,
+                message: "Resource has been exhausted (e.g. check quota).".into(),
+            })
+        };
+        let both = ServiceError::Fallback {
+            requested: "gemini-3-pro-image-preview".into(),
+            fallback: "gemini-3.1-flash-image-preview",
+            miss: FallbackMiss::Failed,
+            error: Box::new(limited()),
+        };
+        assert_eq!(both.code(), ErrorCode::RateLimited);
+        assert!(both.is_retryable());
+        assert_eq!(
+            both.message(),
+            "model `gemini-3-pro-image-preview` is rate limited, and its fallback \
+`gemini-3.1-flash-image-preview` (tried once) failed too: the backend is rate limiting \
+requests: Resource has been exhausted (e.g. check quota); both models are rate limited: \
+wait a minute and retry"
+        );
+        let blocked = ServiceError::Fallback {
+            requested: "gemini-3-pro-image-preview".into(),
+            fallback: "gemini-3.1-flash-image-preview",
+            miss: FallbackMiss::Failed,
+            error: Box::new(image(BackendError::ContentBlocked {
+                reason: "IMAGE_SAFETY".into(),
+            })),
+        };
+        assert_eq!(blocked.code(), ErrorCode::ContentBlocked);
+        assert!(
+            blocked
+                .message()
+                .ends_with("rephrase the prompt without the blocked content")
+        );
+        let skipped = ServiceError::Fallback {
+            requested: "gemini-3-pro-image-preview".into(),
+            fallback: "gemini-2.5-flash-image",
+            miss: FallbackMiss::CannotMake("it does not make `4K` images".into()),
+            error: Box::new(limited()),
+        };
+        assert_eq!(skipped.code(), ErrorCode::RateLimited);
+        let d = skipped.details();
+        assert_eq!(d["fallback_tried"], false);
+        assert_eq!(d["http_status"], 429);
     }
 
     /// The next step is named as the reader takes it.

@@ -141,11 +141,14 @@ impl Service {
             image_size: spec.image_size,
             images: &images,
         };
-        let image = self.ask_images(&request, cancel).await?;
+        let answer = self
+            .ask_with_fallback(&request, references.len(), cancel)
+            .await?;
         let mut facts = generation_facts(
             spec.aspect_ratio.as_str(),
             spec.image_size.as_str(),
-            image.text.as_deref(),
+            answer.image.text.as_deref(),
+            answer.fallback_from.as_deref(),
         );
         if !references.is_empty() {
             let labels: Vec<&str> = references.iter().map(|(l, _)| l.as_str()).collect();
@@ -153,10 +156,11 @@ impl Service {
         }
         let product = ImageProduct {
             facts,
-            bytes: Bytes::from(image.data),
+            bytes: Bytes::from(answer.image.data),
             pixels: None,
             prompt: spec.prompt.clone(),
-            model: spec.model.to_owned(),
+            // The model that made it: what the file records (and costs).
+            model: answer.model,
             source: None,
         };
         self.save_image(product, budget).await

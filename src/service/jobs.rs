@@ -589,6 +589,7 @@ mod tests {
             library: store.library(),
             generation: GenerationSettings {
                 default_model: crate::domain::DEFAULT_IMAGE_MODEL,
+                fallback_model: None,
                 batch_concurrency: 1,
                 generation_concurrency: 1,
             },

@@ -7,6 +7,8 @@
 //!   library → preview → the contract's result;
 //! - [`generate`]: images from prompts, one or a batch, with reference images;
 //! - [`edit`]: edit, inpaint, outpaint and upscale an existing image;
+//! - [`fallback`]: one try on `MCP_FALLBACK_MODEL` when the requested image
+//!   model is rate limited (every image operation asks through it);
 //! - [`video`]: video requests checked and started as durable jobs, and
 //!   their status (waited on, with a contact sheet of the finished file);
 //! - [`jobs`]: the runner that polls active jobs, saves finished videos
@@ -26,6 +28,7 @@
 
 mod edit;
 mod error;
+mod fallback;
 mod files;
 mod generate;
 mod input;
@@ -50,6 +53,7 @@ use crate::store::{JobStore, Library};
 
 pub use edit::{EditInput, OutpaintInput, UpscaleInput};
 pub use error::ServiceError;
+pub use fallback::FallbackMiss;
 pub use files::{StoredFile, THUMBNAIL_MAX_SIDE, Thumbnail};
 pub use generate::{Batch, Generated};
 pub use input::{

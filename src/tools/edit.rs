@@ -175,7 +175,8 @@ impl MediaServer {
 result is saved as a new library file (the original stays) with the same pixel size as the \
 original. With `mask_path`, only the white part of the mask changes: every other pixel stays \
 exactly as it was. `reference_images` add style, character or object references. Returns \
-like `generate_image`, plus `metadata.operation` and `metadata.source`.",
+like `generate_image` (a rate-limited model falls back the same way), plus \
+`metadata.operation` and `metadata.source`.",
         annotations(
             title = "Edit image",
             read_only_hint = false,

@@ -107,7 +107,20 @@ pub(super) fn media_content(g: &Generated) -> Vec<ContentBlock> {
     if let Some((data, mime_type)) = g.inline.base64() {
         blocks.push(ContentBlock::image(data, mime_type));
     }
+    if let Some(note) = fallback_note(out) {
+        blocks.push(ContentBlock::text(note));
+    }
     blocks
+}
+
+/// A short note when the fallback model made the image instead of the one
+/// asked for (the metadata says it too: `model` and `fallback_from`).
+fn fallback_note(out: &ImageOutput) -> Option<String> {
+    let from = out.metadata.fallback_from.as_deref()?;
+    Some(format!(
+        "`{}` was rate limited, so `{}` (the fallback model, `MCP_FALLBACK_MODEL`) made `{}`.",
+        from, out.metadata.model, out.filename
+    ))
 }
 
 /// Sends `notifications/progress` when the client asked for it, in order,
@@ -180,7 +193,9 @@ impl MediaServer {
         description = "Generate one image from a text prompt with a Gemini image model and save it \
 to the media library. Returns the file's absolute `image_path`, `filename`, a `media://files/…` \
 resource link and a small inline preview. Takes 5–60 s (longer at 4K). For several images, \
-prefer `generate_image_batch`.",
+prefer `generate_image_batch`. If the model is still rate limited after retries and the server \
+has a fallback model (`MCP_FALLBACK_MODEL`), that model makes the image in one more try: \
+`metadata.model` names the model that made it, `metadata.fallback_from` the one asked for.",
         annotations(
             title = "Generate image",
             read_only_hint = false,
@@ -224,7 +239,8 @@ prefer `generate_image_batch`.",
         title = "Generate images (batch)",
         description = "Generate several images, one per prompt, in parallel, with the same model, \
 aspect ratio and size. One failed prompt does not fail the others: each entry of `results` is \
-either an image (like `generate_image`) or `{success:false, prompt, error}`. Sends progress \
+either an image (like `generate_image`) or `{success:false, prompt, error}`; a rate-limited \
+prompt falls back on its own as in `generate_image`. Sends progress \
 notifications (one step per finished image) when the client asks for them.",
         annotations(
             title = "Generate images (batch)",
