@@ -123,6 +123,9 @@ pub enum ServiceError {
     ConfirmationRequired(String),
     #[error("the media library failed: {0}")]
     Storage(#[source] StoreError),
+    /// The call's estimate would pass a spending cap; nothing was requested.
+    #[error("{}", .0.message())]
+    BudgetExceeded(super::OverBudget),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -204,6 +207,7 @@ impl ServiceError {
             Self::InvalidFilename(_) => ErrorCode::InvalidParameter,
             Self::FileNotFound(_) | Self::NotInLibrary(_) => ErrorCode::FileNotFound,
             Self::ConfirmationRequired(_) => ErrorCode::ConfirmationRequired,
+            Self::BudgetExceeded(_) => ErrorCode::BudgetExceeded,
         }
     }
 
@@ -407,6 +411,16 @@ offline test videos",
             }
             Self::JobNotFound(id) => {
                 d.insert("job_id".into(), json!(id));
+            }
+            Self::BudgetExceeded(o) => {
+                let (var, key) = o.period.setting();
+                d.insert("period".into(), json!(o.period.noun()));
+                d.insert("cap_usd".into(), json!(o.cap));
+                d.insert("spent_usd".into(), json!(o.spent));
+                d.insert("held_usd".into(), json!(o.held));
+                d.insert("estimated_cost_usd".into(), json!(o.estimate));
+                d.insert("env".into(), json!(var));
+                d.insert("config_key".into(), json!(key));
             }
             Self::UnknownModel { model } => {
                 d.insert("model".into(), json!(model));

@@ -608,6 +608,7 @@ mod tests {
                 poll_interval: Duration::from_secs(10),
                 deadline: Duration::from_secs(1200),
             },
+            spend: Default::default(),
         });
         (Arc::new(service), provider)
     }

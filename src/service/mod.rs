@@ -19,6 +19,7 @@
 //! - [`files`]: what HTTP clients need beyond tools — ranged reads,
 //!   uploads of input images, cached gallery thumbnails;
 //! - [`maintenance`]: reconcile and the automatic clean-up;
+//! - [`spend`]: the price table, cost estimates and the budget caps;
 //! - [`error`]: the one mapping from failures to the contract's codes.
 //!
 //! Nothing here knows MCP or HTTP: tools and the CLI call these methods and
@@ -36,6 +37,7 @@ mod models;
 mod pixels;
 mod refs;
 mod save;
+mod spend;
 mod video;
 
 use std::sync::Arc;
@@ -44,7 +46,7 @@ use tokio::sync::{Notify, watch};
 
 use crate::backend::ImageProvider;
 use crate::config::{
-    CleanupSettings, EditSettings, GenerationSettings, ResultSettings, VideoSettings,
+    CleanupSettings, EditSettings, GenerationSettings, ResultSettings, SpendSettings, VideoSettings,
 };
 use crate::store::{JobStore, Library};
 
@@ -58,6 +60,9 @@ pub use input::{
 pub use models::ModelCatalog;
 pub use refs::{InputOrigin, InputPolicy, REFERENCE_MAX_SIDE};
 pub use save::{BATCH_PREVIEW_BUDGET, Inline, PREVIEW_MAX_BYTES, PREVIEW_MAX_SIDE, PreviewBudget};
+pub use spend::{
+    Budget, BudgetState, HoldId, OverBudget, Period, PriceTable, Priced, Spend, round_usd,
+};
 pub use video::{
     Extendable, MAX_WAIT_SECONDS, VideoAccess, VideoInput, VideoOperation, VideoSpec, VideoStarted,
     VideoStatus, parse_video,
@@ -74,6 +79,8 @@ pub struct ServiceParts {
     pub videos: VideoAccess,
     pub jobs: Arc<dyn JobStore>,
     pub video: VideoSettings,
+    /// Price overrides and budget caps.
+    pub spend: SpendSettings,
 }
 
 /// The operations, with everything they need injected. Shared as `Arc`.
@@ -87,6 +94,7 @@ pub struct Service {
     videos: VideoAccess,
     jobs: Arc<dyn JobStore>,
     video: VideoSettings,
+    spend: Spend,
     /// Bumped on every job change: `get_video_status` waits on it.
     job_changes: watch::Sender<u64>,
     /// Wakes the runner when a job starts.
@@ -105,6 +113,7 @@ impl Service {
             videos,
             jobs,
             video,
+            spend,
         } = parts;
         Self {
             images,
@@ -116,6 +125,7 @@ impl Service {
             videos,
             jobs,
             video,
+            spend: Spend::new(&spend),
             job_changes: watch::Sender::new(0),
             runner_wake: Notify::new(),
         }

@@ -84,6 +84,7 @@ async fn start_inner(
         videos: app::video_access(&settings.backend),
         jobs: store.jobs.clone(),
         video: settings.video.clone(),
+        spend: settings.spend.clone(),
     }));
     let policy = match http_policy {
         true => app::http_policy(&settings),
