@@ -400,6 +400,7 @@ fn service_over(settings: &Settings, store: &LocalStore) -> Arc<Service> {
         jobs: store.jobs.clone(),
         video: settings.video.clone(),
         spend: settings.spend.clone(),
+        confirm: settings.confirm.clone(),
     }))
 }
 

@@ -61,6 +61,7 @@ pub(super) const SETTINGS: &[(&str, &[&str])] = &[
     ("budget_monthly_usd", &["MCP_BUDGET_MONTHLY_USD"]),
     // A table (`[prices]`), only in the config file.
     ("prices", &[]),
+    ("confirm_above_usd", &["MCP_CONFIRM_ABOVE_USD"]),
 ];
 
 /// Where a setting's value came from.

@@ -150,6 +150,7 @@ pub struct Settings {
     pub results: ResultSettings,
     pub edit: EditSettings,
     pub video: VideoSettings,
+    pub confirm: ConfirmSettings,
     pub server: ServerSettings,
     pub http: HttpSettings,
     pub spend: SpendSettings,
@@ -247,6 +248,14 @@ pub struct VideoSettings {
     /// A job not finished this long after it started fails with
     /// `GENERATION_TIMEOUT`.
     pub deadline: Duration,
+}
+
+/// When a paid call asks the user first.
+#[derive(Debug, Clone, Default)]
+pub struct ConfirmSettings {
+    /// Calls estimated above this many US dollars ask for confirmation;
+    /// unset: none asks.
+    pub above_usd: Option<f64>,
 }
 
 /// What results carry.
@@ -399,6 +408,14 @@ impl Settings {
                 },
             )?,
         };
+        let confirm = ConfirmSettings {
+            above_usd: l.optional("confirm_above_usd", |v| {
+                number(
+                    0.0..=1_000_000.0,
+                    "expected US dollars, such as `0.50` or `2` (0 asks before every paid call)",
+                )(v.trim().trim_start_matches('$'))
+            })?,
+        };
         let edit = EditSettings {
             input_max_bytes: l.get(
                 "input_max_bytes",
@@ -438,6 +455,7 @@ impl Settings {
             results,
             edit,
             video,
+            confirm,
             server,
             http,
             spend,

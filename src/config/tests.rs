@@ -88,6 +88,9 @@ fn bad_values_name_setting_value_and_origin() {
         ("MCP_DEFAULT_MODEL", "dall-e-3", "default_model"),
         ("MCP_PREVIEW", "huge", "preview"),
         ("MCP_VIDEO_BACKEND", "sora", "video_backend"),
+        ("MCP_CONFIRM_ABOVE_USD", "-1", "confirm_above_usd"),
+        ("MCP_CONFIRM_ABOVE_USD", "a lot", "confirm_above_usd"),
+        ("MCP_CONFIRM_ABOVE_USD", "NaN", "confirm_above_usd"),
     ];
     for (var, value, setting) in cases {
         let get = env(&[(var, value), ("MCP_OUTPUT_DIR", &out)]);
@@ -563,4 +566,28 @@ per_second_usd = { "720p" = 0.05 }
             "{toml}: {err}"
         );
     }
+}
+
+/// `confirm_above_usd`: unset asks never; the environment beats the file;
+/// a leading `$` is allowed.
+#[test]
+fn confirm_threshold_layers() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().to_str().unwrap();
+    let unset = from_env(&env(&[("HOME", home)])).unwrap();
+    assert_eq!(unset.confirm.above_usd, None);
+    let file = dir.path().join("config.toml");
+    std::fs::write(&file, "confirm_above_usd = 0.5\n").unwrap();
+    let load = |pairs: &[(&str, &str)]| {
+        let get = env(pairs);
+        Settings::load(&Sources {
+            file: Some(file.clone()),
+            env: &get,
+            flags: Vec::new(),
+        })
+        .unwrap()
+    };
+    assert_eq!(load(&[("HOME", home)]).confirm.above_usd, Some(0.5));
+    let s = load(&[("HOME", home), ("MCP_CONFIRM_ABOVE_USD", "$2")]);
+    assert_eq!(s.confirm.above_usd, Some(2.0));
 }

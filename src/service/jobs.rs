@@ -609,6 +609,7 @@ mod tests {
                 deadline: Duration::from_secs(1200),
             },
             spend: Default::default(),
+            confirm: Default::default(),
         });
         (Arc::new(service), provider)
     }

@@ -20,6 +20,8 @@
 //!   uploads of input images, cached gallery thumbnails;
 //! - [`maintenance`]: reconcile and the automatic clean-up;
 //! - [`spend`]: the price table, cost estimates and the budget caps;
+//! - [`quote`]: what a paid call will cost, worked out before anything
+//!   is sent, for the calls the user is asked to confirm;
 //! - [`error`]: the one mapping from failures to the contract's codes.
 //!
 //! Nothing here knows MCP or HTTP: tools and the CLI call these methods and
@@ -35,6 +37,7 @@ mod library;
 mod maintenance;
 mod models;
 mod pixels;
+mod quote;
 mod refs;
 mod save;
 mod spend;
@@ -46,18 +49,20 @@ use tokio::sync::{Notify, watch};
 
 use crate::backend::ImageProvider;
 use crate::config::{
-    CleanupSettings, EditSettings, GenerationSettings, ResultSettings, SpendSettings, VideoSettings,
+    CleanupSettings, ConfirmSettings, EditSettings, GenerationSettings, ResultSettings,
+    SpendSettings, VideoSettings,
 };
 use crate::store::{JobStore, Library};
 
 pub use edit::{EditInput, OutpaintInput, UpscaleInput};
-pub use error::ServiceError;
+pub use error::{ServiceError, Unconfirmed, usd};
 pub use files::{StoredFile, THUMBNAIL_MAX_SIDE, Thumbnail};
 pub use generate::{Batch, Generated};
 pub use input::{
     BatchInput, GenerateInput, GenerateSpec, ListInput, MAX_BATCH, MAX_PROMPT_CHARS, parse_filename,
 };
 pub use models::ModelCatalog;
+pub use quote::{Paid, Quote};
 pub use refs::{InputOrigin, InputPolicy, REFERENCE_MAX_SIDE};
 pub use save::{BATCH_PREVIEW_BUDGET, Inline, PREVIEW_MAX_BYTES, PREVIEW_MAX_SIDE, PreviewBudget};
 pub use spend::{
@@ -81,6 +86,7 @@ pub struct ServiceParts {
     pub video: VideoSettings,
     /// Price overrides and budget caps.
     pub spend: SpendSettings,
+    pub confirm: ConfirmSettings,
 }
 
 /// The operations, with everything they need injected. Shared as `Arc`.
@@ -95,6 +101,7 @@ pub struct Service {
     jobs: Arc<dyn JobStore>,
     video: VideoSettings,
     spend: Spend,
+    confirm: ConfirmSettings,
     /// Bumped on every job change: `get_video_status` waits on it.
     job_changes: watch::Sender<u64>,
     /// Wakes the runner when a job starts.
@@ -114,6 +121,7 @@ impl Service {
             jobs,
             video,
             spend,
+            confirm,
         } = parts;
         Self {
             images,
@@ -126,6 +134,7 @@ impl Service {
             jobs,
             video,
             spend: Spend::new(&spend),
+            confirm,
             job_changes: watch::Sender::new(0),
             runner_wake: Notify::new(),
         }

@@ -85,6 +85,7 @@ async fn start_inner(
         jobs: store.jobs.clone(),
         video: settings.video.clone(),
         spend: settings.spend.clone(),
+        confirm: settings.confirm.clone(),
     }));
     let policy = match http_policy {
         true => app::http_policy(&settings),
