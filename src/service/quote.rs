@@ -37,7 +37,7 @@ pub struct Quote {
     /// Estimated US dollars.
     pub usd: f64,
     pub model: &'static str,
-    /// What is bought: `1 image at 4K`, `3 images at 1K`, `an 8 s 720p video`.
+    /// What is bought: `1 image at 4K`, `3 images at 1K`, `8 s of video at 720p`.
     pub what: String,
 }
 
@@ -114,7 +114,10 @@ impl Service {
             }
             Paid::Video(operation, input) => {
                 let (spec, _) = self.parse_video_request(operation, input, policy).await?;
-                let what = format!("a {} s {} video", spec.duration_seconds, spec.resolution);
+                let what = format!(
+                    "{} s of video at {}",
+                    spec.duration_seconds, spec.resolution
+                );
                 let priced = Priced::Video {
                     model: spec.model.id.to_owned(),
                     resolution: spec.resolution.to_owned(),
