@@ -62,10 +62,11 @@ pub enum ErrorCode {
     ConfirmationRequired,
     SaveFailed,
     VideoBackendUnavailable,
+    BudgetExceeded,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 15] = [
+    pub const ALL: [ErrorCode; 16] = [
         Self::InvalidPrompt,
         Self::InvalidModel,
         Self::InvalidParameter,
@@ -81,6 +82,7 @@ impl ErrorCode {
         Self::ConfirmationRequired,
         Self::SaveFailed,
         Self::VideoBackendUnavailable,
+        Self::BudgetExceeded,
     ];
 
     /// The code spelled `s`, if there is one.
@@ -105,6 +107,7 @@ impl ErrorCode {
             Self::ConfirmationRequired => "CONFIRMATION_REQUIRED",
             Self::SaveFailed => "SAVE_FAILED",
             Self::VideoBackendUnavailable => "VIDEO_BACKEND_UNAVAILABLE",
+            Self::BudgetExceeded => "BUDGET_EXCEEDED",
         }
     }
 }
@@ -253,6 +256,25 @@ pub struct ModelOutput {
     pub default: bool,
     /// Whether the backend offers it now; `null` when that could not be checked.
     pub available: Option<bool>,
+    /// What a call costs (an estimate); absent for a model with no price.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub price: Option<ModelPrice>,
+}
+
+/// A model's estimated price: `{"per_image_usd":{"1K":0.134,…},"checked":"2026-…"}`
+/// for image models, `{"per_second_usd":{"720p":0.4,…},…}` for video models.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct ModelPrice {
+    /// Image models: US dollars per image, by `image_size`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub per_image_usd: Option<std::collections::BTreeMap<String, f64>>,
+    /// Video models: US dollars per second of video, by `resolution`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub per_second_usd: Option<std::collections::BTreeMap<String, f64>>,
+    /// The day the built-in figures were checked (UTC date).
+    pub checked: String,
+    /// Whether some figure comes from the config file's `[prices]`.
+    pub configured: bool,
 }
 
 /// Result of `list_models`.

@@ -197,6 +197,9 @@ pub struct ImageModelInfo {
     pub image_sizes: &'static [ImageSize],
     /// Most reference images one request may carry (beside an image being edited).
     pub max_reference_images: u32,
+    /// Estimated USD per generated image, by size (see [`PRICES_CHECKED`]);
+    /// a size missing here has no price.
+    pub price_per_image: &'static [(ImageSize, f64)],
 }
 
 impl ImageModelInfo {
@@ -266,6 +269,50 @@ impl ImageModelInfo {
 
 const ALL_SIZES_BUT_512: [ImageSize; 3] = [ImageSize::S1K, ImageSize::S2K, ImageSize::S4K];
 
+/// The day the price table below (`price_per_image`, `price_per_second`)
+/// was last checked. The figures are estimates of the Gemini API's paid-tier
+/// list prices (<https://ai.google.dev/gemini-api/docs/pricing>, standard,
+/// not batch), which could not be opened from where they were checked; they
+/// come from pages quoting it, found through a search index:
+///
+/// - Gemini 3 Pro Image (`gemini-3-pro-image-preview`, and the same for
+///   `gemini-3-pro-image`): $0.134 per 1K or 2K image, $0.24 per 4K image
+///   (issue 12's figures; the 4K figure also in Puter's Gemini cost map,
+///   github.com/HeyPuter/puter PR 2562, and aifreeapi.com's Veo pricing
+///   page). Output image tokens at $120 per million: 1120 tokens for 1K/2K,
+///   2000 for 4K.
+/// - Gemini 3.1 Flash Image (`gemini-3.1-flash-image-preview`): $0.045 (512),
+///   $0.067 (1K), $0.101 (2K), $0.151 (4K): blog.laozhang.ai "Gemini 3.1
+///   Flash Image Pricing by Resolution" (checked against Google's page on
+///   2026-04-04) and xairouter.com's model page ($60 per million image
+///   tokens).
+/// - Gemini 2.5 Flash Image: $0.039 per image (1K only): Puter's cost map
+///   (3,900,000 micro-cents per 1024²), $30 per million output tokens ×
+///   1290 tokens.
+/// - Veo 3.1 (`veo-3.1-generate-preview`): $0.40/s at 720p and 1080p,
+///   $0.60/s at 4k; Veo 3.1 Fast: $0.10/s (720p), $0.12/s (1080p), $0.30/s
+///   (4k): reapi.ai "Cheapest Veo 3.1 API in 2026" (May 2026, citing the
+///   Gemini API docs); the Veo 3.1 $0.40/s also in issue 12.
+/// - Veo 3 (`veo-3.0-generate-001`) $0.40/s and Veo 3 Fast $0.15/s:
+///   docs.dev.xavier.icvr.xyz's Veo 3 page.
+/// - Veo 2: $0.35/s, Google's long-standing list price; no page found to
+///   confirm it again here.
+/// - `grok-imagine-video` (through CLIProxyAPI) has no price: set one in the
+///   config file's `[prices]` table.
+///
+/// Veo 3.x on the Gemini API always makes sound, and its price includes it
+/// (there is no cheaper silent rate to choose). Every figure can be replaced
+/// from the config file (`[prices]`), e.g. for another price list or a
+/// discount.
+pub const PRICES_CHECKED: &str = "2026-11-26";
+
+/// Gemini 3 Pro Image, preview and GA ids alike.
+const GEMINI_3_PRO_IMAGE_PRICES: &[(ImageSize, f64)] = &[
+    (ImageSize::S1K, 0.134),
+    (ImageSize::S2K, 0.134),
+    (ImageSize::S4K, 0.24),
+];
+
 /// The image models media-gen knows, default first.
 pub const IMAGE_MODELS: [ImageModelInfo; 4] = [
     ImageModelInfo {
@@ -273,24 +320,33 @@ pub const IMAGE_MODELS: [ImageModelInfo; 4] = [
         aspect_ratios: &AspectRatio::STANDARD,
         image_sizes: &ALL_SIZES_BUT_512,
         max_reference_images: 14,
+        price_per_image: GEMINI_3_PRO_IMAGE_PRICES,
     },
     ImageModelInfo {
         id: "gemini-2.5-flash-image",
         aspect_ratios: &AspectRatio::STANDARD,
         image_sizes: &[ImageSize::S1K],
         max_reference_images: 3,
+        price_per_image: &[(ImageSize::S1K, 0.039)],
     },
     ImageModelInfo {
         id: "gemini-3.1-flash-image-preview",
         aspect_ratios: &AspectRatio::ALL,
         image_sizes: &ImageSize::ALL,
         max_reference_images: 14,
+        price_per_image: &[
+            (ImageSize::S512, 0.045),
+            (ImageSize::S1K, 0.067),
+            (ImageSize::S2K, 0.101),
+            (ImageSize::S4K, 0.151),
+        ],
     },
     ImageModelInfo {
         id: "gemini-3-pro-image",
         aspect_ratios: &AspectRatio::STANDARD,
         image_sizes: &ALL_SIZES_BUT_512,
         max_reference_images: 14,
+        price_per_image: GEMINI_3_PRO_IMAGE_PRICES,
     },
 ];
 
@@ -344,6 +400,9 @@ pub struct VideoModelInfo {
     pub extras: VideoExtras,
     /// Seconds one extension adds (the output is the input plus these).
     pub extension_seconds: u32,
+    /// Estimated USD per second of output video, by resolution (see
+    /// [`PRICES_CHECKED`]); a resolution missing here has no price.
+    pub price_per_second: &'static [(&'static str, f64)],
 }
 
 const VEO3_DURATIONS: [u32; 3] = [4, 6, 8];
@@ -374,6 +433,7 @@ pub const VIDEO_MODELS: [VideoModelInfo; 6] = [
         high_resolution_duration: Some(8),
         extras: VEO31_EXTRAS,
         extension_seconds: 7,
+        price_per_second: &[("720p", 0.40), ("1080p", 0.40), ("4k", 0.60)],
     },
     VideoModelInfo {
         id: "veo-3.1-fast-generate-preview",
@@ -384,6 +444,7 @@ pub const VIDEO_MODELS: [VideoModelInfo; 6] = [
         high_resolution_duration: Some(8),
         extras: VEO31_EXTRAS,
         extension_seconds: 7,
+        price_per_second: &[("720p", 0.10), ("1080p", 0.12), ("4k", 0.30)],
     },
     VideoModelInfo {
         id: "veo-3.0-generate-001",
@@ -394,6 +455,7 @@ pub const VIDEO_MODELS: [VideoModelInfo; 6] = [
         high_resolution_duration: Some(8),
         extras: VEO_EXTRAS,
         extension_seconds: 0,
+        price_per_second: &[("720p", 0.40), ("1080p", 0.40)],
     },
     VideoModelInfo {
         id: "veo-3.0-fast-generate-001",
@@ -404,6 +466,7 @@ pub const VIDEO_MODELS: [VideoModelInfo; 6] = [
         high_resolution_duration: Some(8),
         extras: VEO_EXTRAS,
         extension_seconds: 0,
+        price_per_second: &[("720p", 0.15), ("1080p", 0.15)],
     },
     VideoModelInfo {
         id: "veo-2.0-generate-001",
@@ -414,6 +477,7 @@ pub const VIDEO_MODELS: [VideoModelInfo; 6] = [
         high_resolution_duration: None,
         extras: VEO_EXTRAS,
         extension_seconds: 0,
+        price_per_second: &[("720p", 0.35)],
     },
     VideoModelInfo {
         id: "grok-imagine-video",
@@ -430,6 +494,7 @@ pub const VIDEO_MODELS: [VideoModelInfo; 6] = [
             negative_prompt: false,
         },
         extension_seconds: 0,
+        price_per_second: &[],
     },
 ];
 

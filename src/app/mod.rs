@@ -399,6 +399,8 @@ fn service_over(settings: &Settings, store: &LocalStore) -> Arc<Service> {
         videos: video_access(&settings.backend),
         jobs: store.jobs.clone(),
         video: settings.video.clone(),
+        spend: settings.spend.clone(),
+        confirm: settings.confirm.clone(),
     }))
 }
 
@@ -409,6 +411,7 @@ pub fn model_catalog(settings: &Settings) -> ModelCatalog {
         videos: video_access(&settings.backend),
         default_image: settings.generation.default_model,
         default_video: settings.video.default_model,
+        prices: crate::service::PriceTable::new(&settings.spend.prices),
     }
 }
 

@@ -59,6 +59,11 @@ pub(super) const SETTINGS: &[(&str, &[&str])] = &[
     ("default_video_model", &["MCP_DEFAULT_VIDEO_MODEL"]),
     ("video_poll_interval", &["MCP_VIDEO_POLL_INTERVAL"]),
     ("video_deadline", &["MCP_VIDEO_DEADLINE"]),
+    ("budget_daily_usd", &["MCP_BUDGET_DAILY_USD"]),
+    ("budget_monthly_usd", &["MCP_BUDGET_MONTHLY_USD"]),
+    // A table (`[prices]`), only in the config file.
+    ("prices", &[]),
+    ("confirm_above_usd", &["MCP_CONFIRM_ABOVE_USD"]),
 ];
 
 /// Where a setting's value came from.
@@ -486,6 +491,13 @@ impl Layers {
 }
 
 impl Layers {
+    /// A table set for `key` (only a config file can set one), as figment
+    /// holds it.
+    pub fn table(&self, key: &str) -> Option<Sourced<Value>> {
+        let value = self.figment.find_value(key).ok()?;
+        Some(self.sourced(key, value))
+    }
+
     /// Paths set for `key`: a TOML array, or `:`-separated text (as
     /// `PATH`). Relative paths from a config file are relative to the file.
     pub fn paths(&self, key: &str) -> Option<Sourced<Vec<PathBuf>>> {

@@ -150,10 +150,36 @@ pub struct Settings {
     pub results: ResultSettings,
     pub edit: EditSettings,
     pub video: VideoSettings,
+    pub confirm: ConfirmSettings,
     pub server: ServerSettings,
     pub http: HttpSettings,
+    pub spend: SpendSettings,
     /// Where each value came from, and what was corrected on the way.
     pub provenance: Provenance,
+}
+
+/// What calls cost and how much may be spent.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SpendSettings {
+    /// Prices that replace the built-in table's (the config file's
+    /// `[prices]`), by model id; validated against the registry.
+    pub prices: Vec<PriceOverride>,
+    /// Estimated spend allowed per UTC day (`MCP_BUDGET_DAILY_USD`).
+    pub budget_daily_usd: Option<f64>,
+    /// Estimated spend allowed per UTC calendar month (`MCP_BUDGET_MONTHLY_USD`).
+    pub budget_monthly_usd: Option<f64>,
+}
+
+/// One model's prices from the config file; each figure replaces the
+/// built-in one for that size or resolution, the others stay.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PriceOverride {
+    /// A model id of the registry.
+    pub model: &'static str,
+    /// USD per image, by `image_size` (image models).
+    pub per_image_usd: Vec<(domain::ImageSize, f64)>,
+    /// USD per second of video, by resolution (video models).
+    pub per_second_usd: Vec<(&'static str, f64)>,
 }
 
 /// Input images and the edit tools.
@@ -230,6 +256,14 @@ pub struct VideoSettings {
     /// A job not finished this long after it started fails with
     /// `GENERATION_TIMEOUT`.
     pub deadline: Duration,
+}
+
+/// When a paid call asks the user first.
+#[derive(Debug, Clone, Default)]
+pub struct ConfirmSettings {
+    /// Calls estimated above this many US dollars ask for confirmation;
+    /// unset: none asks.
+    pub above_usd: Option<f64>,
 }
 
 /// What results carry.
@@ -395,6 +429,14 @@ impl Settings {
                 },
             )?,
         };
+        let confirm = ConfirmSettings {
+            above_usd: l.optional("confirm_above_usd", |v| {
+                number(
+                    0.0..=1_000_000.0,
+                    "expected US dollars, such as `0.50` or `2` (0 asks before every paid call)",
+                )(v.trim().trim_start_matches('$'))
+            })?,
+        };
         let edit = EditSettings {
             input_max_bytes: l.get(
                 "input_max_bytes",
@@ -426,6 +468,7 @@ impl Settings {
                 number(1..=8192, "expected whole pixels, 1 to 8192"),
             )?,
         };
+        let spend = SpendSettings::load(&l)?;
         Ok(Settings {
             backend,
             library,
@@ -433,8 +476,10 @@ impl Settings {
             results,
             edit,
             video,
+            confirm,
             server,
             http,
+            spend,
             provenance: l.provenance(config_file_path(sources.env)),
         })
     }
@@ -540,6 +585,142 @@ impl LibrarySettings {
             output_dir_origin: origin.to_string(),
             cleanup: CleanupSettings::load(l)?,
         })
+    }
+}
+
+impl SpendSettings {
+    fn load(l: &Layers) -> Result<Self, ConfigError> {
+        let usd = |v: &str| {
+            number(
+                0.0..=1_000_000.0,
+                "expected US dollars, such as `5` or `0.50` (0 allows no spending)",
+            )(v)
+        };
+        Ok(Self {
+            budget_daily_usd: l.optional("budget_daily_usd", usd)?,
+            budget_monthly_usd: l.optional("budget_monthly_usd", usd)?,
+            prices: match l.table("prices") {
+                None => {
+                    l.record("prices", None, Origin::Default);
+                    Vec::new()
+                }
+                Some(set) => {
+                    let prices =
+                        parse_prices(&set.value).map_err(|reason| ConfigError::Invalid {
+                            setting: "prices",
+                            value: table_text(&set.value),
+                            origin: set.origin.to_string(),
+                            reason,
+                        })?;
+                    l.record("prices", Some(table_text(&set.value)), set.origin);
+                    prices
+                }
+            },
+        })
+    }
+}
+
+/// `[prices]`: per model id, `per_image_usd` (by image size) or
+/// `per_second_usd` (by resolution), each a table of non-negative numbers.
+fn parse_prices(value: &figment::value::Value) -> Result<Vec<PriceOverride>, String> {
+    use figment::value::Value;
+    let example =
+        "e.g. `[prices.\"gemini-3-pro-image-preview\"] per_image_usd = { \"1K\" = 0.10 }`";
+    let Value::Dict(_, models) = value else {
+        return Err(format!("expected a table of model ids, {example}"));
+    };
+    let figure = |model: &str, key: &str, v: &Value| -> Result<f64, String> {
+        match v {
+            Value::Num(_, n) => num_f64(n).filter(|f| f.is_finite() && *f >= 0.0),
+            _ => None,
+        }
+        .ok_or_else(|| format!("`{model}` `{key}`: expected US dollars as a number, 0 or more"))
+    };
+    let mut out = Vec::new();
+    for (id, fields) in models {
+        let Value::Dict(_, fields) = fields else {
+            return Err(format!("`{id}`: expected a table, {example}"));
+        };
+        let mut o = PriceOverride {
+            model: "",
+            per_image_usd: Vec::new(),
+            per_second_usd: Vec::new(),
+        };
+        if let Some(m) = domain::image_model(id) {
+            o.model = m.id;
+            for (field, table) in fields {
+                let Value::Dict(_, sizes) = table else {
+                    return Err(format!("`{id}`: `{field}` must be a table of sizes"));
+                };
+                if field != "per_image_usd" {
+                    return Err(format!(
+                        "`{id}` is an image model: use `per_image_usd`, not `{field}`"
+                    ));
+                }
+                for (size, v) in sizes {
+                    let s = m.image_size(size).map_err(|e| e.to_string())?;
+                    o.per_image_usd.push((s, figure(id, size, v)?));
+                }
+            }
+        } else if let Some(m) = domain::video_model(id) {
+            o.model = m.id;
+            for (field, table) in fields {
+                let Value::Dict(_, resolutions) = table else {
+                    return Err(format!("`{id}`: `{field}` must be a table of resolutions"));
+                };
+                if field != "per_second_usd" {
+                    return Err(format!(
+                        "`{id}` is a video model: use `per_second_usd`, not `{field}`"
+                    ));
+                }
+                for (res, v) in resolutions {
+                    let r = m
+                        .resolutions
+                        .iter()
+                        .find(|r| r.eq_ignore_ascii_case(res))
+                        .ok_or_else(|| {
+                            format!(
+                                "`{id}` has no resolution `{res}`; use one of: {}",
+                                m.resolutions.join(", ")
+                            )
+                        })?;
+                    o.per_second_usd.push((r, figure(id, res, v)?));
+                }
+            }
+        } else {
+            let mut ids = domain::image_model_ids();
+            ids.extend(domain::video_model_ids());
+            return Err(format!(
+                "unknown model `{id}` (quote ids with dots: `[prices.\"gemini-2.5-flash-image\"]`); the models are: {}",
+                ids.join(", ")
+            ));
+        }
+        out.push(o);
+    }
+    Ok(out)
+}
+
+/// A TOML number (`1` as well as `0.5`) as `f64`.
+fn num_f64(n: &figment::value::Num) -> Option<f64> {
+    n.to_f64()
+        .or_else(|| n.to_i128().map(|i| i as f64))
+        .or_else(|| n.to_u128().map(|u| u as f64))
+}
+
+/// A table as one line of TOML-ish text, for messages and `media-gen config`.
+fn table_text(value: &figment::value::Value) -> String {
+    use figment::value::Value;
+    match value {
+        Value::Dict(_, d) => format!(
+            "{{{}}}",
+            d.iter()
+                .map(|(k, v)| format!("{k:?} = {}", table_text(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Value::String(_, s) => format!("{s:?}"),
+        Value::Num(_, n) => num_f64(n).map_or_else(String::new, |f| f.to_string()),
+        other => format!("{other:?}"),
     }
 }
 

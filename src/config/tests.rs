@@ -128,6 +128,9 @@ fn bad_values_name_setting_value_and_origin() {
         ),
         ("MCP_PREVIEW", "huge", "preview"),
         ("MCP_VIDEO_BACKEND", "sora", "video_backend"),
+        ("MCP_CONFIRM_ABOVE_USD", "-1", "confirm_above_usd"),
+        ("MCP_CONFIRM_ABOVE_USD", "a lot", "confirm_above_usd"),
+        ("MCP_CONFIRM_ABOVE_USD", "NaN", "confirm_above_usd"),
     ];
     for (var, value, setting) in cases {
         let get = env(&[(var, value), ("MCP_OUTPUT_DIR", &out)]);
@@ -506,4 +509,125 @@ fn a_base_url_ending_in_an_api_version_is_used_without_it_and_noted() {
         "http://127.0.0.1:8317/api-v1"
     );
     assert!(s.provenance.notes.is_empty());
+}
+
+#[test]
+fn prices_and_budgets_from_file_and_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("config.toml");
+    std::fs::write(
+        &file,
+        r#"budget_daily_usd = 5
+budget_monthly_usd = 40
+
+[prices."gemini-3-pro-image-preview"]
+per_image_usd = { "4k" = 0.2, "1K" = 0.1 }
+
+[prices.grok-imagine-video]
+per_second_usd = { "720p" = 0.05 }
+"#,
+    )
+    .unwrap();
+    let home = dir.path().to_str().unwrap().to_owned();
+    let load = |pairs: &[(&str, &str)]| {
+        let mut pairs = pairs.to_vec();
+        pairs.push(("HOME", &home));
+        Settings::load(&Sources {
+            file: Some(file.clone()),
+            env: &env(&pairs),
+            flags: Vec::new(),
+        })
+    };
+    let s = load(&[("MCP_BUDGET_DAILY_USD", "2.50")]).unwrap();
+    assert_eq!(s.spend.budget_daily_usd, Some(2.5), "environment over file");
+    assert_eq!(s.spend.budget_monthly_usd, Some(40.0));
+    let pro = s
+        .spend
+        .prices
+        .iter()
+        .find(|o| o.model == "gemini-3-pro-image-preview")
+        .unwrap();
+    assert!(pro.per_image_usd.contains(&(domain::ImageSize::S4K, 0.2)));
+    assert!(pro.per_image_usd.contains(&(domain::ImageSize::S1K, 0.1)));
+    let grok = s
+        .spend
+        .prices
+        .iter()
+        .find(|o| o.model == "grok-imagine-video")
+        .unwrap();
+    assert_eq!(grok.per_second_usd, [("720p", 0.05)]);
+    let p = &s.provenance;
+    assert_eq!(p.origin("prices"), Origin::File(file.clone()));
+    assert_eq!(
+        p.origin("budget_daily_usd"),
+        Origin::Env("MCP_BUDGET_DAILY_USD")
+    );
+    // Unset: no caps, no overrides.
+    let none = from_env(&env(&[("HOME", &home)])).unwrap();
+    assert_eq!(none.spend, SpendSettings::default());
+    // Bad values name what is wrong.
+    let err = load(&[("MCP_BUDGET_MONTHLY_USD", "lots")])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("budget_monthly_usd") && err.contains("MCP_BUDGET_MONTHLY_USD"),
+        "{err}"
+    );
+    for (toml, want) in [
+        (
+            "[prices.dall-e-3]\nper_image_usd = { \"1K\" = 1 }\n",
+            "unknown model `dall-e-3`",
+        ),
+        (
+            "[prices.gemini-2.5-flash-image]\nper_image_usd = { \"1K\" = 1 }\n",
+            "quote ids with dots",
+        ),
+        (
+            "[prices.\"gemini-2.5-flash-image\"]\nper_image_usd = { \"4K\" = 1 }\n",
+            "`image_size` = `4K` is not supported by `gemini-2.5-flash-image`",
+        ),
+        (
+            "[prices.\"veo-2.0-generate-001\"]\nper_second_usd = { \"4k\" = 1 }\n",
+            "has no resolution `4k`",
+        ),
+        (
+            "[prices.\"veo-2.0-generate-001\"]\nper_image_usd = { \"1K\" = 1 }\n",
+            "use `per_second_usd`",
+        ),
+        (
+            "[prices.\"veo-2.0-generate-001\"]\nper_second_usd = { \"720p\" = -1 }\n",
+            "0 or more",
+        ),
+    ] {
+        std::fs::write(&file, toml).unwrap();
+        let err = load(&[]).unwrap_err().to_string();
+        assert!(
+            err.contains(want) && err.contains("`prices`"),
+            "{toml}: {err}"
+        );
+    }
+}
+
+/// `confirm_above_usd`: unset asks never; the environment beats the file;
+/// a leading `$` is allowed.
+#[test]
+fn confirm_threshold_layers() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().to_str().unwrap();
+    let unset = from_env(&env(&[("HOME", home)])).unwrap();
+    assert_eq!(unset.confirm.above_usd, None);
+    let file = dir.path().join("config.toml");
+    std::fs::write(&file, "confirm_above_usd = 0.5\n").unwrap();
+    let load = |pairs: &[(&str, &str)]| {
+        let get = env(pairs);
+        Settings::load(&Sources {
+            file: Some(file.clone()),
+            env: &get,
+            flags: Vec::new(),
+        })
+        .unwrap()
+    };
+    assert_eq!(load(&[("HOME", home)]).confirm.above_usd, Some(0.5));
+    let s = load(&[("HOME", home), ("MCP_CONFIRM_ABOVE_USD", "$2")]);
+    assert_eq!(s.confirm.above_usd, Some(2.0));
 }

@@ -8,6 +8,7 @@ use serde_json::{Map, Value, json};
 
 use super::fallback::FallbackMiss;
 use super::input::{MAX_BATCH, MAX_PROMPT_CHARS};
+use super::quote::Quote;
 use crate::backend::{Backend, BackendError};
 use crate::contract::{self, ErrorBody, ErrorCode, ErrorOutput, Step, Surface, Text};
 use crate::domain::{self, InvalidValue};
@@ -133,8 +134,19 @@ pub enum ServiceError {
     NotInLibrary(String),
     #[error("nothing was deleted: deleting `{0}` needs confirmation")]
     ConfirmationRequired(String),
+    /// A paid call estimated above `MCP_CONFIRM_ABOVE_USD` that the user
+    /// did not agree to; nothing was sent to a backend.
+    #[error("{}", unconfirmed_message(quote, *threshold_usd, *why))]
+    CostUnconfirmed {
+        quote: Quote,
+        threshold_usd: f64,
+        why: Unconfirmed,
+    },
     #[error("the media library failed: {0}")]
     Storage(#[source] StoreError),
+    /// The call's estimate would pass a spending cap; nothing was requested.
+    #[error("{}", .0.message())]
+    BudgetExceeded(super::OverBudget),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -155,6 +167,65 @@ fn fallback_message(
         FallbackMiss::CannotMake(reason) => format!(
             "model `{requested}`: {error}; its fallback `{fallback}` was not tried: {reason}"
         ),
+    }
+}
+
+/// Why a paid call went without the user's yes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unconfirmed {
+    /// The client can show the user neither an elicitation nor an
+    /// `input_required` round trip.
+    CannotAsk,
+    /// The client was asked and the request failed (no answer).
+    AskFailed,
+    /// The user said no.
+    Declined,
+    /// The user dismissed the question.
+    Cancelled,
+}
+
+impl Unconfirmed {
+    /// As `details.reason` spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::CannotAsk => "cannot_ask",
+            Self::AskFailed => "ask_failed",
+            Self::Declined => "declined",
+            Self::Cancelled => "cancelled",
+        }
+    }
+}
+
+fn unconfirmed_message(quote: &Quote, threshold: f64, why: Unconfirmed) -> String {
+    let cost = format!(
+        "the estimated {} ({}, {})",
+        usd(quote.usd),
+        quote.what,
+        quote.model
+    );
+    match why {
+        Unconfirmed::CannotAsk | Unconfirmed::AskFailed => format!(
+            "nothing was spent: {cost} is above the {} the server asks confirmation for \
+(`MCP_CONFIRM_ABOVE_USD`){}",
+            usd(threshold),
+            match why {
+                Unconfirmed::AskFailed => " and asking the user failed",
+                _ => " and this client cannot ask the user",
+            }
+        ),
+        Unconfirmed::Declined => format!("nothing was spent: the user declined {cost}"),
+        Unconfirmed::Cancelled => {
+            format!("nothing was spent: the user dismissed the question about {cost}")
+        }
+    }
+}
+
+/// Dollars as people read them: `$0.13`, `$3.20`, `$0.039`.
+pub fn usd(amount: f64) -> String {
+    if amount != 0.0 && amount.abs() < 0.1 {
+        format!("${amount:.3}")
+    } else {
+        format!("${amount:.2}")
     }
 }
 
@@ -236,7 +307,10 @@ impl ServiceError {
             Self::Save(_) | Self::Storage(_) => ErrorCode::SaveFailed,
             Self::InvalidFilename(_) => ErrorCode::InvalidParameter,
             Self::FileNotFound(_) | Self::NotInLibrary(_) => ErrorCode::FileNotFound,
-            Self::ConfirmationRequired(_) => ErrorCode::ConfirmationRequired,
+            Self::ConfirmationRequired(_) | Self::CostUnconfirmed { .. } => {
+                ErrorCode::ConfirmationRequired
+            }
+            Self::BudgetExceeded(_) => ErrorCode::BudgetExceeded,
         }
     }
 
@@ -283,6 +357,16 @@ impl ServiceError {
             Self::ConfirmationRequired(_) => {
                 text("pass ").name(Step::Confirm).plain(" to delete it")
             }
+            Self::CostUnconfirmed { why, .. } => match why {
+                Unconfirmed::CannotAsk | Unconfirmed::AskFailed => text(
+                    "ask the user whether to spend it; if they agree, call again with the same \
+arguments and `confirm_cost: true`",
+                ),
+                Unconfirmed::Declined | Unconfirmed::Cancelled => text(
+                    "do not call again with `confirm_cost: true` unless the user asks for it; a \
+faster model, a smaller size or a shorter video costs less",
+                ),
+            },
             Self::JobNotFound(_) => text("use the `job_id` that ")
                 .name(Step::StartVideo)
                 .plain(" gave"),
@@ -460,12 +544,34 @@ offline test videos",
             Self::NotInLibrary(path) => {
                 d.insert("path".into(), json!(path));
             }
+            Self::CostUnconfirmed {
+                quote,
+                threshold_usd,
+                why,
+            } => {
+                d.insert("parameter".into(), json!("confirm_cost"));
+                d.insert("reason".into(), json!(why.as_str()));
+                d.insert("estimated_cost_usd".into(), json!(quote.usd));
+                d.insert("confirm_above_usd".into(), json!(threshold_usd));
+                d.insert("model".into(), json!(quote.model));
+                d.insert("what".into(), json!(quote.what));
+            }
             Self::CannotExtend { filename, .. } => {
                 d.insert("parameter".into(), json!("video"));
                 d.insert("filename".into(), json!(filename));
             }
             Self::JobNotFound(id) => {
                 d.insert("job_id".into(), json!(id));
+            }
+            Self::BudgetExceeded(o) => {
+                let (var, key) = o.period.setting();
+                d.insert("period".into(), json!(o.period.noun()));
+                d.insert("cap_usd".into(), json!(o.cap));
+                d.insert("spent_usd".into(), json!(o.spent));
+                d.insert("held_usd".into(), json!(o.held));
+                d.insert("estimated_cost_usd".into(), json!(o.estimate));
+                d.insert("env".into(), json!(var));
+                d.insert("config_key".into(), json!(key));
             }
             Self::UnknownModel { model } => {
                 d.insert("model".into(), json!(model));

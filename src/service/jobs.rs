@@ -610,6 +610,8 @@ mod tests {
                 poll_interval: Duration::from_secs(10),
                 deadline: Duration::from_secs(1200),
             },
+            spend: Default::default(),
+            confirm: Default::default(),
         });
         (Arc::new(service), provider)
     }

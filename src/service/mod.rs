@@ -21,6 +21,9 @@
 //! - [`files`]: what HTTP clients need beyond tools — ranged reads,
 //!   uploads of input images, cached gallery thumbnails;
 //! - [`maintenance`]: reconcile and the automatic clean-up;
+//! - [`spend`]: the price table, cost estimates and the budget caps;
+//! - [`quote`]: what a paid call will cost, worked out before anything
+//!   is sent, for the calls the user is asked to confirm;
 //! - [`error`]: the one mapping from failures to the contract's codes.
 //!
 //! Nothing here knows MCP or HTTP: tools and the CLI call these methods and
@@ -37,8 +40,10 @@ mod library;
 mod maintenance;
 mod models;
 mod pixels;
+mod quote;
 mod refs;
 mod save;
+mod spend;
 mod video;
 
 use std::sync::Arc;
@@ -47,12 +52,13 @@ use tokio::sync::{Notify, Semaphore, watch};
 
 use crate::backend::ImageProvider;
 use crate::config::{
-    CleanupSettings, EditSettings, GenerationSettings, ResultSettings, VideoSettings,
+    CleanupSettings, ConfirmSettings, EditSettings, GenerationSettings, ResultSettings,
+    SpendSettings, VideoSettings,
 };
 use crate::store::{JobStore, Library};
 
 pub use edit::{EditInput, OutpaintInput, UpscaleInput};
-pub use error::ServiceError;
+pub use error::{ServiceError, Unconfirmed, usd};
 pub use fallback::FallbackMiss;
 pub use files::{StoredFile, THUMBNAIL_MAX_SIDE, Thumbnail};
 pub use generate::{Batch, Generated};
@@ -60,8 +66,12 @@ pub use input::{
     BatchInput, GenerateInput, GenerateSpec, ListInput, MAX_BATCH, MAX_PROMPT_CHARS, parse_filename,
 };
 pub use models::ModelCatalog;
+pub use quote::{Paid, Quote};
 pub use refs::{InputOrigin, InputPolicy, REFERENCE_MAX_SIDE};
 pub use save::{BATCH_PREVIEW_BUDGET, Inline, PREVIEW_MAX_BYTES, PREVIEW_MAX_SIDE, PreviewBudget};
+pub use spend::{
+    Budget, BudgetState, HoldId, OverBudget, Period, PriceTable, Priced, Spend, round_usd,
+};
 pub use video::{
     Extendable, MAX_WAIT_SECONDS, VideoAccess, VideoInput, VideoOperation, VideoSpec, VideoStarted,
     VideoStatus, parse_video,
@@ -78,6 +88,9 @@ pub struct ServiceParts {
     pub videos: VideoAccess,
     pub jobs: Arc<dyn JobStore>,
     pub video: VideoSettings,
+    /// Price overrides and budget caps.
+    pub spend: SpendSettings,
+    pub confirm: ConfirmSettings,
 }
 
 /// The operations, with everything they need injected. Shared as `Arc`.
@@ -94,6 +107,8 @@ pub struct Service {
     /// Admits image generations and model edits to the backend, at most
     /// `generation_concurrency` at a time (see [`Service::admit`]).
     admission: Semaphore,
+    spend: Spend,
+    confirm: ConfirmSettings,
     /// Bumped on every job change: `get_video_status` waits on it.
     job_changes: watch::Sender<u64>,
     /// Wakes the runner when a job starts.
@@ -112,6 +127,8 @@ impl Service {
             videos,
             jobs,
             video,
+            spend,
+            confirm,
         } = parts;
         Self {
             images,
@@ -124,6 +141,8 @@ impl Service {
             videos,
             jobs,
             video,
+            spend: Spend::new(&spend),
+            confirm,
             job_changes: watch::Sender::new(0),
             runner_wake: Notify::new(),
         }

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use super::input::parse_kind;
-use super::{Service, ServiceError, VideoAccess};
+use super::{PriceTable, Service, ServiceError, VideoAccess};
 use crate::backend::ImageProvider;
 use crate::contract::{ListModelsOutput, ModelOutput};
 use crate::domain;
@@ -24,6 +24,8 @@ pub struct ModelCatalog {
     /// The configured default video model (it may belong to another
     /// video backend; see [`VideoAccess::default_model`]).
     pub default_video: &'static str,
+    /// The price table `price` comes from.
+    pub prices: PriceTable,
 }
 
 impl ModelCatalog {
@@ -68,6 +70,7 @@ impl ModelCatalog {
                     max_reference_images: Some(m.max_reference_images),
                     default: m.id == self.default_image,
                     available: offers(m.id),
+                    price: self.prices.model_price(m.id),
                 });
             }
         }
@@ -104,6 +107,7 @@ impl ModelCatalog {
                         .then_some(m.extras.reference_images),
                     default: m.id == default_video,
                     available,
+                    price: self.prices.model_price(m.id),
                 });
             }
         }
@@ -123,6 +127,7 @@ impl Service {
             videos: self.videos.clone(),
             default_image: self.generation.default_model,
             default_video: self.video.default_model,
+            prices: self.spend.prices.clone(),
         }
         .list(kind)
         .await

@@ -2,17 +2,18 @@
 
 use super::args::Parameters;
 use rmcp::handler::server::tool::schema_for_output;
-use rmcp::model::{CallToolResult, ContentBlock, ProgressNotificationParam, Resource};
+use rmcp::model::{CallToolResponse, ContentBlock, ProgressNotificationParam, Resource};
 use rmcp::service::RequestContext;
-use rmcp::{RoleServer, tool, tool_router};
+use rmcp::{ErrorData, RoleServer, tool, tool_router};
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
+use super::confirm::{Answers, ConfirmCost, Gate};
 use super::{MediaServer, error_result, structured_result, viewer};
 use crate::contract::{BatchOutput, ImageOutput};
 use crate::domain::{self, AspectRatio, ImageSize};
-use crate::service::{BatchInput, GenerateInput, Generated};
+use crate::service::{BatchInput, GenerateInput, Generated, Paid};
 
 pub(super) fn model_schema(_: &mut SchemaGenerator) -> Schema {
     json_schema!({
@@ -46,7 +47,7 @@ fn image_size_schema(_: &mut SchemaGenerator) -> Schema {
 }
 
 /// Parameters of `generate_image`.
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
 pub struct GenerateImageParams {
     /// What to draw: subject, style, composition, lighting, text to render. Plain language;
     /// specific prompts give better images.
@@ -67,10 +68,12 @@ pub struct GenerateImageParams {
     /// long side are scaled down before sending.
     #[serde(default)]
     pub reference_images: Vec<String>,
+    #[serde(flatten)]
+    pub cost: ConfirmCost,
 }
 
 /// Parameters of `generate_image_batch`.
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
 pub struct GenerateImageBatchParams {
     /// One prompt per image (1–64). They run in parallel; results keep this order.
     pub prompts: Vec<String>,
@@ -89,6 +92,9 @@ pub struct GenerateImageBatchParams {
     /// Reference images sent with every prompt (see `generate_image`).
     #[serde(default)]
     pub reference_images: Vec<String>,
+    /// Covers the whole batch: its estimate is every prompt's together.
+    #[serde(flatten)]
+    pub cost: ConfirmCost,
 }
 
 /// The `resource_link` and inline image for one generated file.
@@ -195,7 +201,8 @@ to the media library. Returns the file's absolute `image_path`, `filename`, a `m
 resource link and a small inline preview. Takes 5–60 s (longer at 4K). For several images, \
 prefer `generate_image_batch`. If the model is still rate limited after retries and the server \
 has a fallback model (`MCP_FALLBACK_MODEL`), that model makes the image in one more try: \
-`metadata.model` names the model that made it, `metadata.fallback_from` the one asked for.",
+`metadata.model` names the model that made it, `metadata.fallback_from` the one asked for. Calls \
+estimated above the server's `MCP_CONFIRM_ABOVE_USD` ask the user first (see `confirm_cost`).",
         annotations(
             title = "Generate image",
             read_only_hint = false,
@@ -209,15 +216,23 @@ has a fallback model (`MCP_FALLBACK_MODEL`), that model makes the image in one m
     async fn generate_image(
         &self,
         Parameters(p): Parameters<GenerateImageParams>,
+        answers: Answers,
         ctx: RequestContext<RoleServer>,
-    ) -> CallToolResult {
+    ) -> Result<CallToolResponse, ErrorData> {
         let input = GenerateInput {
-            prompt: p.prompt,
-            model: p.model,
-            aspect_ratio: p.aspect_ratio,
-            image_size: p.image_size,
-            reference_images: p.reference_images,
+            prompt: p.prompt.clone(),
+            model: p.model.clone(),
+            aspect_ratio: p.aspect_ratio.clone(),
+            image_size: p.image_size.clone(),
+            reference_images: p.reference_images.clone(),
         };
+        let call = Paid::Generate(&input);
+        if let Gate::Stop(r) = self
+            .confirm("generate_image", &p, &p.cost, call, answers, &ctx)
+            .await
+        {
+            return Ok(r);
+        }
         let progress = Progress::start(&ctx);
         match self
             .service()
@@ -228,9 +243,9 @@ has a fallback model (`MCP_FALLBACK_MODEL`), that model makes the image in one m
                 self.link(&mut g.output);
                 progress.step(1, 1);
                 progress.finish().await;
-                structured_result(&g.output, false, media_content(&g))
+                Ok(structured_result(&g.output, false, media_content(&g)).into())
             }
-            Err(e) => error_result(&e),
+            Err(e) => Ok(error_result(&e).into()),
         }
     }
 
@@ -241,7 +256,9 @@ has a fallback model (`MCP_FALLBACK_MODEL`), that model makes the image in one m
 aspect ratio and size. One failed prompt does not fail the others: each entry of `results` is \
 either an image (like `generate_image`) or `{success:false, prompt, error}`; a rate-limited \
 prompt falls back on its own as in `generate_image`. Sends progress \
-notifications (one step per finished image) when the client asks for them.",
+notifications (one step per finished image) when the client asks for them. Calls estimated \
+(the whole batch together) above the server's `MCP_CONFIRM_ABOVE_USD` ask the user first (see \
+`confirm_cost`).",
         annotations(
             title = "Generate images (batch)",
             read_only_hint = false,
@@ -255,15 +272,23 @@ notifications (one step per finished image) when the client asks for them.",
     async fn generate_image_batch(
         &self,
         Parameters(p): Parameters<GenerateImageBatchParams>,
+        answers: Answers,
         ctx: RequestContext<RoleServer>,
-    ) -> CallToolResult {
+    ) -> Result<CallToolResponse, ErrorData> {
         let input = BatchInput {
-            prompts: p.prompts,
-            model: p.model,
-            aspect_ratio: p.aspect_ratio,
-            image_size: p.image_size,
-            reference_images: p.reference_images,
+            prompts: p.prompts.clone(),
+            model: p.model.clone(),
+            aspect_ratio: p.aspect_ratio.clone(),
+            image_size: p.image_size.clone(),
+            reference_images: p.reference_images.clone(),
         };
+        let call = Paid::Batch(&input);
+        if let Gate::Stop(r) = self
+            .confirm("generate_image_batch", &p, &p.cost, call, answers, &ctx)
+            .await
+        {
+            return Ok(r);
+        }
         let progress = Progress::start(&ctx);
         let batch = self
             .service()
@@ -277,9 +302,9 @@ notifications (one step per finished image) when the client asks for them.",
                 let extra: Vec<_> = batch.generated().flat_map(media_content).collect();
                 let mut out = batch.output();
                 self.link(&mut out);
-                structured_result(&out, out.succeeded == 0, extra)
+                Ok(structured_result(&out, out.succeeded == 0, extra).into())
             }
-            Err(e) => error_result(&e),
+            Err(e) => Ok(error_result(&e).into()),
         }
     }
 }

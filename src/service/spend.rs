@@ -1,0 +1,660 @@
+//! What calls cost and how much may be spent.
+//!
+//! - [`PriceTable`]: the registry's dated prices ([`domain::PRICES_CHECKED`])
+//!   with the config file's `[prices]` applied; [`Service::estimate_cost`]
+//!   prices a call ([`Priced`]) before it is made.
+//! - [`Budget`]: the daily and monthly caps (`MCP_BUDGET_DAILY_USD`,
+//!   `MCP_BUDGET_MONTHLY_USD`). A call reserves its estimate before any
+//!   backend request and settles to what it cost when it ends, all under
+//!   one mutex, so calls running together cannot pass a cap together.
+//!   "Today" and "this month" are UTC.
+//!
+//! Every figure is an estimate from a price list, not a bill.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
+
+use super::{Service, ServiceError};
+use crate::config::{PriceOverride, SpendSettings};
+use crate::contract::ModelPrice;
+use crate::domain::{self, ImageSize};
+
+/// A call to price.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Priced {
+    /// `count` images of `model` at `size` (a batch: one per prompt).
+    Image {
+        model: String,
+        size: ImageSize,
+        count: u32,
+    },
+    /// `seconds` of video of `model` at `resolution` (`720p`, `1080p`, `4k`…).
+    Video {
+        model: String,
+        resolution: String,
+        seconds: f64,
+    },
+}
+
+/// US dollars rounded to a millionth, so sums of estimates print cleanly.
+pub fn round_usd(usd: f64) -> f64 {
+    (usd * 1e6).round() / 1e6
+}
+
+/// The price table: the registry's figures with the config's overrides.
+#[derive(Debug, Clone)]
+pub struct PriceTable {
+    images: HashMap<&'static str, Vec<(ImageSize, f64)>>,
+    videos: HashMap<&'static str, Vec<(&'static str, f64)>>,
+    /// Models with a figure from the config file.
+    configured: Vec<&'static str>,
+}
+
+impl Default for PriceTable {
+    fn default() -> Self {
+        Self::new(&[])
+    }
+}
+
+impl PriceTable {
+    /// The built-in table with `overrides` applied figure by figure.
+    pub fn new(overrides: &[PriceOverride]) -> Self {
+        let mut images: HashMap<_, _> = domain::IMAGE_MODELS
+            .iter()
+            .map(|m| (m.id, m.price_per_image.to_vec()))
+            .collect();
+        let mut videos: HashMap<_, _> = domain::VIDEO_MODELS
+            .iter()
+            .map(|m| (m.id, m.price_per_second.to_vec()))
+            .collect();
+        let mut configured = Vec::new();
+        for o in overrides {
+            configured.push(o.model);
+            if let Some(table) = images.get_mut(o.model) {
+                for (size, usd) in &o.per_image_usd {
+                    table.retain(|(s, _)| s != size);
+                    table.push((*size, *usd));
+                }
+            }
+            if let Some(table) = videos.get_mut(o.model) {
+                for (res, usd) in &o.per_second_usd {
+                    table.retain(|(r, _)| r != res);
+                    table.push((*res, *usd));
+                }
+            }
+        }
+        Self {
+            images,
+            videos,
+            configured,
+        }
+    }
+
+    /// USD per image of `model` at `size`.
+    pub fn per_image(&self, model: &str, size: ImageSize) -> Option<f64> {
+        self.images
+            .get(model)?
+            .iter()
+            .find(|(s, _)| *s == size)
+            .map(|(_, usd)| *usd)
+    }
+
+    /// USD per second of `model`'s video at `resolution`.
+    pub fn per_second(&self, model: &str, resolution: &str) -> Option<f64> {
+        self.videos
+            .get(model)?
+            .iter()
+            .find(|(r, _)| r.eq_ignore_ascii_case(resolution))
+            .map(|(_, usd)| *usd)
+    }
+
+    /// What `what` costs, in USD; `None` when the model has no price for it.
+    pub fn estimate(&self, what: &Priced) -> Option<f64> {
+        let usd = match what {
+            Priced::Image { model, size, count } => {
+                self.per_image(model, *size)? * f64::from(*count)
+            }
+            Priced::Video {
+                model,
+                resolution,
+                seconds,
+            } => self.per_second(model, resolution)? * seconds.max(0.0),
+        };
+        Some(round_usd(usd))
+    }
+
+    /// The price `list_models` shows for `model`; `None` without any figure.
+    pub fn model_price(&self, model: &str) -> Option<ModelPrice> {
+        let configured = self.configured.contains(&model);
+        let checked = domain::PRICES_CHECKED.to_owned();
+        if let Some(table) = self.images.get(model).filter(|t| !t.is_empty()) {
+            let map: BTreeMap<String, f64> = table
+                .iter()
+                .map(|(s, usd)| (s.as_str().to_owned(), *usd))
+                .collect();
+            return Some(ModelPrice {
+                per_image_usd: Some(map),
+                per_second_usd: None,
+                checked,
+                configured,
+            });
+        }
+        let table = self.videos.get(model).filter(|t| !t.is_empty())?;
+        Some(ModelPrice {
+            per_image_usd: None,
+            per_second_usd: Some(
+                table
+                    .iter()
+                    .map(|(r, usd)| ((*r).to_owned(), *usd))
+                    .collect(),
+            ),
+            checked,
+            configured,
+        })
+    }
+}
+
+/// Which cap a call would pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Period {
+    /// The UTC day.
+    Day,
+    /// The UTC calendar month.
+    Month,
+}
+
+impl Period {
+    /// How the period is named in messages.
+    pub fn noun(self) -> &'static str {
+        match self {
+            Self::Day => "daily",
+            Self::Month => "monthly",
+        }
+    }
+
+    /// The environment variable and config key that set its cap.
+    pub fn setting(self) -> (&'static str, &'static str) {
+        match self {
+            Self::Day => ("MCP_BUDGET_DAILY_USD", "budget_daily_usd"),
+            Self::Month => ("MCP_BUDGET_MONTHLY_USD", "budget_monthly_usd"),
+        }
+    }
+
+    fn so_far(self) -> &'static str {
+        match self {
+            Self::Day => "today (UTC)",
+            Self::Month => "this month (UTC)",
+        }
+    }
+}
+
+/// A refusal: the call's estimate on top of what is spent and held would
+/// pass `cap`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OverBudget {
+    pub period: Period,
+    /// Settled spend of the period.
+    pub spent: f64,
+    /// Estimates of calls still running.
+    pub held: f64,
+    /// This call's estimate.
+    pub estimate: f64,
+    pub cap: f64,
+}
+
+impl OverBudget {
+    /// The message: spend so far, the cap, how to raise it.
+    pub fn message(&self) -> String {
+        let (var, key) = self.period.setting();
+        let running = match self.held > 0.0 {
+            true => format!(" (plus ${:.2} held by calls still running)", self.held),
+            false => String::new(),
+        };
+        format!(
+            "this call (estimated ${:.2}) would pass the {} budget of ${:.2}: ${:.2} spent {}{running}; \
+raise `{var}` (or `{key}` in the config file), or wait for the next {} (UTC); figures are estimates",
+            self.estimate,
+            self.period.noun(),
+            self.cap,
+            self.spent,
+            self.period.so_far(),
+            match self.period {
+                Period::Day => "day",
+                Period::Month => "month",
+            },
+        )
+    }
+}
+
+/// What the budget knows: the settled spend of the current UTC day and
+/// month (from the ledger, kept up to date by every settle) and the
+/// estimates held by calls still running.
+#[derive(Debug, Default)]
+struct Tally {
+    day: Option<NaiveDate>,
+    spent_day: f64,
+    spent_month: f64,
+    holds: HashMap<u64, f64>,
+    next: u64,
+}
+
+impl Tally {
+    /// Starts a new day (and month) when `now` is past the one tallied.
+    fn roll(&mut self, now: DateTime<Utc>) {
+        let today = now.date_naive();
+        match self.day {
+            Some(d) if d == today => {}
+            Some(d) if d.year() == today.year() && d.month() == today.month() => {
+                self.spent_day = 0.0;
+            }
+            _ => {
+                self.spent_day = 0.0;
+                self.spent_month = 0.0;
+            }
+        }
+        self.day = Some(today);
+    }
+
+    fn held(&self) -> f64 {
+        self.holds.values().sum()
+    }
+}
+
+/// The budget state of `get_usage`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BudgetState {
+    pub daily_usd: Option<f64>,
+    pub monthly_usd: Option<f64>,
+    pub spent_today: f64,
+    pub spent_month: f64,
+}
+
+/// The caps and the reservations against them. Every method is short and
+/// takes one mutex; none waits on anything else.
+#[derive(Debug, Default)]
+pub struct Budget {
+    daily: Option<f64>,
+    monthly: Option<f64>,
+    tally: Mutex<Tally>,
+}
+
+/// An estimate held against the caps until the call settles.
+#[derive(Debug, PartialEq, Eq, Hash, Clone, Copy)]
+pub struct HoldId(u64);
+
+impl Budget {
+    pub fn new(daily: Option<f64>, monthly: Option<f64>) -> Self {
+        Self {
+            daily,
+            monthly,
+            tally: Mutex::default(),
+        }
+    }
+
+    /// Whether any cap is set.
+    pub fn is_capped(&self) -> bool {
+        self.daily.is_some() || self.monthly.is_some()
+    }
+
+    fn tally(&self) -> std::sync::MutexGuard<'_, Tally> {
+        // A panic while holding it left plain numbers behind: keep going.
+        self.tally.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Replaces the settled spend with what the ledger says for the UTC
+    /// day and month of `now`.
+    pub fn set_spent(&self, now: DateTime<Utc>, day: f64, month: f64) {
+        let mut t = self.tally();
+        t.roll(now);
+        t.spent_day = day;
+        t.spent_month = month;
+    }
+
+    /// Why `usd` more would pass a cap now, if it would.
+    fn over(&self, t: &Tally, usd: f64) -> Option<OverBudget> {
+        let held = t.held();
+        let check = |period, cap: Option<f64>, spent: f64| {
+            let cap = cap?;
+            // A millionth of slack: estimates are rounded to millionths.
+            (round_usd(spent + held + usd) > cap + 1e-9).then_some(OverBudget {
+                period,
+                spent: round_usd(spent),
+                held: round_usd(held),
+                estimate: usd,
+                cap,
+            })
+        };
+        check(Period::Day, self.daily, t.spent_day)
+            .or_else(|| check(Period::Month, self.monthly, t.spent_month))
+    }
+
+    /// Whether `usd` more fits under the caps now, reserving nothing.
+    pub fn check(&self, now: DateTime<Utc>, usd: f64) -> Result<(), OverBudget> {
+        let mut t = self.tally();
+        t.roll(now);
+        self.over(&t, usd).map_or(Ok(()), Err)
+    }
+
+    /// Holds `usd` against the caps, or refuses if it would pass one.
+    pub fn reserve(&self, now: DateTime<Utc>, usd: f64) -> Result<HoldId, OverBudget> {
+        let mut t = self.tally();
+        t.roll(now);
+        if let Some(over) = self.over(&t, usd) {
+            return Err(over);
+        }
+        t.next += 1;
+        let id = t.next;
+        t.holds.insert(id, usd);
+        Ok(HoldId(id))
+    }
+
+    /// Ends a hold: `spent` (0 for a call that was not billed) becomes
+    /// settled spend of the period of `now`.
+    pub fn settle(&self, id: HoldId, now: DateTime<Utc>, spent: f64) {
+        let mut t = self.tally();
+        t.roll(now);
+        t.holds.remove(&id.0);
+        t.spent_day += spent;
+        t.spent_month += spent;
+    }
+
+    /// The caps and the settled spend of the period of `now`.
+    pub fn state(&self, now: DateTime<Utc>) -> BudgetState {
+        let mut t = self.tally();
+        t.roll(now);
+        BudgetState {
+            daily_usd: self.daily,
+            monthly_usd: self.monthly,
+            spent_today: round_usd(t.spent_day),
+            spent_month: round_usd(t.spent_month),
+        }
+    }
+}
+
+/// Prices and budget, as the service holds them.
+#[derive(Debug, Default)]
+pub struct Spend {
+    pub prices: PriceTable,
+    pub budget: Budget,
+}
+
+impl Spend {
+    pub fn new(settings: &SpendSettings) -> Self {
+        Self {
+            prices: PriceTable::new(&settings.prices),
+            budget: Budget::new(settings.budget_daily_usd, settings.budget_monthly_usd),
+        }
+    }
+}
+
+impl Service {
+    /// What `what` would cost, in US dollars (an estimate from the dated
+    /// price table, with the config file's `[prices]` applied); `None` when
+    /// the model has no price for it.
+    pub fn estimate_cost(&self, what: &Priced) -> Option<f64> {
+        self.spend.prices.estimate(what)
+    }
+
+    /// Fails with `BUDGET_EXCEEDED` when `usd` more would pass the daily or
+    /// monthly cap now (counting what is spent and what running calls
+    /// hold). Reserves nothing: the call itself reserves when it starts, so
+    /// this is for asking first (nobody is asked to confirm a call the
+    /// budget will refuse).
+    pub fn check_budget(&self, usd: f64) -> Result<(), ServiceError> {
+        self.spend
+            .budget
+            .check(Utc::now(), usd)
+            .map_err(ServiceError::BudgetExceeded)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn image(model: &str, size: ImageSize, count: u32) -> Priced {
+        Priced::Image {
+            model: model.to_owned(),
+            size,
+            count,
+        }
+    }
+
+    fn video(model: &str, resolution: &str, seconds: f64) -> Priced {
+        Priced::Video {
+            model: model.to_owned(),
+            resolution: resolution.to_owned(),
+            seconds,
+        }
+    }
+
+    #[test]
+    fn every_image_model_and_size_is_priced_as_the_table_says() {
+        let t = PriceTable::default();
+        let want: &[(&str, &[(ImageSize, f64)])] = &[
+            (
+                "gemini-3-pro-image-preview",
+                &[
+                    (ImageSize::S1K, 0.134),
+                    (ImageSize::S2K, 0.134),
+                    (ImageSize::S4K, 0.24),
+                ],
+            ),
+            (
+                "gemini-3-pro-image",
+                &[
+                    (ImageSize::S1K, 0.134),
+                    (ImageSize::S2K, 0.134),
+                    (ImageSize::S4K, 0.24),
+                ],
+            ),
+            ("gemini-2.5-flash-image", &[(ImageSize::S1K, 0.039)]),
+            (
+                "gemini-3.1-flash-image-preview",
+                &[
+                    (ImageSize::S512, 0.045),
+                    (ImageSize::S1K, 0.067),
+                    (ImageSize::S2K, 0.101),
+                    (ImageSize::S4K, 0.151),
+                ],
+            ),
+        ];
+        assert_eq!(want.len(), domain::IMAGE_MODELS.len());
+        for m in &domain::IMAGE_MODELS {
+            let (_, prices) = want.iter().find(|(id, _)| *id == m.id).unwrap();
+            for size in ImageSize::ALL {
+                let expected = prices.iter().find(|(s, _)| *s == size).map(|(_, p)| *p);
+                // Every size the model makes has a price, and only those.
+                assert_eq!(
+                    expected.is_some(),
+                    m.image_sizes.contains(&size),
+                    "{} {size}",
+                    m.id
+                );
+                for count in [1, 3, 10] {
+                    assert_eq!(
+                        t.estimate(&image(m.id, size, count)),
+                        expected.map(|p| round_usd(p * f64::from(count))),
+                        "{} {size} ×{count}",
+                        m.id
+                    );
+                }
+            }
+        }
+        assert_eq!(
+            t.estimate(&image("gemini-3-pro-image-preview", ImageSize::S4K, 3)),
+            Some(0.72)
+        );
+        assert_eq!(t.estimate(&image("dall-e-3", ImageSize::S1K, 1)), None);
+    }
+
+    #[test]
+    fn every_video_model_is_priced_per_second_by_resolution() {
+        let t = PriceTable::default();
+        let want: &[(&str, &[(&str, f64)])] = &[
+            (
+                "veo-3.1-generate-preview",
+                &[("720p", 0.40), ("1080p", 0.40), ("4k", 0.60)],
+            ),
+            (
+                "veo-3.1-fast-generate-preview",
+                &[("720p", 0.10), ("1080p", 0.12), ("4k", 0.30)],
+            ),
+            ("veo-3.0-generate-001", &[("720p", 0.40), ("1080p", 0.40)]),
+            (
+                "veo-3.0-fast-generate-001",
+                &[("720p", 0.15), ("1080p", 0.15)],
+            ),
+            ("veo-2.0-generate-001", &[("720p", 0.35)]),
+            ("grok-imagine-video", &[]),
+        ];
+        assert_eq!(want.len(), domain::VIDEO_MODELS.len());
+        for m in &domain::VIDEO_MODELS {
+            let (_, prices) = want.iter().find(|(id, _)| *id == m.id).unwrap();
+            for res in m.resolutions {
+                let per_second = prices.iter().find(|(r, _)| r == res).map(|(_, p)| *p);
+                for seconds in m.durations_at(res) {
+                    let s = f64::from(seconds);
+                    assert_eq!(
+                        t.estimate(&video(m.id, res, s)),
+                        per_second.map(|p| round_usd(p * s)),
+                        "{} {res} {seconds}s",
+                        m.id
+                    );
+                }
+            }
+        }
+        // The issue's figure: an 8 s Veo 3.1 clip ≈ $3.20.
+        assert_eq!(
+            t.estimate(&video("veo-3.1-generate-preview", "720p", 8.0)),
+            Some(3.2)
+        );
+        assert_eq!(
+            t.estimate(&video("veo-3.1-generate-preview", "4k", 8.0)),
+            Some(4.8)
+        );
+        // An extension: the 7 s it adds.
+        assert_eq!(
+            t.estimate(&video("veo-3.1-fast-generate-preview", "720p", 7.0)),
+            Some(0.7)
+        );
+        assert_eq!(t.estimate(&video("grok-imagine-video", "720p", 6.0)), None);
+        assert_eq!(
+            t.estimate(&video("veo-2.0-generate-001", "1080p", 8.0)),
+            None,
+            "no price at a resolution the model does not make"
+        );
+    }
+
+    #[test]
+    fn overrides_replace_single_figures_and_price_unpriced_models() {
+        let t = PriceTable::new(&[
+            PriceOverride {
+                model: "gemini-3-pro-image-preview",
+                per_image_usd: vec![(ImageSize::S4K, 0.2)],
+                per_second_usd: Vec::new(),
+            },
+            PriceOverride {
+                model: "grok-imagine-video",
+                per_image_usd: Vec::new(),
+                per_second_usd: vec![("720p", 0.05)],
+            },
+        ]);
+        let pro = "gemini-3-pro-image-preview";
+        assert_eq!(t.per_image(pro, ImageSize::S4K), Some(0.2));
+        assert_eq!(t.per_image(pro, ImageSize::S1K), Some(0.134), "kept");
+        assert_eq!(
+            t.estimate(&video("grok-imagine-video", "720p", 6.0)),
+            Some(0.3)
+        );
+        let price = t.model_price(pro).unwrap();
+        assert!(price.configured);
+        assert_eq!(price.per_image_usd.unwrap()["4K"], 0.2);
+        let veo = t.model_price("veo-3.1-generate-preview").unwrap();
+        assert!(!veo.configured);
+        assert_eq!(veo.checked, domain::PRICES_CHECKED);
+        assert_eq!(veo.per_second_usd.unwrap()["4k"], 0.6);
+        assert!(
+            PriceTable::default()
+                .model_price("grok-imagine-video")
+                .is_none()
+        );
+    }
+
+    fn at(day: u32, hour: u32) -> DateTime<Utc> {
+        use chrono::TimeZone;
+        Utc.with_ymd_and_hms(2026, 3, day, hour, 0, 0).unwrap()
+    }
+
+    #[test]
+    fn a_reservation_that_would_pass_a_cap_is_refused_and_settling_frees_it() {
+        let b = Budget::new(Some(1.0), Some(2.0));
+        let now = at(10, 12);
+        let a = b.reserve(now, 0.6).unwrap();
+        let over = b.reserve(now, 0.5).unwrap_err();
+        assert_eq!(over.period, Period::Day);
+        assert_eq!((over.held, over.spent, over.cap), (0.6, 0.0, 1.0));
+        assert!(
+            over.message().contains("MCP_BUDGET_DAILY_USD"),
+            "{}",
+            over.message()
+        );
+        // Not billed: the hold goes, nothing is spent.
+        b.settle(a, now, 0.0);
+        let a = b.reserve(now, 0.5).unwrap();
+        b.settle(a, now, 0.5);
+        assert_eq!(b.state(now).spent_today, 0.5);
+        assert!(b.check(now, 0.5).is_ok(), "exactly at the cap is allowed");
+        assert!(b.check(now, 0.51).is_err());
+        // The next day starts at 0; the month keeps counting.
+        let tomorrow = at(11, 0);
+        b.set_spent(tomorrow, 0.0, 1.9);
+        let over = b.check(tomorrow, 0.2).unwrap_err();
+        assert_eq!(over.period, Period::Month);
+        assert!(over.message().contains("MCP_BUDGET_MONTHLY_USD"));
+        // A new month starts at 0 too.
+        use chrono::TimeZone;
+        let april = Utc.with_ymd_and_hms(2026, 4, 1, 0, 0, 1).unwrap();
+        assert!(b.check(april, 0.9).is_ok());
+        assert_eq!(b.state(april).spent_month, 0.0);
+    }
+
+    #[test]
+    fn concurrent_reservations_never_admit_more_than_the_cap() {
+        use std::sync::Arc;
+        let cap = 10.0;
+        let b = Arc::new(Budget::new(Some(cap), None));
+        let now = at(5, 9);
+        let admitted: f64 = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..16)
+                .map(|i| {
+                    let b = Arc::clone(&b);
+                    s.spawn(move || {
+                        let mut sum = 0.0;
+                        for j in 0..200 {
+                            // Prices of different sizes, some settling
+                            // (billed or not) while others reserve.
+                            let usd = [0.134, 0.24, 0.067, 3.2][(i + j) % 4];
+                            if let Ok(h) = b.reserve(now, usd) {
+                                if j % 3 == 0 {
+                                    b.settle(h, now, 0.0);
+                                } else {
+                                    sum += usd;
+                                    if j % 2 == 0 {
+                                        b.settle(h, now, usd);
+                                    }
+                                }
+                            }
+                        }
+                        sum
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).sum()
+        });
+        assert!(admitted <= cap + 1e-6, "admitted {admitted} > cap {cap}");
+        assert!(admitted > cap - 3.3, "the cap was used: {admitted}");
+    }
+}
