@@ -20,8 +20,11 @@ import json
 import os
 import pathlib
 import shutil
+import signal
+import socket
 import subprocess
 import sys
+import time
 import tomllib
 import zipfile
 
@@ -142,6 +145,44 @@ def test_npx_passes_exit_status_and_stderr(out_dir):
     )
     assert out.returncode == 2  # the binary's "command line is wrong"
     assert "no-such-command" in out.stderr and out.stdout == ""
+
+
+def test_npx_stop_reaches_the_binary(out_dir):
+    """A host stops `npx media-gen serve` with SIGTERM to the process it
+    started; npm does not pass that on, so the launcher must notice and stop
+    the binary (else it is left running, holding its port)."""
+    npm_dir = artifact("MEDIA_GEN_NPM_DIR")
+    proc = subprocess.Popen(
+        ["npx", "-y", "media-gen", "serve", "--transport", "http", "--port", "0", "--emulator"],
+        env=npm_env(out_dir, npm_dir), cwd=npm_dir, stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )
+    try:
+        addr = ""
+        for line in proc.stderr:
+            if "listening on http://" in line:
+                addr = line.split("listening on http://")[1].split()[0]
+                break
+        assert addr, "the server did not start"
+        host, port = addr.rsplit(":", 1)
+        socket.create_connection((host, int(port)), timeout=5).close()
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection((host, int(port)), timeout=1).close()
+            except OSError:
+                return  # the binary has stopped
+            time.sleep(0.2)
+        pytest.fail(f"media-gen still listening on {addr} after npx was stopped")
+    finally:
+        try:  # whatever is left of it (npx, the launcher, the binary) is in its session
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait(10)
+        proc.stderr.close()
 
 
 async def test_npx_serves_stdio(out_dir):

@@ -46,13 +46,27 @@ try {
 
 const child = spawn(bin, process.argv.slice(2), { stdio: "inherit" });
 
+const running = () => child.exitCode === null && child.signalCode === null;
+
 // The host stops a server with a signal: pass it on and let the binary shut
 // down as it does when run directly (it finishes in-flight work first).
 for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) {
   process.on(signal, () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+    if (running()) child.kill(signal);
   });
 }
+
+// Under `npx` the host's signal goes to npm, which does not pass it through
+// the shell it starts this launcher with: npm ends and this process is left
+// to init. A changed parent is that signal; stop the binary the same way.
+const parent = process.ppid;
+const watch = setInterval(() => {
+  if (process.ppid !== parent) {
+    clearInterval(watch);
+    if (running()) child.kill("SIGTERM");
+  }
+}, 500);
+watch.unref();
 
 child.on("error", (e) => {
   process.stderr.write(`media-gen: could not start ${bin}: ${e.message}\n`);
