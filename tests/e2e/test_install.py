@@ -147,6 +147,19 @@ def test_npx_passes_exit_status_and_stderr(out_dir):
     assert "no-such-command" in out.stderr and out.stdout == ""
 
 
+def test_launcher_without_platform_package_says_how_to_fix(out_dir, tmp_path):
+    """`npm install --omit=optional` leaves the binary out: the launcher says so."""
+    npm_dir = artifact("MEDIA_GEN_NPM_DIR")
+    alone = tmp_path / "node_modules" / "media-gen"
+    shutil.copytree(pathlib.Path(npm_dir, "node_modules", "media-gen"), alone)
+    out = subprocess.run(
+        ["node", str(alone / "bin" / "media-gen.js"), "--version"],
+        capture_output=True, text=True, timeout=30, env=npm_env(out_dir, npm_dir), cwd=tmp_path,
+    )
+    assert out.returncode == 1 and out.stdout == ""
+    assert "is not installed" in out.stderr and "--omit=optional" in out.stderr
+
+
 def test_npx_stop_reaches_the_binary(out_dir):
     """A host stops `npx media-gen serve` with SIGTERM to the process it
     started; npm does not pass that on, so the launcher must notice and stop
