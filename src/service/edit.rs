@@ -324,7 +324,7 @@ impl Service {
                 Ok((bytes, out))
             })
             .await?;
-            let facts = edit_facts(
+            let mut facts = edit_facts(
                 Operation::Upscale,
                 &source,
                 format,
@@ -334,6 +334,8 @@ impl Service {
                 None,
                 None,
             );
+            // Resampled here: no backend call, nothing spent.
+            facts.insert("cost_usd".into(), json!(0.0));
             let product = ImageProduct {
                 bytes: Bytes::from(bytes),
                 pixels: Some(pixels),
@@ -413,7 +415,7 @@ impl Service {
             image_size: size,
             images: &images,
         };
-        let answer = self.ask_images(&request, cancel).await?;
+        let answer = self.ask_images(&request, op.as_str(), None, cancel).await?;
         drop(images);
         let (format, feather) = (c.format, c.feather);
         let (bytes, pixels) = blocking(move || {
@@ -429,7 +431,7 @@ impl Service {
             Ok((bytes, out))
         })
         .await?;
-        let facts = edit_facts(
+        let mut facts = edit_facts(
             op,
             source,
             format,
@@ -439,6 +441,9 @@ impl Service {
             note,
             answer.text.as_deref(),
         );
+        if let Some(cost) = self.image_cost(c.model.id, size) {
+            facts.insert("cost_usd".into(), json!(cost));
+        }
         let product = ImageProduct {
             bytes: Bytes::from(bytes),
             pixels: Some(pixels),

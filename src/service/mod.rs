@@ -48,7 +48,7 @@ use crate::backend::ImageProvider;
 use crate::config::{
     CleanupSettings, EditSettings, GenerationSettings, ResultSettings, SpendSettings, VideoSettings,
 };
-use crate::store::{JobStore, Library};
+use crate::store::{JobStore, Library, UsageLedger};
 
 pub use edit::{EditInput, OutpaintInput, UpscaleInput};
 pub use error::ServiceError;
@@ -61,7 +61,8 @@ pub use models::ModelCatalog;
 pub use refs::{InputOrigin, InputPolicy, REFERENCE_MAX_SIDE};
 pub use save::{BATCH_PREVIEW_BUDGET, Inline, PREVIEW_MAX_BYTES, PREVIEW_MAX_SIDE, PreviewBudget};
 pub use spend::{
-    Budget, BudgetState, HoldId, OverBudget, Period, PriceTable, Priced, Spend, round_usd,
+    Budget, BudgetState, HoldId, OverBudget, Period, PriceTable, Priced, Spend, period_starts,
+    round_usd,
 };
 pub use video::{
     Extendable, MAX_WAIT_SECONDS, VideoAccess, VideoInput, VideoOperation, VideoSpec, VideoStarted,
@@ -81,6 +82,8 @@ pub struct ServiceParts {
     pub video: VideoSettings,
     /// Price overrides and budget caps.
     pub spend: SpendSettings,
+    /// Where every backend call is recorded.
+    pub usage: Arc<dyn UsageLedger>,
 }
 
 /// The operations, with everything they need injected. Shared as `Arc`.
@@ -114,6 +117,7 @@ impl Service {
             jobs,
             video,
             spend,
+            usage,
         } = parts;
         Self {
             images,
@@ -125,7 +129,7 @@ impl Service {
             videos,
             jobs,
             video,
-            spend: Spend::new(&spend),
+            spend: Spend::new(&spend, usage),
             job_changes: watch::Sender::new(0),
             runner_wake: Notify::new(),
         }
