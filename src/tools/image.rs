@@ -179,8 +179,10 @@ impl MediaServer {
         title = "Generate image",
         description = "Generate one image from a text prompt with a Gemini image model and save it \
 to the media library. Returns the file's absolute `image_path`, `filename`, a `media://files/…` \
-resource link and a small inline preview. Takes 5–60 s (longer at 4K). For several images, \
-prefer `generate_image_batch`.",
+resource link and a small inline preview; `metadata.cost_usd` is its estimated cost (see \
+`list_models` prices). Takes 5–60 s (longer at 4K). For several images, prefer \
+`generate_image_batch`. With a spending cap set, a call that would pass it fails with \
+`BUDGET_EXCEEDED` before anything is requested.",
         annotations(
             title = "Generate image",
             read_only_hint = false,
@@ -225,7 +227,9 @@ prefer `generate_image_batch`.",
         description = "Generate several images, one per prompt, in parallel, with the same model, \
 aspect ratio and size. One failed prompt does not fail the others: each entry of `results` is \
 either an image (like `generate_image`) or `{success:false, prompt, error}`. Sends progress \
-notifications (one step per finished image) when the client asks for them.",
+notifications (one step per finished image) when the client asks for them. With a spending cap \
+set, the whole batch's estimate is checked first: a batch that would pass it is refused \
+(`BUDGET_EXCEEDED`) before any image is requested.",
         annotations(
             title = "Generate images (batch)",
             read_only_hint = false,

@@ -286,3 +286,112 @@ fn usage_from_the_shell() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("`since`"));
 }
+
+/// A video job: its estimate is in the start result and held against the
+/// budget at submission; the finished video's metadata carries its cost;
+/// a blocked job and a download that fails settle as the ledger says; a
+/// job that would pass the cap is refused before any submission.
+#[tokio::test]
+async fn video_jobs_are_priced_reserved_and_settled() {
+    let h = start(&[
+        ("MCP_VIDEO_POLL_INTERVAL", "0.05"),
+        ("MCP_REQUEST_TIMEOUT", "2"),
+        ("MCP_BUDGET_DAILY_USD", "5"),
+    ])
+    .await;
+    let h = &h;
+    let wait = |id: Value| async move {
+        let r = call(
+            h,
+            "get_video_status",
+            json!({"job_id": id, "wait_seconds": 60}),
+        )
+        .await;
+        structured(&r)
+    };
+    // Veo 3.1 at 720p: $0.40/s; "5s" is made as 6 s.
+    let started = structured(
+        &call(
+            &h,
+            "generate_video",
+            json!({"prompt": "a paper boat", "duration": "5s"}),
+        )
+        .await,
+    );
+    assert_eq!(started["estimated_cost_usd"], json!(2.4), "{started}");
+    let done = wait(started["job_id"].clone()).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!(done["metadata"]["cost_usd"], json!(2.4), "{done}");
+    let name = done["filename"].as_str().unwrap().to_owned();
+    assert_eq!(sidecar(&h, &name)["cost_usd"], json!(2.4));
+    assert_eq!(listed(&h, &name).await["cost_usd"], json!(2.4));
+
+    // Blocked by safety: recorded, not counted.
+    let blocked = structured(
+        &call(
+            &h,
+            "generate_video",
+            json!({"prompt": "x [emulator:blocked]", "duration": "4s"}),
+        )
+        .await,
+    );
+    let ended = wait(blocked["job_id"].clone()).await;
+    assert_eq!(ended["error"]["code"], "CONTENT_BLOCKED", "{ended}");
+
+    // 2.4 spent: 8 s (3.20) would pass the $5 cap; nothing is submitted.
+    let submits = emulator_stats(&h._emulator).await["video_submits"].clone();
+    let v = structured(
+        &call(
+            &h,
+            "generate_video",
+            json!({"prompt": "a storm", "duration": "8s"}),
+        )
+        .await,
+    );
+    assert_eq!(v["error"]["code"], "BUDGET_EXCEEDED", "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("$2.40 spent today"),
+        "{v}"
+    );
+    assert_eq!(emulator_stats(&h._emulator).await["video_submits"], submits);
+
+    let u = structured(&call(&h, "get_usage", json!({})).await);
+    assert_eq!(
+        (
+            u["videos"].clone(),
+            u["blocked"].clone(),
+            u["running"].clone(),
+            u["total_usd"].clone()
+        ),
+        (json!(1), json!(1), json!(0), json!(2.4)),
+        "{u}"
+    );
+    // A running job holds its estimate: 4 s (1.60) fits, and then nothing more.
+    let slow = structured(
+        &call(
+            &h,
+            "generate_video",
+            json!({"prompt": "x [emulator:never_finishes]", "duration": "4s"}),
+        )
+        .await,
+    );
+    assert_eq!(slow["estimated_cost_usd"], json!(1.6), "{slow}");
+    let u = structured(&call(&h, "get_usage", json!({})).await);
+    assert_eq!(
+        (u["running"].clone(), u["total_usd"].clone()),
+        (json!(1), json!(4.0)),
+        "{u}"
+    );
+    let v = structured(
+        &call(
+            &h,
+            "generate_video",
+            json!({"prompt": "more", "duration": "4s"}),
+        )
+        .await,
+    );
+    assert_eq!(v["error"]["code"], "BUDGET_EXCEEDED", "{v}");
+}
