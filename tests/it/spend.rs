@@ -312,7 +312,7 @@ async fn video_jobs_are_priced_reserved_and_settled() {
     // Veo 3.1 at 720p: $0.40/s; "5s" is made as 6 s.
     let started = structured(
         &call(
-            &h,
+            h,
             "generate_video",
             json!({"prompt": "a paper boat", "duration": "5s"}),
         )
@@ -323,13 +323,13 @@ async fn video_jobs_are_priced_reserved_and_settled() {
     assert_eq!(done["status"], "succeeded", "{done}");
     assert_eq!(done["metadata"]["cost_usd"], json!(2.4), "{done}");
     let name = done["filename"].as_str().unwrap().to_owned();
-    assert_eq!(sidecar(&h, &name)["cost_usd"], json!(2.4));
-    assert_eq!(listed(&h, &name).await["cost_usd"], json!(2.4));
+    assert_eq!(sidecar(h, &name)["cost_usd"], json!(2.4));
+    assert_eq!(listed(h, &name).await["cost_usd"], json!(2.4));
 
     // Blocked by safety: recorded, not counted.
     let blocked = structured(
         &call(
-            &h,
+            h,
             "generate_video",
             json!({"prompt": "x [emulator:blocked]", "duration": "4s"}),
         )
@@ -342,7 +342,7 @@ async fn video_jobs_are_priced_reserved_and_settled() {
     let submits = emulator_stats(&h._emulator).await["video_submits"].clone();
     let v = structured(
         &call(
-            &h,
+            h,
             "generate_video",
             json!({"prompt": "a storm", "duration": "8s"}),
         )
@@ -358,7 +358,7 @@ async fn video_jobs_are_priced_reserved_and_settled() {
     );
     assert_eq!(emulator_stats(&h._emulator).await["video_submits"], submits);
 
-    let u = structured(&call(&h, "get_usage", json!({})).await);
+    let u = structured(&call(h, "get_usage", json!({})).await);
     assert_eq!(
         (
             u["videos"].clone(),
@@ -372,14 +372,14 @@ async fn video_jobs_are_priced_reserved_and_settled() {
     // A running job holds its estimate: 4 s (1.60) fits, and then nothing more.
     let slow = structured(
         &call(
-            &h,
+            h,
             "generate_video",
             json!({"prompt": "x [emulator:never_finishes]", "duration": "4s"}),
         )
         .await,
     );
     assert_eq!(slow["estimated_cost_usd"], json!(1.6), "{slow}");
-    let u = structured(&call(&h, "get_usage", json!({})).await);
+    let u = structured(&call(h, "get_usage", json!({})).await);
     assert_eq!(
         (u["running"].clone(), u["total_usd"].clone()),
         (json!(1), json!(4.0)),
@@ -387,7 +387,7 @@ async fn video_jobs_are_priced_reserved_and_settled() {
     );
     let v = structured(
         &call(
-            &h,
+            h,
             "generate_video",
             json!({"prompt": "more", "duration": "4s"}),
         )
