@@ -205,6 +205,7 @@ pub async fn run(
         open_library(&settings.library)?
     };
     let service = service_over(&settings, &store);
+    service.load_budget().await;
     let done = service.clone();
     let result = match command {
         Command::Serve => {

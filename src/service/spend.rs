@@ -518,6 +518,14 @@ impl Service {
         }
     }
 
+    /// Reads the ledger's spend of this UTC day and month, so
+    /// [`Service::check_budget`] knows it before the first call (every
+    /// reservation and settlement reads it again).
+    pub async fn load_budget(&self) {
+        let _gate = self.spend.gate.lock().await;
+        self.refresh_spent(Utc::now()).await;
+    }
+
     /// Holds `usd` against the caps before a backend request, or fails
     /// with `BUDGET_EXCEEDED`.
     pub(super) async fn reserve(&self, usd: f64) -> Result<Hold<'_>, ServiceError> {
@@ -635,8 +643,9 @@ impl Service {
     /// this is for asking first (nobody is asked to confirm a call the
     /// budget will refuse).
     pub fn check_budget(&self, usd: f64) -> Result<(), ServiceError> {
-        // The settled spend is what the ledger said at the last reservation
-        // or settlement (every call makes one).
+        // The settled spend is what the ledger said at start
+        // ([`Service::load_budget`]) or at the last reservation or
+        // settlement (every call makes them).
         self.spend
             .budget
             .check(Utc::now(), usd)

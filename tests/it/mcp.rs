@@ -87,6 +87,7 @@ async fn start_inner(
         spend: settings.spend.clone(),
         usage: store.usage.clone(),
     }));
+    service.load_budget().await;
     let policy = match http_policy {
         true => app::http_policy(&settings),
         false => app::stdio_policy(),
