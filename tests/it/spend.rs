@@ -395,3 +395,28 @@ async fn video_jobs_are_priced_reserved_and_settled() {
     );
     assert_eq!(v["error"]["code"], "BUDGET_EXCEEDED", "{v}");
 }
+
+/// Calls made at the same time hold their estimates: together they never
+/// pass the cap, and the refused ones reach no backend.
+#[tokio::test]
+async fn concurrent_calls_cannot_overshoot_the_cap_together() {
+    let h = start(&[("MCP_BUDGET_DAILY_USD", "0.5")]).await;
+    let before = generate_requests(&h).await.as_u64().unwrap();
+    let calls = (0..8).map(|i| {
+        let h = &h;
+        async move {
+            structured(&call(h, "generate_image", json!({"prompt": format!("kite {i}")})).await)
+        }
+    });
+    let results = futures::future::join_all(calls).await;
+    let made = results.iter().filter(|v| v["success"] == true).count();
+    let refused = results
+        .iter()
+        .filter(|v| v["error"]["code"] == "BUDGET_EXCEEDED")
+        .count();
+    // 3 × 0.134 = 0.402 fits under 0.50; a fourth would not.
+    assert_eq!((made, refused), (3, 5), "{results:?}");
+    assert_eq!(generate_requests(&h).await.as_u64().unwrap() - before, 3);
+    let u = structured(&call(&h, "get_usage", json!({})).await);
+    assert_eq!(u["budget"]["spent_today"], json!(0.402));
+}
