@@ -350,7 +350,12 @@ impl Service {
         let parameters: Map<String, Value> = job
             .params
             .iter()
-            .filter(|(k, _)| !matches!(k.as_str(), "prompt" | "source" | "note"))
+            .filter(|(k, _)| {
+                !matches!(
+                    k.as_str(),
+                    "prompt" | "source" | "note" | "estimated_cost_usd"
+                )
+            })
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         facts.insert("parameters".into(), Value::Object(parameters));
