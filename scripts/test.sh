@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Every test: formatting, lints, Rust unit + integration tests, end-to-end tests
 # that drive the built binary (stdio and HTTP) with the official Python MCP client,
-# and the official MCP conformance suite against /mcp.
-# Expects .venv with tests/e2e/requirements.txt and tests/conformance/node_modules
-# (`.ci/run` installs both).
+# the packages (wheel, npm, MCP Bundle) built, installed and served, and the
+# official MCP conformance suite against /mcp.
+# Expects .venv with tests/e2e/requirements.txt, tests/conformance/node_modules
+# and mcpb/node_modules (`.ci/run` installs them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
@@ -18,5 +19,9 @@ echo "== cargo test"
 cargo test --locked --features conformance --lib --bins --tests
 echo "== end-to-end (Python mcp client)"
 "$PY" -m pytest -q -p no:cacheprovider tests/e2e
+echo "== packages (wheel, npm, MCP Bundle from the debug build: installed and served)"
+PKG_OUT=$(mktemp -d)
+PYTHON="$PY" scripts/release --profile dev --out "$PKG_OUT"
+rm -rf "$PKG_OUT"
 echo "== MCP conformance suite"
 scripts/conformance.sh

@@ -168,6 +168,11 @@ pub struct ImageMetadata {
     /// 0 for a local upscale); absent for a model without a price.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cost_usd: Option<f64>,
+    /// The model asked for, when it was rate limited and the fallback
+    /// model (`MCP_FALLBACK_MODEL`) made the image; `model` is the one
+    /// that made it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback_from: Option<String>,
 }
 
 /// A generated image: where it is and what it is.

@@ -415,6 +415,7 @@ fn service_over(settings: &Settings, store: &LocalStore) -> Arc<Service> {
         video: settings.video.clone(),
         spend: settings.spend.clone(),
         usage: store.usage.clone(),
+        confirm: settings.confirm.clone(),
     }))
 }
 

@@ -35,7 +35,9 @@ pub(super) const SETTINGS: &[(&str, &[&str])] = &[
     ("cleanup_max_age_days", &["MCP_CLEANUP_MAX_AGE_DAYS"]),
     ("cleanup_max_total_bytes", &["MCP_CLEANUP_MAX_TOTAL_BYTES"]),
     ("default_model", &["MCP_DEFAULT_MODEL"]),
+    ("fallback_model", &["MCP_FALLBACK_MODEL"]),
     ("batch_concurrency", &["MCP_BATCH_CONCURRENCY"]),
+    ("generation_concurrency", &["MCP_GENERATION_CONCURRENCY"]),
     ("preview", &["MCP_PREVIEW"]),
     ("transport", &["MCP_TRANSPORT"]),
     ("http_host", &["MCP_SSE_HOST"]),
@@ -61,6 +63,7 @@ pub(super) const SETTINGS: &[(&str, &[&str])] = &[
     ("budget_monthly_usd", &["MCP_BUDGET_MONTHLY_USD"]),
     // A table (`[prices]`), only in the config file.
     ("prices", &[]),
+    ("confirm_above_usd", &["MCP_CONFIRM_ABOVE_USD"]),
 ];
 
 /// Where a setting's value came from.

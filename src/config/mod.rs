@@ -150,6 +150,7 @@ pub struct Settings {
     pub results: ResultSettings,
     pub edit: EditSettings,
     pub video: VideoSettings,
+    pub confirm: ConfirmSettings,
     pub server: ServerSettings,
     pub http: HttpSettings,
     pub spend: SpendSettings,
@@ -232,8 +233,16 @@ pub struct CleanupSettings {
 #[derive(Debug, Clone)]
 pub struct GenerationSettings {
     pub default_model: &'static str,
+    /// Tried once when the requested image model is still rate limited
+    /// after the backend's retries (`MCP_FALLBACK_MODEL`); `None`: off.
+    pub fallback_model: Option<&'static str>,
     /// How many prompts of one batch run at once.
     pub batch_concurrency: usize,
+    /// How many image generations and model edits, from all clients
+    /// together, may be at the backend or saving at once; the rest wait
+    /// their turn before asking the backend, so none waits holding an
+    /// answer.
+    pub generation_concurrency: usize,
 }
 
 /// Video jobs.
@@ -247,6 +256,14 @@ pub struct VideoSettings {
     /// A job not finished this long after it started fails with
     /// `GENERATION_TIMEOUT`.
     pub deadline: Duration,
+}
+
+/// When a paid call asks the user first.
+#[derive(Debug, Clone, Default)]
+pub struct ConfirmSettings {
+    /// Calls estimated above this many US dollars ask for confirmation;
+    /// unset: none asks.
+    pub above_usd: Option<f64>,
 }
 
 /// What results carry.
@@ -333,10 +350,23 @@ impl Settings {
                     })
                 },
             )?,
+            fallback_model: l.optional("fallback_model", |v| {
+                domain::image_model(v).map(|m| m.id).ok_or_else(|| {
+                    format!(
+                        "the fallback must be an image model; use one of: {}",
+                        domain::image_model_ids().join(", ")
+                    )
+                })
+            })?,
             batch_concurrency: l.get(
                 "batch_concurrency",
                 || 4,
                 number(1..=64, "expected a number between 1 and 64"),
+            )?,
+            generation_concurrency: l.get(
+                "generation_concurrency",
+                || 16,
+                number(1..=1024, "expected a number between 1 and 1024"),
             )?,
         };
         let results = ResultSettings {
@@ -399,6 +429,14 @@ impl Settings {
                 },
             )?,
         };
+        let confirm = ConfirmSettings {
+            above_usd: l.optional("confirm_above_usd", |v| {
+                number(
+                    0.0..=1_000_000.0,
+                    "expected US dollars, such as `0.50` or `2` (0 asks before every paid call)",
+                )(v.trim().trim_start_matches('$'))
+            })?,
+        };
         let edit = EditSettings {
             input_max_bytes: l.get(
                 "input_max_bytes",
@@ -438,6 +476,7 @@ impl Settings {
             results,
             edit,
             video,
+            confirm,
             server,
             http,
             spend,

@@ -51,6 +51,39 @@ fn precedence_defaults_file_env_flags() {
     );
 }
 
+/// The fallback is off unless set; set in the file, it is overridden by
+/// the environment like every other setting.
+#[test]
+fn fallback_model_is_opt_in_and_layered() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().to_str().unwrap().to_owned();
+    let unset = from_env(&env(&[("HOME", &home)])).unwrap();
+    assert_eq!(unset.generation.fallback_model, None);
+    let file = dir.path().join("config.toml");
+    std::fs::write(&file, "fallback_model = \"gemini-2.5-flash-image\"\n").unwrap();
+    let load = |pairs: &[(&str, &str)]| {
+        Settings::load(&Sources {
+            file: Some(file.clone()),
+            env: &env(pairs),
+            flags: Vec::new(),
+        })
+        .unwrap()
+    };
+    let from_file = load(&[("HOME", &home)]);
+    assert_eq!(
+        from_file.generation.fallback_model,
+        Some("gemini-2.5-flash-image")
+    );
+    let from_env = load(&[
+        ("HOME", &home),
+        ("MCP_FALLBACK_MODEL", "gemini-3.1-flash-image-preview"),
+    ]);
+    assert_eq!(
+        from_env.generation.fallback_model,
+        Some("gemini-3.1-flash-image-preview")
+    );
+}
+
 #[test]
 fn default_output_dir_is_under_xdg_data_home_never_cwd() {
     let get = env(&[("XDG_DATA_HOME", "/data"), ("HOME", "/home/u")]);
@@ -86,8 +119,18 @@ fn bad_values_name_setting_value_and_origin() {
         ("MCP_SSE_PORT", "99999", "http_port"),
         ("MCP_TRANSPORT", "carrier-pigeon", "transport"),
         ("MCP_DEFAULT_MODEL", "dall-e-3", "default_model"),
+        ("MCP_FALLBACK_MODEL", "gemini-9-imaginary", "fallback_model"),
+        // A video model cannot make an image in a rate-limited one's place.
+        (
+            "MCP_FALLBACK_MODEL",
+            "veo-3.1-fast-generate-preview",
+            "fallback_model",
+        ),
         ("MCP_PREVIEW", "huge", "preview"),
         ("MCP_VIDEO_BACKEND", "sora", "video_backend"),
+        ("MCP_CONFIRM_ABOVE_USD", "-1", "confirm_above_usd"),
+        ("MCP_CONFIRM_ABOVE_USD", "a lot", "confirm_above_usd"),
+        ("MCP_CONFIRM_ABOVE_USD", "NaN", "confirm_above_usd"),
     ];
     for (var, value, setting) in cases {
         let get = env(&[(var, value), ("MCP_OUTPUT_DIR", &out)]);
@@ -563,4 +606,28 @@ per_second_usd = { "720p" = 0.05 }
             "{toml}: {err}"
         );
     }
+}
+
+/// `confirm_above_usd`: unset asks never; the environment beats the file;
+/// a leading `$` is allowed.
+#[test]
+fn confirm_threshold_layers() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().to_str().unwrap();
+    let unset = from_env(&env(&[("HOME", home)])).unwrap();
+    assert_eq!(unset.confirm.above_usd, None);
+    let file = dir.path().join("config.toml");
+    std::fs::write(&file, "confirm_above_usd = 0.5\n").unwrap();
+    let load = |pairs: &[(&str, &str)]| {
+        let get = env(pairs);
+        Settings::load(&Sources {
+            file: Some(file.clone()),
+            env: &get,
+            flags: Vec::new(),
+        })
+        .unwrap()
+    };
+    assert_eq!(load(&[("HOME", home)]).confirm.above_usd, Some(0.5));
+    let s = load(&[("HOME", home), ("MCP_CONFIRM_ABOVE_USD", "$2")]);
+    assert_eq!(s.confirm.above_usd, Some(2.0));
 }

@@ -9,9 +9,12 @@
 //! talks to it exactly as to CLIProxyAPI.
 //!
 //! Failures are triggered by `POST /emulator/control`
-//! (`{"fail": MODE, "times": N, "latency_ms": N, "retry_after": S}`), by a
-//! request header `x-emulator-fail: MODE`, or by `[emulator:MODE]` in the
-//! prompt. Modes: see [`FailMode`].
+//! (`{"fail": MODE, "model": ID, "times": N, "latency_ms": N, "retry_after":
+//! S}`; with `model`, only requests for that model fail — one model rate
+//! limited while another answers), by a request header `x-emulator-fail:
+//! MODE`, or by `[emulator:MODE]` in the prompt (both for any model).
+//! Modes: see [`FailMode`]. `GET /emulator/stats` counts requests, image
+//! generations also per model (`generate_requests_by_model`).
 
 mod label;
 mod operations;

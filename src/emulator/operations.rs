@@ -185,7 +185,7 @@ pub async fn predict_long_running(
     let instance = &body["instances"][0];
     let params = &body["parameters"];
     let prompt = instance["prompt"].as_str().unwrap_or_default().to_owned();
-    let failure = pick_failure(s, headers, &prompt);
+    let failure = pick_failure(s, headers, &prompt, model);
     if let Some(r) = early_failure(s, headers, failure, model, Wire::Gemini).await {
         return r;
     }
@@ -504,7 +504,7 @@ pub async fn openai_create(
         );
     };
     let prompt = body["prompt"].as_str().unwrap_or_default().to_owned();
-    let failure = pick_failure(&s, &headers, &prompt);
+    let failure = pick_failure(&s, &headers, &prompt, model);
     if let Some(r) = early_failure(&s, &headers, failure, model, Wire::OpenAi).await {
         return r;
     }

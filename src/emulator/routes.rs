@@ -1,6 +1,6 @@
 //! HTTP routes of the emulator, in CLIProxyAPI's and Google's shapes.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -82,6 +82,9 @@ impl FailMode {
 #[derive(Debug, Default)]
 struct Control {
     fail: Option<FailMode>,
+    /// Fail only requests for this model (None = any model); requests for
+    /// other models are served and do not count against `times`.
+    model: Option<String>,
     /// Fail this many more requests (None = all).
     times: Option<u64>,
     latency: Option<Duration>,
@@ -96,10 +99,14 @@ pub struct State {
     control: Mutex<Control>,
     pub(super) requests: AtomicU64,
     generate_requests: AtomicU64,
+    /// Image generation requests per model (those with a known key).
+    generate_by_model: Mutex<BTreeMap<String, u64>>,
     models_requests: AtomicU64,
     /// Generation requests being handled right now (a client that goes
     /// away cancels its request, and this drops).
     in_flight: AtomicU64,
+    /// The most generation requests handled at once since the last reset.
+    most_in_flight: AtomicU64,
     /// Recently rendered images: (key, png).
     cache: ImageCache,
     /// Input images the last generation request carried.
@@ -120,8 +127,10 @@ pub fn router(opts: EmulatorOptions) -> axum::Router {
         control: Mutex::new(Control::default()),
         requests: AtomicU64::new(0),
         generate_requests: AtomicU64::new(0),
+        generate_by_model: Mutex::new(BTreeMap::new()),
         models_requests: AtomicU64::new(0),
         in_flight: AtomicU64::new(0),
+        most_in_flight: AtomicU64::new(0),
         cache: Mutex::new(VecDeque::new()),
         last_images: AtomicU64::new(0),
         videos: Operations::default(),
@@ -154,6 +163,10 @@ pub fn router(opts: EmulatorOptions) -> axum::Router {
 struct ControlBody {
     #[serde(default)]
     fail: Option<String>,
+    /// Fail only requests for this model (e.g. rate limit one model while
+    /// another answers).
+    #[serde(default)]
+    model: Option<String>,
     #[serde(default)]
     times: Option<u64>,
     #[serde(default)]
@@ -184,6 +197,10 @@ async fn control(AxState(s): AxState<Shared>, Json(body): Json<ControlBody>) -> 
     };
     if let Ok(mut c) = s.control.lock() {
         c.fail = fail;
+        c.model = body
+            .model
+            .map(|m| m.trim().to_owned())
+            .filter(|m| !m.is_empty());
         c.times = body.times;
         c.latency = body.latency_ms.map(Duration::from_millis);
         c.retry_after = body.retry_after;
@@ -202,8 +219,10 @@ async fn stats(AxState(s): AxState<Shared>) -> Json<Value> {
     Json(json!({
         "requests": s.requests.load(Ordering::SeqCst),
         "generate_requests": s.generate_requests.load(Ordering::SeqCst),
+        "generate_requests_by_model": s.generate_by_model.lock().map(|m| json!(*m)).unwrap_or_default(),
         "models_requests": s.models_requests.load(Ordering::SeqCst),
         "in_flight": s.in_flight.load(Ordering::SeqCst),
+        "most_in_flight": s.most_in_flight.load(Ordering::SeqCst),
         "last_request_images": s.last_images.load(Ordering::SeqCst),
         "video_submits": s.video_submits.load(Ordering::SeqCst),
         "video_polls": s.video_polls_served.load(Ordering::SeqCst),
@@ -218,7 +237,12 @@ async fn reset(AxState(s): AxState<Shared>) -> Json<Value> {
     }
     s.requests.store(0, Ordering::SeqCst);
     s.generate_requests.store(0, Ordering::SeqCst);
+    if let Ok(mut m) = s.generate_by_model.lock() {
+        m.clear();
+    }
     s.models_requests.store(0, Ordering::SeqCst);
+    s.most_in_flight
+        .store(s.in_flight.load(Ordering::SeqCst), Ordering::SeqCst);
     s.video_submits.store(0, Ordering::SeqCst);
     s.video_polls_served.store(0, Ordering::SeqCst);
     s.video_downloads.store(0, Ordering::SeqCst);
@@ -475,8 +499,14 @@ fn bad_request(msg: &str) -> Response {
         .into_response()
 }
 
-/// Picks the failure for this request: header, then prompt, then control.
-pub(super) fn pick_failure(s: &State, headers: &HeaderMap, prompt: &str) -> Option<FailMode> {
+/// Picks the failure for this request for `model`: header, then prompt,
+/// then control (which may name the one model it fails).
+pub(super) fn pick_failure(
+    s: &State,
+    headers: &HeaderMap,
+    prompt: &str,
+    model: &str,
+) -> Option<FailMode> {
     if let Some(m) = headers
         .get("x-emulator-fail")
         .and_then(|v| v.to_str().ok())
@@ -494,6 +524,9 @@ pub(super) fn pick_failure(s: &State, headers: &HeaderMap, prompt: &str) -> Opti
     }
     let mut c = s.control.lock().ok()?;
     let mode = c.fail?;
+    if c.model.as_deref().is_some_and(|m| m != model) {
+        return None;
+    }
     match c.times {
         Some(0) => {
             c.fail = None;
@@ -511,8 +544,10 @@ pub(super) fn pick_failure(s: &State, headers: &HeaderMap, prompt: &str) -> Opti
 struct InFlight<'a>(&'a AtomicU64);
 
 impl<'a> InFlight<'a> {
-    fn enter(n: &'a AtomicU64) -> Self {
-        n.fetch_add(1, Ordering::SeqCst);
+    /// Counts a request in `n` and raises the high-water mark `most`.
+    fn enter(n: &'a AtomicU64, most: &AtomicU64) -> Self {
+        let now = n.fetch_add(1, Ordering::SeqCst) + 1;
+        most.fetch_max(now, Ordering::SeqCst);
         Self(n)
     }
 }
@@ -625,10 +660,13 @@ pub(super) async fn early_failure(
 }
 
 async fn generate(s: &State, headers: &HeaderMap, wire: Wire, ask: Ask) -> Response {
-    let _in_flight = InFlight::enter(&s.in_flight);
+    let _in_flight = InFlight::enter(&s.in_flight, &s.most_in_flight);
     s.last_images
         .store(ask.images.len() as u64, Ordering::SeqCst);
-    let failure = pick_failure(s, headers, &ask.prompt);
+    if let Ok(mut m) = s.generate_by_model.lock() {
+        *m.entry(ask.model.clone()).or_default() += 1;
+    }
+    let failure = pick_failure(s, headers, &ask.prompt, &ask.model);
     if failure != Some(FailMode::UnknownModel)
         && domain::image_model(&ask.model).is_some()
         && let Some(r) = early_failure(s, headers, failure, &ask.model, wire).await

@@ -40,9 +40,53 @@ fn parse(bytes: &[u8]) -> Result<Mp4, MediaError> {
     // re_mp4 indexes its sample tables without checking them: a file whose
     // tables disagree (found by fuzzing: an empty `stts`) panics inside it.
     // That is a malformed file, not a crash of whoever reads it.
-    std::panic::catch_unwind(|| Mp4::read_bytes(bytes))
-        .map_err(|_| MediaError::Video("the MP4's sample tables are inconsistent".into()))?
-        .map_err(video_error)
+    //
+    // And every loop of re_mp4 that walks boxes reads or seeks each time
+    // round, so a budget of reader calls turns any loop that a box layout
+    // still finds (past the pre-check) into a refusal rather than a held
+    // thread. A whole file needs far fewer calls than it has bytes.
+    let budget = 4 * bytes.len() as u64 + 4096;
+    std::panic::catch_unwind(|| {
+        Mp4::read(
+            Budgeted {
+                inner: std::io::Cursor::new(bytes),
+                left: budget,
+            },
+            bytes.len() as u64,
+        )
+    })
+    .map_err(|_| MediaError::Video("the MP4's sample tables are inconsistent".into()))?
+    .map_err(video_error)
+}
+
+/// A reader that fails once it has been called `left` times: the bound on
+/// how long re_mp4 may walk a file.
+struct Budgeted<R> {
+    inner: R,
+    left: u64,
+}
+
+impl<R> Budgeted<R> {
+    fn spend(&mut self) -> std::io::Result<()> {
+        self.left = self.left.checked_sub(1).ok_or_else(|| {
+            std::io::Error::other("malformed MP4: its boxes send the reader round in circles")
+        })?;
+        Ok(())
+    }
+}
+
+impl<R: std::io::Read> std::io::Read for Budgeted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.spend()?;
+        self.inner.read(buf)
+    }
+}
+
+impl<R: std::io::Seek> std::io::Seek for Budgeted<R> {
+    fn seek(&mut self, pos: std::io::SeekFrom) -> std::io::Result<u64> {
+        self.spend()?;
+        self.inner.seek(pos)
+    }
 }
 
 /// Boxes re_mp4 walks into, and the bytes before their first child
@@ -414,6 +458,11 @@ mod proptests {
         let bytes = include_bytes!("testdata/moov_child_size_0.mp4");
         let err = probe_mp4(bytes).unwrap_err();
         assert!(err.to_string().contains("size 0"), "{err}");
+        // The third: a last box in `stbl` whose header runs past the end of
+        // `stbl` and reads as size 0 — only the reader budget sees it.
+        let bytes = include_bytes!("testdata/stbl_header_past_its_end.mp4");
+        let err = probe_mp4(bytes).unwrap_err();
+        assert!(err.to_string().contains("round in circles"), "{err}");
     }
 
     #[test]

@@ -94,10 +94,29 @@ impl Operation {
 /// Default extension of `outpaint`, in pixels.
 pub const DEFAULT_EXTEND: u32 = 256;
 
+/// `upscale`'s parameters, checked.
+pub(super) struct UpscalePlan {
+    pub factor: u64,
+    /// `None`: resampled here (no backend call).
+    pub model: Option<&'static ImageModelInfo>,
+    pub format: OutputFormat,
+}
+
+/// `inpaint` without a mask is refused.
+pub(super) fn needs_mask(input: &EditInput) -> Result<(), ServiceError> {
+    if input.mask.as_deref().is_none_or(|m| m.trim().is_empty()) {
+        return Err(ServiceError::BadParameter {
+            field: "mask_path",
+            message: "`inpaint` needs `mask_path`: an image of the same picture, white where it should change and black where it should stay".into(),
+        });
+    }
+    Ok(())
+}
+
 /// What every edit shares, checked.
-struct Common {
+pub(super) struct Common {
     prompt: String,
-    model: &'static ImageModelInfo,
+    pub model: &'static ImageModelInfo,
     format: OutputFormat,
     feather: u32,
 }
@@ -137,12 +156,7 @@ impl Service {
         policy: &InputPolicy,
         cancel: &CancellationToken,
     ) -> Result<Generated, ServiceError> {
-        if input.mask.as_deref().is_none_or(|m| m.trim().is_empty()) {
-            return Err(ServiceError::BadParameter {
-                field: "mask_path",
-                message: "`inpaint` needs `mask_path`: an image of the same picture, white where it should change and black where it should stay".into(),
-            });
-        }
+        needs_mask(input)?;
         self.masked_edit(Operation::Inpaint, input, policy, cancel)
             .await
     }
@@ -205,21 +219,7 @@ impl Service {
             input.output_format.as_deref(),
             input.feather,
         )?;
-        let direction: Direction = input
-            .direction
-            .parse()
-            .map_err(ServiceError::InvalidParameter)?;
-        let max = self.edit.outpaint_max_extend;
-        let pixels = match input.extend_pixels {
-            None => DEFAULT_EXTEND.min(max),
-            Some(n) if n >= 1 && n <= i64::from(max) => n as u32,
-            Some(n) => {
-                return Err(ServiceError::BadParameter {
-                    field: "extend_pixels",
-                    message: format!("`extend_pixels` = `{n}`; use 1 to {max}"),
-                });
-            }
-        };
+        let (direction, pixels) = self.outpaint_extent(input)?;
         let source = self.read_input("image_path", &input.image, policy).await?;
         let limits = self.input_limits();
         let model = c.model;
@@ -252,43 +252,12 @@ impl Service {
         policy: &InputPolicy,
         cancel: &CancellationToken,
     ) -> Result<Generated, ServiceError> {
-        let factor = match input.scale_factor {
-            None => 2,
-            Some(2.0) => 2,
-            Some(4.0) => 4,
-            Some(f) => {
-                return Err(ServiceError::InvalidParameter(InvalidValue::new(
-                    "scale_factor",
-                    &f.to_string(),
-                    ["2", "4"],
-                )));
-            }
-        };
-        let by_model = match input
-            .method
-            .as_deref()
-            .map(|m| m.trim().to_ascii_lowercase())
-            .as_deref()
-        {
-            None | Some("") | Some("lanczos") => false,
-            Some("model") => true,
-            Some(other) => {
-                return Err(ServiceError::InvalidParameter(InvalidValue::new(
-                    "method",
-                    other,
-                    ["lanczos", "model"],
-                )));
-            }
-        };
-        let format = parse_format(input.output_format.as_deref())?;
-        let model = if by_model {
-            Some(parse_model(
-                input.model.as_deref(),
-                self.generation.default_model,
-            )?)
-        } else {
-            None
-        };
+        let UpscalePlan {
+            factor,
+            model,
+            format,
+        } = self.upscale_plan(input)?;
+        let by_model = model.is_some();
         let source = self.read_input("image_path", &input.image, policy).await?;
         // Refused from the header, before any pixel is decoded.
         let (w, h) = (
@@ -331,6 +300,7 @@ impl Service {
                 &ratio_label(pixels.width(), pixels.height()),
                 size_class(pixels.width(), pixels.height()),
                 parameters,
+                None,
                 None,
                 None,
             );
@@ -403,10 +373,12 @@ impl Service {
             mut images,
             note,
         } = prepared;
+        let _admitted = self.admit(cancel).await?;
         let labels: Vec<&str> = references.iter().map(|(l, _)| l.as_str()).collect();
         if !labels.is_empty() {
             parameters.insert("reference_images".into(), json!(labels));
         }
+        let reference_count = references.len();
         images.extend(references.into_iter().map(|(_, i)| i));
         let request = ImageRequest {
             model: c.model.id,
@@ -415,8 +387,12 @@ impl Service {
             image_size: size,
             images: &images,
         };
-        let answer = self.ask_images(&request, op.as_str(), None, cancel).await?;
+        let answer = self
+            .ask_with_fallback(&request, reference_count, op.as_str(), None, cancel)
+            .await?;
         drop(images);
+        let (made_by, fallback_from) = (answer.model, answer.fallback_from);
+        let answer = answer.image;
         let (format, feather) = (c.format, c.feather);
         let (bytes, pixels) = blocking(move || {
             let out = media::decode(&answer.data).map_err(ServiceError::NotAnImage)?;
@@ -440,23 +416,95 @@ impl Service {
             parameters,
             note,
             answer.text.as_deref(),
+            fallback_from.as_deref(),
         );
-        if let Some(cost) = self.image_cost(c.model.id, size) {
+        // The price of the model that made it.
+        if let Some(cost) = self.image_cost(&made_by, size) {
             facts.insert("cost_usd".into(), json!(cost));
         }
         let product = ImageProduct {
             bytes: Bytes::from(bytes),
             pixels: Some(pixels),
             prompt: c.prompt,
-            model: c.model.id.to_owned(),
+            // The model that made it: what the file records (and costs).
+            model: made_by,
             facts,
             source: source.library_id().cloned(),
         };
         self.save_image(product, PreviewBudget::SINGLE).await
     }
 
+    /// `outpaint`'s side and how many pixels it adds, checked.
+    pub(super) fn outpaint_extent(
+        &self,
+        input: &OutpaintInput,
+    ) -> Result<(Direction, u32), ServiceError> {
+        let direction: Direction = input
+            .direction
+            .parse()
+            .map_err(ServiceError::InvalidParameter)?;
+        let max = self.edit.outpaint_max_extend;
+        let pixels = match input.extend_pixels {
+            None => DEFAULT_EXTEND.min(max),
+            Some(n) if n >= 1 && n <= i64::from(max) => n as u32,
+            Some(n) => {
+                return Err(ServiceError::BadParameter {
+                    field: "extend_pixels",
+                    message: format!("`extend_pixels` = `{n}`; use 1 to {max}"),
+                });
+            }
+        };
+        Ok((direction, pixels))
+    }
+
+    /// `upscale`'s factor, model (none: local Lanczos) and format, checked.
+    pub(super) fn upscale_plan(&self, input: &UpscaleInput) -> Result<UpscalePlan, ServiceError> {
+        let factor = match input.scale_factor {
+            None => 2,
+            Some(2.0) => 2,
+            Some(4.0) => 4,
+            Some(f) => {
+                return Err(ServiceError::InvalidParameter(InvalidValue::new(
+                    "scale_factor",
+                    &f.to_string(),
+                    ["2", "4"],
+                )));
+            }
+        };
+        let by_model = match input
+            .method
+            .as_deref()
+            .map(|m| m.trim().to_ascii_lowercase())
+            .as_deref()
+        {
+            None | Some("") | Some("lanczos") => false,
+            Some("model") => true,
+            Some(other) => {
+                return Err(ServiceError::InvalidParameter(InvalidValue::new(
+                    "method",
+                    other,
+                    ["lanczos", "model"],
+                )));
+            }
+        };
+        let format = parse_format(input.output_format.as_deref())?;
+        let model = if by_model {
+            Some(parse_model(
+                input.model.as_deref(),
+                self.generation.default_model,
+            )?)
+        } else {
+            None
+        };
+        Ok(UpscalePlan {
+            factor,
+            model,
+            format,
+        })
+    }
+
     /// The parameters every edit shares, checked.
-    fn common(
+    pub(super) fn common(
         &self,
         prompt: Option<&str>,
         model: Option<&str>,
@@ -509,7 +557,11 @@ fn src_error(src: &ReadInput, source: MediaError) -> ServiceError {
 
 /// The ratio and size to ask for so the model's picture covers
 /// `width`×`height`, and the longest side worth sending.
-fn request_shape(model: &ImageModelInfo, width: u32, height: u32) -> (AspectRatio, ImageSize, u32) {
+pub(super) fn request_shape(
+    model: &ImageModelInfo,
+    width: u32,
+    height: u32,
+) -> (AspectRatio, ImageSize, u32) {
     let ratio = model.nearest_ratio(width, height);
     let size = model.covering_size(ratio, width, height);
     let (w, h) = output_dimensions(ratio, size);
@@ -725,8 +777,10 @@ fn edit_facts(
     parameters: Map<String, Value>,
     note: Option<String>,
     model_text: Option<&str>,
+    fallback_from: Option<&str>,
 ) -> Map<String, Value> {
-    let mut facts = super::save::generation_facts(aspect_ratio, image_size, model_text);
+    let mut facts =
+        super::save::generation_facts(aspect_ratio, image_size, model_text, fallback_from);
     facts.insert("operation".into(), json!(op.as_str()));
     facts.insert("source".into(), json!(source.label));
     facts.insert("output_format".into(), json!(format.as_str()));

@@ -6,7 +6,9 @@
 
 use serde_json::{Map, Value, json};
 
+use super::fallback::FallbackMiss;
 use super::input::{MAX_BATCH, MAX_PROMPT_CHARS};
+use super::quote::Quote;
 use crate::backend::{Backend, BackendError};
 use crate::contract::{self, ErrorBody, ErrorCode, ErrorOutput, Step, Surface, Text};
 use crate::domain::{self, InvalidValue};
@@ -87,6 +89,17 @@ pub enum ServiceError {
         #[source]
         source: BackendError,
     },
+    /// The requested image model was rate limited after its retries, and
+    /// the fallback model (`MCP_FALLBACK_MODEL`) did not make the image
+    /// either. `error` decides the code: the fallback's own failure, or the
+    /// rate limit when the fallback could not be tried.
+    #[error("{}", fallback_message(requested, fallback, miss, error))]
+    Fallback {
+        requested: String,
+        fallback: &'static str,
+        miss: FallbackMiss,
+        error: Box<ServiceError>,
+    },
     /// The video provider failed.
     #[error("{source}")]
     Video {
@@ -121,6 +134,14 @@ pub enum ServiceError {
     NotInLibrary(String),
     #[error("nothing was deleted: deleting `{0}` needs confirmation")]
     ConfirmationRequired(String),
+    /// A paid call estimated above `MCP_CONFIRM_ABOVE_USD` that the user
+    /// did not agree to; nothing was sent to a backend.
+    #[error("{}", unconfirmed_message(quote, *threshold_usd, *why))]
+    CostUnconfirmed {
+        quote: Quote,
+        threshold_usd: f64,
+        why: Unconfirmed,
+    },
     #[error("the media library failed: {0}")]
     Storage(#[source] StoreError),
     /// The call's estimate would pass a spending cap; nothing was requested.
@@ -128,6 +149,84 @@ pub enum ServiceError {
     BudgetExceeded(super::OverBudget),
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+/// What a failed fallback says: both models, and what each did.
+fn fallback_message(
+    requested: &str,
+    fallback: &str,
+    miss: &FallbackMiss,
+    error: &ServiceError,
+) -> String {
+    let error = error.to_string();
+    let error = error.trim().trim_end_matches('.');
+    match miss {
+        FallbackMiss::Failed => format!(
+            "model `{requested}` is rate limited, and its fallback `{fallback}` (tried once) failed too: {error}"
+        ),
+        FallbackMiss::CannotMake(reason) => format!(
+            "model `{requested}`: {error}; its fallback `{fallback}` was not tried: {reason}"
+        ),
+    }
+}
+
+/// Why a paid call went without the user's yes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unconfirmed {
+    /// The client can show the user neither an elicitation nor an
+    /// `input_required` round trip.
+    CannotAsk,
+    /// The client was asked and the request failed (no answer).
+    AskFailed,
+    /// The user said no.
+    Declined,
+    /// The user dismissed the question.
+    Cancelled,
+}
+
+impl Unconfirmed {
+    /// As `details.reason` spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::CannotAsk => "cannot_ask",
+            Self::AskFailed => "ask_failed",
+            Self::Declined => "declined",
+            Self::Cancelled => "cancelled",
+        }
+    }
+}
+
+fn unconfirmed_message(quote: &Quote, threshold: f64, why: Unconfirmed) -> String {
+    let cost = format!(
+        "the estimated {} ({}, {})",
+        usd(quote.usd),
+        quote.what,
+        quote.model
+    );
+    match why {
+        Unconfirmed::CannotAsk | Unconfirmed::AskFailed => format!(
+            "nothing was spent: {cost} is above the {} the server asks confirmation for \
+(`MCP_CONFIRM_ABOVE_USD`){}",
+            usd(threshold),
+            match why {
+                Unconfirmed::AskFailed => " and asking the user failed",
+                _ => " and this client cannot ask the user",
+            }
+        ),
+        Unconfirmed::Declined => format!("nothing was spent: the user declined {cost}"),
+        Unconfirmed::Cancelled => {
+            format!("nothing was spent: the user dismissed the question about {cost}")
+        }
+    }
+}
+
+/// Dollars as people read them: `$0.13`, `$3.20`, `$0.039`.
+pub fn usd(amount: f64) -> String {
+    if amount != 0.0 && amount.abs() < 0.1 {
+        format!("${amount:.3}")
+    } else {
+        format!("${amount:.2}")
+    }
 }
 
 /// What to do when CLIProxyAPI has no logged-in account (`auth_not_found`).
@@ -154,6 +253,7 @@ impl ServiceError {
     pub fn is_retryable(&self) -> bool {
         match self {
             Self::Image { source, .. } | Self::Video { source, .. } => source.is_retryable(),
+            Self::Fallback { error, .. } => error.is_retryable(),
             _ => false,
         }
     }
@@ -200,13 +300,16 @@ impl ServiceError {
             Self::NotAnImage(_) | Self::NotAVideo(_) | Self::Internal(_) | Self::Cancelled => {
                 ErrorCode::GenerationFailed
             }
+            Self::Fallback { error, .. } => error.code(),
             Self::VideoUnavailable(_) => ErrorCode::VideoBackendUnavailable,
             Self::JobNotFound(_) => ErrorCode::JobNotFound,
             Self::CannotExtend { .. } => ErrorCode::InvalidParameter,
             Self::Save(_) | Self::Storage(_) => ErrorCode::SaveFailed,
             Self::InvalidFilename(_) => ErrorCode::InvalidParameter,
             Self::FileNotFound(_) | Self::NotInLibrary(_) => ErrorCode::FileNotFound,
-            Self::ConfirmationRequired(_) => ErrorCode::ConfirmationRequired,
+            Self::ConfirmationRequired(_) | Self::CostUnconfirmed { .. } => {
+                ErrorCode::ConfirmationRequired
+            }
             Self::BudgetExceeded(_) => ErrorCode::BudgetExceeded,
         }
     }
@@ -254,6 +357,16 @@ impl ServiceError {
             Self::ConfirmationRequired(_) => {
                 text("pass ").name(Step::Confirm).plain(" to delete it")
             }
+            Self::CostUnconfirmed { why, .. } => match why {
+                Unconfirmed::CannotAsk | Unconfirmed::AskFailed => text(
+                    "ask the user whether to spend it; if they agree, call again with the same \
+arguments and `confirm_cost: true`",
+                ),
+                Unconfirmed::Declined | Unconfirmed::Cancelled => text(
+                    "do not call again with `confirm_cost: true` unless the user asks for it; a \
+faster model, a smaller size or a shorter video costs less",
+                ),
+            },
             Self::JobNotFound(_) => text("use the `job_id` that ")
                 .name(Step::StartVideo)
                 .plain(" gave"),
@@ -320,9 +433,21 @@ offline test videos",
                 (BackendError::ContentBlocked { .. }, _) => {
                     text("rephrase the prompt without the blocked content")
                 }
-                (BackendError::Failed { .. }, _) => text("check the parameters against ")
+                // The provider refused the request itself (a 4xx): the
+                // parameters are the likely cause. A 5xx, a cut-off or
+                // unreadable answer is the provider's trouble: retry.
+                (
+                    BackendError::Failed {
+                        status: Some(400..=499),
+                        ..
+                    },
+                    _,
+                ) => text("check the parameters against ")
                     .name(Step::ListModels)
                     .plain("; retry, or try another model"),
+                (BackendError::Failed { .. }, _) => {
+                    text("retry; if it keeps failing, try another model")
+                }
                 (BackendError::InvalidModel { .. }, _) => Text::default()
                     .call(Step::ListModels)
                     .plain(" to see the video models"),
@@ -330,6 +455,20 @@ offline test videos",
             Self::NotAnImage(_) | Self::NotAVideo(_) => {
                 text("retry; if it keeps failing, try another model")
             }
+            Self::Fallback { miss, error, .. } => match (miss, error.as_ref()) {
+                (FallbackMiss::CannotMake(_), _) => text(
+                    "wait a minute and retry, ask for what the fallback model makes, or set \
+`MCP_FALLBACK_MODEL` to a model that makes it",
+                ),
+                (
+                    FallbackMiss::Failed,
+                    Self::Image {
+                        source: BackendError::RateLimited { .. },
+                        ..
+                    },
+                ) => text("both models are rate limited: wait a minute and retry"),
+                (FallbackMiss::Failed, other) => other.hint(),
+            },
             _ => Text::default(),
         }
     }
@@ -405,6 +544,18 @@ offline test videos",
             Self::NotInLibrary(path) => {
                 d.insert("path".into(), json!(path));
             }
+            Self::CostUnconfirmed {
+                quote,
+                threshold_usd,
+                why,
+            } => {
+                d.insert("parameter".into(), json!("confirm_cost"));
+                d.insert("reason".into(), json!(why.as_str()));
+                d.insert("estimated_cost_usd".into(), json!(quote.usd));
+                d.insert("confirm_above_usd".into(), json!(threshold_usd));
+                d.insert("model".into(), json!(quote.model));
+                d.insert("what".into(), json!(quote.what));
+            }
             Self::CannotExtend { filename, .. } => {
                 d.insert("parameter".into(), json!("video"));
                 d.insert("filename".into(), json!(filename));
@@ -429,6 +580,20 @@ offline test videos",
             Self::UnknownVideoModel { model } => {
                 d.insert("model".into(), json!(model));
                 d.insert("allowed".into(), json!(domain::video_model_ids()));
+            }
+            Self::Fallback {
+                requested,
+                fallback,
+                miss,
+                error,
+            } => {
+                d = error.details();
+                d.insert("model".into(), json!(requested));
+                d.insert("fallback_model".into(), json!(fallback));
+                d.insert(
+                    "fallback_tried".into(),
+                    json!(matches!(miss, FallbackMiss::Failed)),
+                );
             }
             Self::Image { backend, source } | Self::Video { backend, source } => {
                 d.insert(
@@ -482,6 +647,29 @@ mod tests {
         ServiceError::image(Backend::CliProxy, source)
     }
 
+    /// A video request the provider refused (4xx) points at the
+    /// parameters; a cut-off or unreadable answer, or a 5xx, says retry.
+    #[test]
+    fn a_failed_video_request_is_blamed_on_the_parameters_only_for_a_4xx() {
+        let video = |status| ServiceError::Video {
+            backend: Backend::Gemini,
+            source: BackendError::Failed {
+                status,
+                message: String::new(),
+            },
+        };
+        assert!(
+            video(Some(400)).message().contains("check the parameters"),
+            "{}",
+            video(Some(400)).message()
+        );
+        for status in [None, Some(500), Some(503)] {
+            let m = video(status).message();
+            assert!(!m.contains("parameters"), "{m}");
+            assert!(m.contains("retry"), "{m}");
+        }
+    }
+
     /// What failed and what to do next are joined once, with one `; `: no
     /// "…2s Retry", no "(HTTP 404):  Retry".
     #[test]
@@ -522,6 +710,57 @@ mod tests {
                 assert!(!m.ends_with('.') && !m.ends_with(' '), "{m}");
             }
         }
+    }
+
+    /// A failed fallback names both models, keeps the fallback's code, and
+    /// says what to do when both are rate limited.
+    #[test]
+    fn a_failed_fallback_names_both_models() {
+        let limited = || {
+            image(BackendError::RateLimited {
+                retry_after: None,
+                message: "Resource has been exhausted (e.g. check quota).".into(),
+            })
+        };
+        let both = ServiceError::Fallback {
+            requested: "gemini-3-pro-image-preview".into(),
+            fallback: "gemini-3.1-flash-image-preview",
+            miss: FallbackMiss::Failed,
+            error: Box::new(limited()),
+        };
+        assert_eq!(both.code(), ErrorCode::RateLimited);
+        assert!(both.is_retryable());
+        assert_eq!(
+            both.message(),
+            "model `gemini-3-pro-image-preview` is rate limited, and its fallback \
+`gemini-3.1-flash-image-preview` (tried once) failed too: the backend is rate limiting \
+requests: Resource has been exhausted (e.g. check quota); both models are rate limited: \
+wait a minute and retry"
+        );
+        let blocked = ServiceError::Fallback {
+            requested: "gemini-3-pro-image-preview".into(),
+            fallback: "gemini-3.1-flash-image-preview",
+            miss: FallbackMiss::Failed,
+            error: Box::new(image(BackendError::ContentBlocked {
+                reason: "IMAGE_SAFETY".into(),
+            })),
+        };
+        assert_eq!(blocked.code(), ErrorCode::ContentBlocked);
+        assert!(
+            blocked
+                .message()
+                .ends_with("rephrase the prompt without the blocked content")
+        );
+        let skipped = ServiceError::Fallback {
+            requested: "gemini-3-pro-image-preview".into(),
+            fallback: "gemini-2.5-flash-image",
+            miss: FallbackMiss::CannotMake("it does not make `4K` images".into()),
+            error: Box::new(limited()),
+        };
+        assert_eq!(skipped.code(), ErrorCode::RateLimited);
+        let d = skipped.details();
+        assert_eq!(d["fallback_tried"], false);
+        assert_eq!(d["http_status"], 429);
     }
 
     /// The next step is named as the reader takes it.

@@ -4,6 +4,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use futures::StreamExt;
+use tokio::sync::SemaphorePermit;
 use tokio_util::sync::CancellationToken;
 
 use serde_json::json;
@@ -144,6 +145,7 @@ impl Service {
         cancel: &CancellationToken,
         budget: PreviewBudget,
     ) -> Result<Generated, ServiceError> {
+        let _admitted = self.admit(cancel).await?;
         let images: Vec<InputImage> = references.iter().map(|(_, i)| i.clone()).collect();
         let request = ImageRequest {
             model: spec.model,
@@ -152,15 +154,17 @@ impl Service {
             image_size: spec.image_size,
             images: &images,
         };
-        let image = self
-            .ask_images(&request, "generate", prepaid, cancel)
+        let answer = self
+            .ask_with_fallback(&request, references.len(), "generate", prepaid, cancel)
             .await?;
         let mut facts = generation_facts(
             spec.aspect_ratio.as_str(),
             spec.image_size.as_str(),
-            image.text.as_deref(),
+            answer.image.text.as_deref(),
+            answer.fallback_from.as_deref(),
         );
-        if let Some(cost) = self.image_cost(spec.model, spec.image_size) {
+        // The price of the model that made it (the fallback's, if it did).
+        if let Some(cost) = self.image_cost(&answer.model, spec.image_size) {
             facts.insert("cost_usd".into(), json!(cost));
         }
         if !references.is_empty() {
@@ -169,10 +173,11 @@ impl Service {
         }
         let product = ImageProduct {
             facts,
-            bytes: Bytes::from(image.data),
+            bytes: Bytes::from(answer.image.data),
             pixels: None,
             prompt: spec.prompt.clone(),
-            model: spec.model.to_owned(),
+            // The model that made it: what the file records (and costs).
+            model: answer.model,
             source: None,
         };
         self.save_image(product, budget).await
@@ -185,6 +190,23 @@ impl Service {
             size,
             count: 1,
         })
+    }
+
+    /// Waits for a turn at the backend; hold the permit until the answer is
+    /// saved. Under overload, calls then queue here with nothing but their
+    /// parameters instead of each waiting for a pixel slot with a
+    /// multi-megabyte answer in hand. Cancelling `cancel` stops the wait.
+    pub(super) async fn admit(
+        &self,
+        cancel: &CancellationToken,
+    ) -> Result<SemaphorePermit<'_>, ServiceError> {
+        tokio::select! {
+            biased;
+            () = cancel.cancelled() => Err(ServiceError::Cancelled),
+            permit = self.admission.acquire() => {
+                permit.map_err(|e| ServiceError::Internal(e.to_string()))
+            }
+        }
     }
 
     /// One call to the image provider, metered (its estimate reserved

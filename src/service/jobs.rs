@@ -626,7 +626,9 @@ mod tests {
             library: store.library(),
             generation: GenerationSettings {
                 default_model: crate::domain::DEFAULT_IMAGE_MODEL,
+                fallback_model: None,
                 batch_concurrency: 1,
+                generation_concurrency: 1,
             },
             results: ResultSettings {
                 preview: PreviewMode::Preview,
@@ -647,6 +649,7 @@ mod tests {
             },
             spend: Default::default(),
             usage: store.usage.clone(),
+            confirm: Default::default(),
         });
         (Arc::new(service), provider)
     }

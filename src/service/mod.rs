@@ -7,6 +7,8 @@
 //!   library → preview → the contract's result;
 //! - [`generate`]: images from prompts, one or a batch, with reference images;
 //! - [`edit`]: edit, inpaint, outpaint and upscale an existing image;
+//! - [`fallback`]: one try on `MCP_FALLBACK_MODEL` when the requested image
+//!   model is rate limited (every image operation asks through it);
 //! - [`video`]: video requests checked and started as durable jobs, and
 //!   their status (waited on, with a contact sheet of the finished file);
 //! - [`jobs`]: the runner that polls active jobs, saves finished videos
@@ -20,6 +22,8 @@
 //!   uploads of input images, cached gallery thumbnails;
 //! - [`maintenance`]: reconcile and the automatic clean-up;
 //! - [`spend`]: the price table, cost estimates and the budget caps;
+//! - [`quote`]: what a paid call will cost, worked out before anything
+//!   is sent, for the calls the user is asked to confirm;
 //! - [`error`]: the one mapping from failures to the contract's codes.
 //!
 //! Nothing here knows MCP or HTTP: tools and the CLI call these methods and
@@ -27,6 +31,7 @@
 
 mod edit;
 mod error;
+mod fallback;
 mod files;
 mod generate;
 mod input;
@@ -35,6 +40,7 @@ mod library;
 mod maintenance;
 mod models;
 mod pixels;
+mod quote;
 mod refs;
 mod save;
 mod spend;
@@ -42,22 +48,25 @@ mod video;
 
 use std::sync::Arc;
 
-use tokio::sync::{Notify, watch};
+use tokio::sync::{Notify, Semaphore, watch};
 
 use crate::backend::ImageProvider;
 use crate::config::{
-    CleanupSettings, EditSettings, GenerationSettings, ResultSettings, SpendSettings, VideoSettings,
+    CleanupSettings, ConfirmSettings, EditSettings, GenerationSettings, ResultSettings,
+    SpendSettings, VideoSettings,
 };
 use crate::store::{JobStore, Library, UsageLedger};
 
 pub use edit::{EditInput, OutpaintInput, UpscaleInput};
-pub use error::ServiceError;
+pub use error::{ServiceError, Unconfirmed, usd};
+pub use fallback::FallbackMiss;
 pub use files::{StoredFile, THUMBNAIL_MAX_SIDE, Thumbnail};
 pub use generate::{Batch, Generated};
 pub use input::{
     BatchInput, GenerateInput, GenerateSpec, ListInput, MAX_BATCH, MAX_PROMPT_CHARS, parse_filename,
 };
 pub use models::ModelCatalog;
+pub use quote::{Paid, Quote};
 pub use refs::{InputOrigin, InputPolicy, REFERENCE_MAX_SIDE};
 pub use save::{BATCH_PREVIEW_BUDGET, Inline, PREVIEW_MAX_BYTES, PREVIEW_MAX_SIDE, PreviewBudget};
 pub use spend::{
@@ -84,6 +93,7 @@ pub struct ServiceParts {
     pub spend: SpendSettings,
     /// Where every backend call is recorded.
     pub usage: Arc<dyn UsageLedger>,
+    pub confirm: ConfirmSettings,
 }
 
 /// The operations, with everything they need injected. Shared as `Arc`.
@@ -97,7 +107,11 @@ pub struct Service {
     videos: VideoAccess,
     jobs: Arc<dyn JobStore>,
     video: VideoSettings,
+    /// Admits image generations and model edits to the backend, at most
+    /// `generation_concurrency` at a time (see [`Service::admit`]).
+    admission: Semaphore,
     spend: Spend,
+    confirm: ConfirmSettings,
     /// Bumped on every job change: `get_video_status` waits on it.
     job_changes: watch::Sender<u64>,
     /// Wakes the runner when a job starts.
@@ -118,10 +132,12 @@ impl Service {
             video,
             spend,
             usage,
+            confirm,
         } = parts;
         Self {
             images,
             library,
+            admission: Semaphore::new(generation.generation_concurrency),
             generation,
             results,
             cleanup,
@@ -130,6 +146,7 @@ impl Service {
             jobs,
             video,
             spend: Spend::new(&spend, usage),
+            confirm,
             job_changes: watch::Sender::new(0),
             runner_wake: Notify::new(),
         }

@@ -191,6 +191,7 @@ impl Service {
                 parameters: r.parameters(),
                 note: r.fact("note").map(str::to_owned),
                 cost_usd: r.metadata.get("cost_usd").and_then(Value::as_f64),
+                fallback_from: r.fact("fallback_from").map(str::to_owned),
             },
         }
     }
@@ -205,16 +206,22 @@ impl Service {
 }
 
 /// The facts a generation writes beside the core fields.
+/// `fallback_from`: the model asked for, when the fallback model made the
+/// image (the record's `model` is the one that made it).
 pub(super) fn generation_facts(
     aspect_ratio: &str,
     image_size: &str,
     model_text: Option<&str>,
+    fallback_from: Option<&str>,
 ) -> Map<String, Value> {
     let mut facts = Map::new();
     facts.insert("aspect_ratio".into(), json!(aspect_ratio));
     facts.insert("image_size".into(), json!(image_size));
     if let Some(t) = model_text.filter(|t| !t.trim().is_empty()) {
         facts.insert("model_text".into(), json!(t));
+    }
+    if let Some(m) = fallback_from {
+        facts.insert("fallback_from".into(), json!(m));
     }
     facts
 }

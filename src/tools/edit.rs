@@ -2,19 +2,20 @@
 
 use super::args::Parameters;
 use rmcp::handler::server::tool::schema_for_output;
-use rmcp::model::CallToolResult;
+use rmcp::model::CallToolResponse;
 use rmcp::service::RequestContext;
-use rmcp::{RoleServer, tool, tool_router};
+use rmcp::{ErrorData, RoleServer, tool, tool_router};
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
+use super::confirm::{Answers, ConfirmCost, Gate};
 use super::image::{Progress, media_content, model_schema};
 use super::{MediaServer, error_result, structured_result, viewer};
 use crate::contract::ImageOutput;
 use crate::domain;
 use crate::media::canvas::Direction;
 use crate::media::encode::OutputFormat;
-use crate::service::{EditInput, Generated, OutpaintInput, ServiceError, UpscaleInput};
+use crate::service::{EditInput, Generated, OutpaintInput, Paid, ServiceError, UpscaleInput};
 
 fn output_format_schema(_: &mut SchemaGenerator) -> Schema {
     json_schema!({
@@ -55,7 +56,7 @@ fn method_schema(_: &mut SchemaGenerator) -> Schema {
 }
 
 /// What `edit_image`, `inpaint` and `outpaint` share.
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
 pub struct EditOptions {
     #[serde(default)]
     #[schemars(schema_with = "model_schema", extend("default" = domain::DEFAULT_IMAGE_MODEL))]
@@ -68,10 +69,12 @@ pub struct EditOptions {
     #[serde(default)]
     #[schemars(extend("default" = 4))]
     pub feather: Option<i64>,
+    #[serde(flatten)]
+    pub cost: ConfirmCost,
 }
 
 /// Parameters of `edit_image`.
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
 pub struct EditImageParams {
     /// The image to edit: a library file name (as `list_generated` shows it), a
     /// `media://files/…` URI, or a path (over HTTP only inside the output directory and
@@ -93,7 +96,7 @@ pub struct EditImageParams {
 }
 
 /// Parameters of `inpaint`.
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
 pub struct InpaintParams {
     /// The image, like `edit_image`'s `image_path`.
     pub image_path: String,
@@ -106,7 +109,7 @@ pub struct InpaintParams {
 }
 
 /// Parameters of `outpaint`.
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
 pub struct OutpaintParams {
     /// The image to extend, like `edit_image`'s `image_path`.
     pub image_path: String,
@@ -124,7 +127,7 @@ pub struct OutpaintParams {
 }
 
 /// Parameters of `upscale`.
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
 pub struct UpscaleParams {
     /// The image to enlarge, like `edit_image`'s `image_path`.
     pub image_path: String,
@@ -144,6 +147,9 @@ pub struct UpscaleParams {
     #[serde(default)]
     #[schemars(schema_with = "output_format_schema", extend("default" = "png"))]
     pub output_format: Option<String>,
+    /// With `method: model` (a local upscale costs nothing and never asks).
+    #[serde(flatten)]
+    pub cost: ConfirmCost,
 }
 
 impl MediaServer {
@@ -152,9 +158,9 @@ impl MediaServer {
         &self,
         ctx: &RequestContext<RoleServer>,
         run: impl Future<Output = Result<Generated, ServiceError>>,
-    ) -> CallToolResult {
+    ) -> Result<CallToolResponse, ErrorData> {
         let progress = Progress::start(ctx);
-        match run.await {
+        Ok(match run.await {
             Ok(mut g) => {
                 self.link(&mut g.output);
                 progress.step(1, 1);
@@ -163,6 +169,7 @@ impl MediaServer {
             }
             Err(e) => error_result(&e),
         }
+        .into())
     }
 }
 
@@ -175,7 +182,9 @@ impl MediaServer {
 result is saved as a new library file (the original stays) with the same pixel size as the \
 original. With `mask_path`, only the white part of the mask changes: every other pixel stays \
 exactly as it was. `reference_images` add style, character or object references. Returns \
-like `generate_image`, plus `metadata.operation` and `metadata.source`.",
+like `generate_image` (a rate-limited model falls back the same way), plus \
+`metadata.operation` and `metadata.source`. Calls estimated above the server's \
+`MCP_CONFIRM_ABOVE_USD` ask the user first (see `confirm_cost`).",
         annotations(
             title = "Edit image",
             read_only_hint = false,
@@ -189,17 +198,25 @@ like `generate_image`, plus `metadata.operation` and `metadata.source`.",
     async fn edit_image(
         &self,
         Parameters(p): Parameters<EditImageParams>,
+        answers: Answers,
         ctx: RequestContext<RoleServer>,
-    ) -> CallToolResult {
+    ) -> Result<CallToolResponse, ErrorData> {
         let input = EditInput {
-            image: p.image_path,
-            prompt: p.prompt,
-            mask: p.mask_path,
-            reference_images: p.reference_images,
-            model: p.options.model,
-            output_format: p.options.output_format,
+            image: p.image_path.clone(),
+            prompt: p.prompt.clone(),
+            mask: p.mask_path.clone(),
+            reference_images: p.reference_images.clone(),
+            model: p.options.model.clone(),
+            output_format: p.options.output_format.clone(),
             feather: p.options.feather,
         };
+        let call = Paid::Edit(&input);
+        if let Gate::Stop(r) = self
+            .confirm("edit_image", &p, &p.options.cost, call, answers, &ctx)
+            .await
+        {
+            return Ok(r);
+        }
         self.edited(
             &ctx,
             self.service().edit_image(&input, self.policy(), &ctx.ct),
@@ -213,7 +230,7 @@ like `generate_image`, plus `metadata.operation` and `metadata.source`.",
         description = "Repaint the masked area of an image as a prompt says (remove an object, \
 replace a sky, add something in a chosen place). The mask is white where to repaint and black \
 where to keep; every pixel outside it stays exactly as it was. Saved as a new library file the \
-size of the original.",
+size of the original. Calls estimated above the server's `MCP_CONFIRM_ABOVE_USD` ask the user first (see `confirm_cost`).",
         annotations(
             title = "Inpaint",
             read_only_hint = false,
@@ -227,17 +244,25 @@ size of the original.",
     async fn inpaint(
         &self,
         Parameters(p): Parameters<InpaintParams>,
+        answers: Answers,
         ctx: RequestContext<RoleServer>,
-    ) -> CallToolResult {
+    ) -> Result<CallToolResponse, ErrorData> {
         let input = EditInput {
-            image: p.image_path,
-            prompt: p.prompt,
-            mask: Some(p.mask_path),
+            image: p.image_path.clone(),
+            prompt: p.prompt.clone(),
+            mask: Some(p.mask_path.clone()),
             reference_images: Vec::new(),
-            model: p.options.model,
-            output_format: p.options.output_format,
+            model: p.options.model.clone(),
+            output_format: p.options.output_format.clone(),
             feather: p.options.feather,
         };
+        let call = Paid::Inpaint(&input);
+        if let Gate::Stop(r) = self
+            .confirm("inpaint", &p, &p.options.cost, call, answers, &ctx)
+            .await
+        {
+            return Ok(r);
+        }
         self.edited(&ctx, self.service().inpaint(&input, self.policy(), &ctx.ct))
             .await
     }
@@ -247,7 +272,7 @@ size of the original.",
         title = "Outpaint",
         description = "Extend an image beyond its borders (`left`, `right`, `up`, `down` or `all`) \
 by `extend_pixels`, the model painting the new area so the picture continues; the original \
-pixels stay exactly as they were. A 1024×1024 image extended right by 256 becomes 1280×1024.",
+pixels stay exactly as they were. A 1024×1024 image extended right by 256 becomes 1280×1024. Calls estimated above the server's `MCP_CONFIRM_ABOVE_USD` ask the user first (see `confirm_cost`).",
         annotations(
             title = "Outpaint",
             read_only_hint = false,
@@ -261,17 +286,25 @@ pixels stay exactly as they were. A 1024×1024 image extended right by 256 becom
     async fn outpaint(
         &self,
         Parameters(p): Parameters<OutpaintParams>,
+        answers: Answers,
         ctx: RequestContext<RoleServer>,
-    ) -> CallToolResult {
+    ) -> Result<CallToolResponse, ErrorData> {
         let input = OutpaintInput {
-            image: p.image_path,
-            prompt: p.prompt,
-            direction: p.direction,
+            image: p.image_path.clone(),
+            prompt: p.prompt.clone(),
+            direction: p.direction.clone(),
             extend_pixels: p.extend_pixels,
-            model: p.options.model,
-            output_format: p.options.output_format,
+            model: p.options.model.clone(),
+            output_format: p.options.output_format.clone(),
             feather: p.options.feather,
         };
+        let call = Paid::Outpaint(&input);
+        if let Gate::Stop(r) = self
+            .confirm("outpaint", &p, &p.options.cost, call, answers, &ctx)
+            .await
+        {
+            return Ok(r);
+        }
         self.edited(
             &ctx,
             self.service().outpaint(&input, self.policy(), &ctx.ct),
@@ -285,7 +318,8 @@ pixels stay exactly as they were. A 1024×1024 image extended right by 256 becom
         description = "Make an image 2 or 4 times larger on each side. `method: lanczos` (default) \
 resamples here in well under a second, with no backend call; `method: model` has the image \
 model re-render it with new fine detail. Results over the pixel limit (64 megapixels, \
-8192×8192, unless configured otherwise) are refused before any work.",
+8192×8192, unless configured otherwise) are refused before any work. With `method: model`, calls \
+estimated above the server's `MCP_CONFIRM_ABOVE_USD` ask the user first (see `confirm_cost`).",
         annotations(
             title = "Upscale",
             read_only_hint = false,
@@ -299,16 +333,24 @@ model re-render it with new fine detail. Results over the pixel limit (64 megapi
     async fn upscale(
         &self,
         Parameters(p): Parameters<UpscaleParams>,
+        answers: Answers,
         ctx: RequestContext<RoleServer>,
-    ) -> CallToolResult {
+    ) -> Result<CallToolResponse, ErrorData> {
         let input = UpscaleInput {
-            image: p.image_path,
+            image: p.image_path.clone(),
             scale_factor: p.scale_factor,
-            method: p.method,
-            prompt: p.prompt,
-            model: p.model,
-            output_format: p.output_format,
+            method: p.method.clone(),
+            prompt: p.prompt.clone(),
+            model: p.model.clone(),
+            output_format: p.output_format.clone(),
         };
+        let call = Paid::Upscale(&input);
+        if let Gate::Stop(r) = self
+            .confirm("upscale", &p, &p.cost, call, answers, &ctx)
+            .await
+        {
+            return Ok(r);
+        }
         self.edited(&ctx, self.service().upscale(&input, self.policy(), &ctx.ct))
             .await
     }

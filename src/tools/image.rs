@@ -2,17 +2,18 @@
 
 use super::args::Parameters;
 use rmcp::handler::server::tool::schema_for_output;
-use rmcp::model::{CallToolResult, ContentBlock, ProgressNotificationParam, Resource};
+use rmcp::model::{CallToolResponse, ContentBlock, ProgressNotificationParam, Resource};
 use rmcp::service::RequestContext;
-use rmcp::{RoleServer, tool, tool_router};
+use rmcp::{ErrorData, RoleServer, tool, tool_router};
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
+use super::confirm::{Answers, ConfirmCost, Gate};
 use super::{MediaServer, error_result, structured_result, viewer};
 use crate::contract::{BatchOutput, ImageOutput};
 use crate::domain::{self, AspectRatio, ImageSize};
-use crate::service::{BatchInput, GenerateInput, Generated};
+use crate::service::{BatchInput, GenerateInput, Generated, Paid};
 
 pub(super) fn model_schema(_: &mut SchemaGenerator) -> Schema {
     json_schema!({
@@ -46,7 +47,7 @@ fn image_size_schema(_: &mut SchemaGenerator) -> Schema {
 }
 
 /// Parameters of `generate_image`.
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
 pub struct GenerateImageParams {
     /// What to draw: subject, style, composition, lighting, text to render. Plain language;
     /// specific prompts give better images.
@@ -67,10 +68,12 @@ pub struct GenerateImageParams {
     /// long side are scaled down before sending.
     #[serde(default)]
     pub reference_images: Vec<String>,
+    #[serde(flatten)]
+    pub cost: ConfirmCost,
 }
 
 /// Parameters of `generate_image_batch`.
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
 pub struct GenerateImageBatchParams {
     /// One prompt per image (1–64). They run in parallel; results keep this order.
     pub prompts: Vec<String>,
@@ -89,6 +92,9 @@ pub struct GenerateImageBatchParams {
     /// Reference images sent with every prompt (see `generate_image`).
     #[serde(default)]
     pub reference_images: Vec<String>,
+    /// Covers the whole batch: its estimate is every prompt's together.
+    #[serde(flatten)]
+    pub cost: ConfirmCost,
 }
 
 /// The `resource_link` and inline image for one generated file.
@@ -107,7 +113,20 @@ pub(super) fn media_content(g: &Generated) -> Vec<ContentBlock> {
     if let Some((data, mime_type)) = g.inline.base64() {
         blocks.push(ContentBlock::image(data, mime_type));
     }
+    if let Some(note) = fallback_note(out) {
+        blocks.push(ContentBlock::text(note));
+    }
     blocks
+}
+
+/// A short note when the fallback model made the image instead of the one
+/// asked for (the metadata says it too: `model` and `fallback_from`).
+fn fallback_note(out: &ImageOutput) -> Option<String> {
+    let from = out.metadata.fallback_from.as_deref()?;
+    Some(format!(
+        "`{}` was rate limited, so `{}` (the fallback model, `MCP_FALLBACK_MODEL`) made `{}`.",
+        from, out.metadata.model, out.filename
+    ))
 }
 
 /// Sends `notifications/progress` when the client asked for it, in order,
@@ -181,8 +200,12 @@ impl MediaServer {
 to the media library. Returns the file's absolute `image_path`, `filename`, a `media://files/…` \
 resource link and a small inline preview; `metadata.cost_usd` is its estimated cost (see \
 `list_models` prices). Takes 5–60 s (longer at 4K). For several images, prefer \
-`generate_image_batch`. With a spending cap set, a call that would pass it fails with \
-`BUDGET_EXCEEDED` before anything is requested.",
+`generate_image_batch`. If the model is still rate limited after retries and the server \
+has a fallback model (`MCP_FALLBACK_MODEL`), that model makes the image in one more try: \
+`metadata.model` names the model that made it, `metadata.fallback_from` the one asked for (and \
+`metadata.cost_usd` is that model's price). Calls estimated above the server's \
+`MCP_CONFIRM_ABOVE_USD` ask the user first (see `confirm_cost`); with a spending cap set, a call \
+that would pass it fails with `BUDGET_EXCEEDED` before anything is requested.",
         annotations(
             title = "Generate image",
             read_only_hint = false,
@@ -196,15 +219,23 @@ resource link and a small inline preview; `metadata.cost_usd` is its estimated c
     async fn generate_image(
         &self,
         Parameters(p): Parameters<GenerateImageParams>,
+        answers: Answers,
         ctx: RequestContext<RoleServer>,
-    ) -> CallToolResult {
+    ) -> Result<CallToolResponse, ErrorData> {
         let input = GenerateInput {
-            prompt: p.prompt,
-            model: p.model,
-            aspect_ratio: p.aspect_ratio,
-            image_size: p.image_size,
-            reference_images: p.reference_images,
+            prompt: p.prompt.clone(),
+            model: p.model.clone(),
+            aspect_ratio: p.aspect_ratio.clone(),
+            image_size: p.image_size.clone(),
+            reference_images: p.reference_images.clone(),
         };
+        let call = Paid::Generate(&input);
+        if let Gate::Stop(r) = self
+            .confirm("generate_image", &p, &p.cost, call, answers, &ctx)
+            .await
+        {
+            return Ok(r);
+        }
         let progress = Progress::start(&ctx);
         match self
             .service()
@@ -215,9 +246,9 @@ resource link and a small inline preview; `metadata.cost_usd` is its estimated c
                 self.link(&mut g.output);
                 progress.step(1, 1);
                 progress.finish().await;
-                structured_result(&g.output, false, media_content(&g))
+                Ok(structured_result(&g.output, false, media_content(&g)).into())
             }
-            Err(e) => error_result(&e),
+            Err(e) => Ok(error_result(&e).into()),
         }
     }
 
@@ -226,10 +257,12 @@ resource link and a small inline preview; `metadata.cost_usd` is its estimated c
         title = "Generate images (batch)",
         description = "Generate several images, one per prompt, in parallel, with the same model, \
 aspect ratio and size. One failed prompt does not fail the others: each entry of `results` is \
-either an image (like `generate_image`) or `{success:false, prompt, error}`. Sends progress \
-notifications (one step per finished image) when the client asks for them. With a spending cap \
-set, the whole batch's estimate is checked first: a batch that would pass it is refused \
-(`BUDGET_EXCEEDED`) before any image is requested.",
+either an image (like `generate_image`) or `{success:false, prompt, error}`; a rate-limited \
+prompt falls back on its own as in `generate_image`. Sends progress \
+notifications (one step per finished image) when the client asks for them. Calls estimated \
+(the whole batch together) above the server's `MCP_CONFIRM_ABOVE_USD` ask the user first (see \
+`confirm_cost`). With a spending cap set, the whole batch's estimate is checked first: a batch \
+that would pass it is refused (`BUDGET_EXCEEDED`) before any image is requested.",
         annotations(
             title = "Generate images (batch)",
             read_only_hint = false,
@@ -243,15 +276,23 @@ set, the whole batch's estimate is checked first: a batch that would pass it is 
     async fn generate_image_batch(
         &self,
         Parameters(p): Parameters<GenerateImageBatchParams>,
+        answers: Answers,
         ctx: RequestContext<RoleServer>,
-    ) -> CallToolResult {
+    ) -> Result<CallToolResponse, ErrorData> {
         let input = BatchInput {
-            prompts: p.prompts,
-            model: p.model,
-            aspect_ratio: p.aspect_ratio,
-            image_size: p.image_size,
-            reference_images: p.reference_images,
+            prompts: p.prompts.clone(),
+            model: p.model.clone(),
+            aspect_ratio: p.aspect_ratio.clone(),
+            image_size: p.image_size.clone(),
+            reference_images: p.reference_images.clone(),
         };
+        let call = Paid::Batch(&input);
+        if let Gate::Stop(r) = self
+            .confirm("generate_image_batch", &p, &p.cost, call, answers, &ctx)
+            .await
+        {
+            return Ok(r);
+        }
         let progress = Progress::start(&ctx);
         let batch = self
             .service()
@@ -265,9 +306,9 @@ set, the whole batch's estimate is checked first: a batch that would pass it is 
                 let extra: Vec<_> = batch.generated().flat_map(media_content).collect();
                 let mut out = batch.output();
                 self.link(&mut out);
-                structured_result(&out, out.succeeded == 0, extra)
+                Ok(structured_result(&out, out.succeeded == 0, extra).into())
             }
-            Err(e) => error_result(&e),
+            Err(e) => Ok(error_result(&e).into()),
         }
     }
 }

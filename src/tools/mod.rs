@@ -9,6 +9,7 @@
 //! the [`viewer`] page instead; the results themselves are the same for all.
 
 mod args;
+mod confirm;
 mod edit;
 mod image;
 mod library;
@@ -58,8 +59,11 @@ attached inline. Videos take minutes: `generate_video`, `image_to_video` and `ex
 return a `job_id` at once; call `get_video_status` (with `wait_seconds` up to 120) until it \
 says `succeeded`, which gives the MP4's path and a contact sheet of its frames. Use \
 `list_generated`, `get_file_info` and `delete_file` to manage the library, and `list_models` \
-to see models and their options. On failure, `error.code` says what went wrong and \
-`error.message` what to do next.";
+to see models and their options. Calls that spend money take `confirm_cost`: when the server \
+sets a threshold, a call estimated above it asks the user first (or fails with \
+`CONFIRMATION_REQUIRED` and the estimate when this client cannot ask); set `confirm_cost: true` \
+only after the user agreed. On failure, `error.code` says what went wrong and `error.message` \
+what to do next.";
 
 /// The MCP server: shared state is one [`Service`]; cloning is cheap. One
 /// instance (and its clones) serves one session.

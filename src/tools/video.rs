@@ -13,13 +13,14 @@ use rmcp::model::{
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, tool, tool_router};
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
+use super::confirm::{Answers, ConfirmCost, Gate};
 use super::image::Progress;
 use super::{MediaServer, error_result, structured_result, viewer};
 use crate::contract::{VideoJobOutput, VideoStatusOutput};
 use crate::domain;
-use crate::service::{ServiceError, VideoInput, VideoOperation, VideoStatus};
+use crate::service::{Paid, ServiceError, VideoInput, VideoOperation, VideoStatus};
 use crate::store::{Job, JobState, timestamp};
 
 /// How often a client should ask `tasks/get` about a video task.
@@ -68,7 +69,7 @@ fn resolution_schema(_: &mut SchemaGenerator) -> Schema {
 }
 
 /// What `generate_video` and `image_to_video` both take.
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
 pub struct VideoOptions {
     #[serde(default)]
     #[schemars(schema_with = "duration_schema", extend("default" = "5s"))]
@@ -82,10 +83,12 @@ pub struct VideoOptions {
     /// What the video should not show.
     #[serde(default)]
     pub negative_prompt: Option<String>,
+    #[serde(flatten)]
+    pub cost: ConfirmCost,
 }
 
 /// Parameters of `generate_video`.
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
 pub struct GenerateVideoParams {
     /// What happens in the video: subject, action, camera movement, style, lighting, and sound
     /// or dialogue (Veo 3 makes audio). Specific prompts give better videos.
@@ -106,7 +109,7 @@ pub struct GenerateVideoParams {
 }
 
 /// Parameters of `image_to_video`.
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
 pub struct ImageToVideoParams {
     /// The image to animate (it becomes the first frame): a library file name, a
     /// `media://files/…` URI, or a path (over HTTP only inside the output directory and
@@ -127,13 +130,15 @@ pub struct ImageToVideoParams {
 }
 
 /// Parameters of `extend_video`.
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
 pub struct ExtendVideoParams {
     /// The library file name of a video made by a Veo 3.1 model here (`list_generated` with
     /// type `video`), within about 2 days of making it (the provider's copy then expires).
     pub video: String,
     /// What happens next. The new file is the whole video plus about 7 s, at 720p.
     pub prompt: String,
+    #[serde(flatten)]
+    pub cost: ConfirmCost,
 }
 
 /// Parameters of `get_video_status`.
@@ -148,13 +153,13 @@ pub struct GetVideoStatusParams {
     pub wait_seconds: Option<f64>,
 }
 
-impl From<VideoOptions> for VideoInput {
-    fn from(o: VideoOptions) -> Self {
+impl From<&VideoOptions> for VideoInput {
+    fn from(o: &VideoOptions) -> Self {
         VideoInput {
-            duration: o.duration,
-            model: o.model,
-            resolution: o.resolution,
-            negative_prompt: o.negative_prompt,
+            duration: o.duration.clone(),
+            model: o.model.clone(),
+            resolution: o.resolution.clone(),
+            negative_prompt: o.negative_prompt.clone(),
             ..VideoInput::default()
         }
     }
@@ -231,12 +236,27 @@ fn internal(e: impl std::fmt::Display) -> ErrorData {
 impl MediaServer {
     /// Starts a video job; a task when the client wants tasks, else the
     /// job's id.
-    async fn start(
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the call (tool, arguments, input) and its context, all needed once"
+    )]
+    async fn start<P: Serialize>(
         &self,
+        tool: &str,
+        params: &P,
+        consent: &ConfirmCost,
         operation: VideoOperation,
         input: VideoInput,
+        answers: Answers,
         ctx: &RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
+        let call = Paid::Video(operation, &input);
+        if let Gate::Stop(r) = self
+            .confirm(tool, params, consent, call, answers, ctx)
+            .await
+        {
+            return Ok(r);
+        }
         let started = self
             .service()
             .start_video(operation, &input, self.policy())
@@ -305,7 +325,8 @@ impl MediaServer {
 sheet of frames. The job survives client time-outs and server restarts. Durations map to what the \
 model makes (Veo 3.x: 4, 6 or 8 s); the result's `note` says when it differs. \
 `estimated_cost_usd` is what the video is estimated to cost (per second × length); with a \
-spending cap set, a video that would pass it fails with `BUDGET_EXCEEDED` before it is submitted.",
+spending cap set, a video that would pass it fails with `BUDGET_EXCEEDED` before it is submitted. \
+Calls estimated above the server's `MCP_CONFIRM_ABOVE_USD` ask the user first (see `confirm_cost`).",
         annotations(
             title = "Generate video",
             read_only_hint = false,
@@ -319,16 +340,19 @@ spending cap set, a video that would pass it fails with `BUDGET_EXCEEDED` before
     async fn generate_video(
         &self,
         Parameters(p): Parameters<GenerateVideoParams>,
+        answers: Answers,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let input = VideoInput {
-            prompt: Some(p.prompt),
-            aspect_ratio: p.aspect_ratio,
-            reference_images: p.reference_images,
-            last_frame: p.last_frame,
-            ..p.options.into()
+            prompt: Some(p.prompt.clone()),
+            aspect_ratio: p.aspect_ratio.clone(),
+            reference_images: p.reference_images.clone(),
+            last_frame: p.last_frame.clone(),
+            ..(&p.options).into()
         };
-        self.start(VideoOperation::Generate, input, &ctx).await
+        let (op, consent) = (VideoOperation::Generate, &p.options.cost);
+        self.start("generate_video", &p, consent, op, input, answers, &ctx)
+            .await
     }
 
     #[tool(
@@ -336,7 +360,7 @@ spending cap set, a video that would pass it fails with `BUDGET_EXCEEDED` before
         title = "Animate image",
         description = "Start animating a still image into a video (the image is the first frame; with \
 `last_frame` the video moves from one to the other, Veo 3.1). Like `generate_video` it returns a \
-`job_id` at once: call `get_video_status` with it for the result.",
+`job_id` at once: call `get_video_status` with it for the result. Calls estimated above the server's `MCP_CONFIRM_ABOVE_USD` ask the user first (see `confirm_cost`).",
         annotations(
             title = "Animate image",
             read_only_hint = false,
@@ -350,16 +374,19 @@ spending cap set, a video that would pass it fails with `BUDGET_EXCEEDED` before
     async fn image_to_video(
         &self,
         Parameters(p): Parameters<ImageToVideoParams>,
+        answers: Answers,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let input = VideoInput {
-            prompt: p.prompt,
-            aspect_ratio: p.aspect_ratio,
-            image: Some(p.image_path),
-            last_frame: p.last_frame,
-            ..p.options.into()
+            prompt: p.prompt.clone(),
+            aspect_ratio: p.aspect_ratio.clone(),
+            image: Some(p.image_path.clone()),
+            last_frame: p.last_frame.clone(),
+            ..(&p.options).into()
         };
-        self.start(VideoOperation::Animate, input, &ctx).await
+        let (op, consent) = (VideoOperation::Animate, &p.options.cost);
+        self.start("image_to_video", &p, consent, op, input, answers, &ctx)
+            .await
     }
 
     #[tool(
@@ -368,7 +395,7 @@ spending cap set, a video that would pass it fails with `BUDGET_EXCEEDED` before
         description = "Start continuing a video made here by a Veo 3.1 model: the new file is the \
 whole video plus about 7 s following `prompt` (720p); the original stays. Works within about 2 days \
 of making the video (the provider's copy expires; refused clearly after that). Returns a `job_id`: \
-call `get_video_status` with it.",
+call `get_video_status` with it. Calls estimated above the server's `MCP_CONFIRM_ABOVE_USD` ask the user first (see `confirm_cost`).",
         annotations(
             title = "Extend video",
             read_only_hint = false,
@@ -382,14 +409,17 @@ call `get_video_status` with it.",
     async fn extend_video(
         &self,
         Parameters(p): Parameters<ExtendVideoParams>,
+        answers: Answers,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let input = VideoInput {
-            prompt: Some(p.prompt),
-            video: Some(p.video),
+            prompt: Some(p.prompt.clone()),
+            video: Some(p.video.clone()),
             ..VideoInput::default()
         };
-        self.start(VideoOperation::Extend, input, &ctx).await
+        let (op, consent) = (VideoOperation::Extend, &p.cost);
+        self.start("extend_video", &p, consent, op, input, answers, &ctx)
+            .await
     }
 
     #[tool(

@@ -13,6 +13,7 @@ mod cli;
 mod crash;
 mod doctor;
 mod edit;
+mod fallback;
 mod faults;
 mod http;
 mod http_hardening;

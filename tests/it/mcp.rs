@@ -86,6 +86,7 @@ async fn start_inner(
         video: settings.video.clone(),
         spend: settings.spend.clone(),
         usage: store.usage.clone(),
+        confirm: settings.confirm.clone(),
     }));
     service.load_budget().await;
     let policy = match http_policy {
@@ -600,4 +601,113 @@ async fn closed_sessions_leave_no_tasks_behind() {
         before,
         "tasks outlived their sessions"
     );
+}
+
+/// However many calls arrive together, no more generations reach the
+/// backend at once than `MCP_GENERATION_CONCURRENCY`; the rest wait their
+/// turn and still succeed.
+#[tokio::test]
+async fn generations_reach_the_backend_only_as_fast_as_they_are_admitted() {
+    let h = start(&[
+        ("MCP_GENERATION_CONCURRENCY", "2"),
+        ("MCP_BATCH_CONCURRENCY", "6"),
+    ])
+    .await;
+    let r = reqwest::Client::new()
+        .post(format!("{}/emulator/control", h._emulator.base_url()))
+        .json(&json!({"latency_ms": 300}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    let prompts: Vec<String> = (0..6).map(|i| format!("a lantern, number {i}")).collect();
+    let (batch, single) = tokio::join!(
+        call(
+            &h,
+            "generate_image_batch",
+            json!({"prompts": prompts, "image_size": "1K"})
+        ),
+        call(&h, "generate_image", json!({"prompt": "one more lantern"})),
+    );
+    assert_eq!(structured(&batch)["succeeded"], 6, "{batch:?}");
+    assert_eq!(single.is_error, Some(false), "{single:?}");
+    let stats = crate::support::emulator_stats(&h._emulator).await;
+    assert_eq!(stats["generate_requests"], 7);
+    assert_eq!(stats["most_in_flight"], 2, "{stats}");
+}
+
+/// A client that declared no elicitation, with `MCP_CONFIRM_ABOVE_USD` set:
+/// calls above it fail with `CONFIRMATION_REQUIRED` and the estimate before
+/// any backend request; `confirm_cost: true` goes through; a free local
+/// upscale and a call under the threshold never ask.
+#[tokio::test]
+async fn calls_above_the_threshold_need_confirm_cost_when_the_client_cannot_ask() {
+    let h = start(&[("MCP_CONFIRM_ABOVE_USD", "0.05")]).await;
+    let stats = || crate::support::emulator_stats(&h._emulator);
+    let r = call(
+        &h,
+        "generate_image",
+        json!({"prompt": "a lighthouse", "image_size": "4K"}),
+    )
+    .await;
+    assert_eq!(r.is_error, Some(true));
+    let err = &structured(&r)["error"];
+    assert_eq!(err["code"], "CONFIRMATION_REQUIRED");
+    assert_eq!(err["details"]["reason"], "cannot_ask");
+    assert_eq!(err["details"]["model"], "gemini-3-pro-image-preview");
+    assert_eq!(err["details"]["what"], "1 image at 4K");
+    assert_eq!(err["details"]["confirm_above_usd"], 0.05);
+    assert!(err["details"]["estimated_cost_usd"].as_f64().unwrap() > 0.05);
+    let message = err["message"].as_str().unwrap();
+    assert!(message.contains("`confirm_cost: true`"), "{message}");
+    // A video is refused before any job exists.
+    let v = call(&h, "generate_video", json!({"prompt": "waves"})).await;
+    assert_eq!(structured(&v)["error"]["code"], "CONFIRMATION_REQUIRED");
+    assert_eq!(
+        structured(&v)["error"]["details"]["what"],
+        "6 s of video at 720p"
+    );
+    // A bad model is refused as the call would refuse it, not asked about.
+    let bad = call(
+        &h,
+        "generate_image",
+        json!({"prompt": "x", "model": "dall-e-3"}),
+    )
+    .await;
+    assert_eq!(structured(&bad)["error"]["code"], "INVALID_MODEL");
+    let s = stats().await;
+    assert_eq!(
+        (s["generate_requests"].as_u64(), s["video_submits"].as_u64()),
+        (Some(0), Some(0))
+    );
+
+    let ok = call(
+        &h,
+        "generate_image",
+        json!({"prompt": "a lighthouse", "confirm_cost": true}),
+    )
+    .await;
+    assert_eq!(ok.is_error, Some(false), "{:?}", structured(&ok));
+    let name = structured(&ok)["filename"].as_str().unwrap().to_owned();
+    // 2.5 Flash at 1K is under $0.05: no question.
+    let flash = call(
+        &h,
+        "generate_image",
+        json!({"prompt": "x", "model": "gemini-2.5-flash-image"}),
+    )
+    .await;
+    assert_eq!(flash.is_error, Some(false), "{:?}", structured(&flash));
+    let local = call(&h, "upscale", json!({"image_path": name})).await;
+    assert_eq!(local.is_error, Some(false), "{:?}", structured(&local));
+    let by_model = call(
+        &h,
+        "upscale",
+        json!({"image_path": name, "method": "model"}),
+    )
+    .await;
+    assert_eq!(
+        structured(&by_model)["error"]["code"],
+        "CONFIRMATION_REQUIRED"
+    );
+    assert_eq!(stats().await["generate_requests"], 2);
 }
