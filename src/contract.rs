@@ -164,6 +164,10 @@ pub struct ImageMetadata {
     /// Something the caller should know (a mask scaled to the image …).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// Estimated cost in US dollars (the price of the model at this size;
+    /// 0 for a local upscale); absent for a model without a price.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost_usd: Option<f64>,
     /// The model asked for, when it was rate limited and the fallback
     /// model (`MCP_FALLBACK_MODEL`) made the image; `model` is the one
     /// that made it.
@@ -375,6 +379,68 @@ impl WithUrls for FileInfoOutput {
     }
 }
 
+/// Result of `get_usage`: what the backend calls from `since` to `until`
+/// were estimated to cost.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct UsageOutput {
+    pub success: bool,
+    /// Start of the period (RFC 3339, UTC, inclusive).
+    pub since: String,
+    /// End of the period (RFC 3339, UTC, exclusive).
+    pub until: String,
+    /// Estimated spend: calls the provider bills (made files, and calls
+    /// that may have been generated); refused, rate-limited, timed-out and
+    /// blocked calls count 0. Running video jobs count their estimate.
+    pub total_usd: f64,
+    /// Images made.
+    pub images: u64,
+    /// Videos made.
+    pub videos: u64,
+    /// Every backend call recorded, whatever its outcome.
+    pub calls: u64,
+    pub failed: u64,
+    pub blocked: u64,
+    /// Video jobs not ended yet.
+    pub running: u64,
+    /// Per model: files made (`count`) and estimated spend, costliest first.
+    pub by_model: Vec<UsageByModel>,
+    /// Per UTC day with any call, oldest first.
+    pub by_day: Vec<UsageByDay>,
+    pub budget: UsageBudget,
+    /// Where the figures come from.
+    pub note: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct UsageByModel {
+    pub model: String,
+    /// Files made.
+    pub count: u64,
+    pub usd: f64,
+    /// Calls, whatever their outcome.
+    pub calls: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct UsageByDay {
+    /// `YYYY-MM-DD` (UTC).
+    pub date: String,
+    /// Files made.
+    pub count: u64,
+    pub usd: f64,
+}
+
+/// The caps and what counts against them now (UTC day and month).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct UsageBudget {
+    /// `MCP_BUDGET_DAILY_USD`; `null` when unset.
+    pub daily_usd: Option<f64>,
+    /// `MCP_BUDGET_MONTHLY_USD`; `null` when unset.
+    pub monthly_usd: Option<f64>,
+    pub spent_today: f64,
+    pub spent_month: f64,
+}
+
 /// Result of `delete_file`.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct DeleteOutput {
@@ -401,6 +467,11 @@ pub struct VideoJobOutput {
     pub resolution: String,
     /// What to do next, and anything that differs from what was asked.
     pub note: String,
+    /// What the video is estimated to cost (per second at this resolution
+    /// × its length), held against the budget until the job ends; absent
+    /// for a model without a price.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub estimated_cost_usd: Option<f64>,
 }
 
 /// Facts about a finished video (also written to its JSON sidecar).
@@ -434,6 +505,10 @@ pub struct VideoMetadata {
     /// one asked …).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// Estimated cost in US dollars (per second at its resolution × the
+    /// seconds asked for); absent for a model without a price.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost_usd: Option<f64>,
 }
 
 /// Result of `get_video_status`.

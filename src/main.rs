@@ -54,7 +54,7 @@ const AFTER_HELP: &str = "\
 Without a command, media-gen is the MCP server over stdio (`media-gen serve`).
 
 MCP tools it offers: generate_image, generate_image_batch, edit_image, inpaint, outpaint,
-upscale, list_models, list_generated, get_file_info, delete_file; and generate_video,
+upscale, list_models, list_generated, get_file_info, delete_file, get_usage; and generate_video,
 image_to_video, extend_video, get_video_status, which need a video backend (a Gemini API
 key for Veo, or MCP_VIDEO_BACKEND=cliproxy). `media-gen models` shows what is set up.
 
@@ -189,6 +189,23 @@ enum Command {
         /// The file: its name as `media-gen list` shows it, or the path `generate` printed.
         file: String,
         /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        settings: SettingsArgs,
+    },
+    /// What was generated and what it cost (estimated), per model and per day.
+    ///
+    /// Figures are estimates from media-gen's dated price table, not a bill;
+    /// days and months are UTC. The default period is this month so far.
+    Usage {
+        /// Start: a date (`2026-03-01`, UTC) or an RFC 3339 time.
+        #[arg(long, value_name = "DATE")]
+        since: Option<String>,
+        /// End: a date (through that day, UTC) or an RFC 3339 time.
+        #[arg(long, value_name = "DATE")]
+        until: Option<String>,
+        /// Print JSON (the `get_usage` result) instead of a table.
         #[arg(long)]
         json: bool,
         #[command(flatten)]
@@ -483,7 +500,9 @@ impl Command {
                 settings, backend, ..
             } => (Some(settings), Some(backend)),
             Self::List(a) => (Some(&a.settings), None),
-            Self::Info { settings, .. } | Self::Rm { settings, .. } => (Some(settings), None),
+            Self::Info { settings, .. }
+            | Self::Rm { settings, .. }
+            | Self::Usage { settings, .. } => (Some(settings), None),
             Self::Emulator(_) | Self::Completions { .. } => (None, None),
         }
     }
@@ -698,6 +717,9 @@ impl Cli {
             },
             Some(Command::Jobs { limit, json, .. }) => AppCommand::Jobs { limit, json },
             Some(Command::Rm { file, yes, .. }) => AppCommand::Rm { file, yes },
+            Some(Command::Usage {
+                since, until, json, ..
+            }) => AppCommand::Usage { since, until, json },
         }
     }
 }

@@ -5,7 +5,7 @@
 //! shell ([`Surface::Cli`]: they name `media-gen` commands, not tools),
 //! times are local, and progress shows on stderr ([`super::progress`]).
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -366,8 +366,33 @@ fn indent(text: &str) -> String {
 
 /// What a command that only looks says when the output directory holds no
 /// library: it creates none.
-pub fn without_library(command: Command, dir: &Path) -> Result<(), AppError> {
+pub fn without_library(command: Command, settings: &Settings) -> Result<(), AppError> {
+    let dir = settings.library.output_dir.as_path();
     match command {
+        Command::Usage { json, .. } => {
+            let (_, month) = crate::service::period_starts(chrono::Utc::now());
+            let spend = &settings.spend;
+            match json {
+                true => print_json(&serde_json::json!({
+                    "success": true,
+                    "since": crate::store::timestamp(month),
+                    "until": crate::store::timestamp(chrono::Utc::now()),
+                    "total_usd": 0.0, "images": 0, "videos": 0, "calls": 0,
+                    "failed": 0, "blocked": 0, "running": 0,
+                    "by_model": [], "by_day": [],
+                    "budget": {
+                        "daily_usd": spend.budget_daily_usd,
+                        "monthly_usd": spend.budget_monthly_usd,
+                        "spent_today": 0.0, "spent_month": 0.0,
+                    },
+                    "note": format!("no media library in {} yet: nothing spent", dir.display()),
+                })),
+                false => print(&format!(
+                    "nothing spent: no media library in {} yet\n",
+                    dir.display()
+                )),
+            }
+        }
         Command::List { json: true, .. } => print_json(&ListGeneratedOutput {
             success: true,
             files: Vec::new(),
@@ -400,6 +425,84 @@ fn no_files(dir: &Path) -> String {
         "no files in {}; make one with `media-gen generate \"a prompt\"` (add `--emulator` to try it offline)\n",
         dir.display()
     )
+}
+
+/// `media-gen usage`: a table per model, per-day bars on a terminal, the
+/// total and the budget.
+pub async fn usage(
+    service: Arc<Service>,
+    since: Option<&str>,
+    until: Option<&str>,
+    json: bool,
+) -> Result<(), AppError> {
+    let u = service.usage(since, until).await.map_err(|e| failed(&e))?;
+    if json {
+        return print_json(&u);
+    }
+    print(&usage_text(&u, std::io::stdout().is_terminal()))
+}
+
+/// The text `media-gen usage` prints; `bars`: per-day bars (a terminal).
+pub fn usage_text(u: &crate::contract::UsageOutput, bars: bool) -> String {
+    let usd = |v: f64| format!("${v:.2}");
+    let mut text = format!(
+        "from {} to {} (UTC); figures are estimates\n",
+        u.since, u.until
+    );
+    if u.calls == 0 {
+        text.push_str("no backend calls in this period\n");
+    } else {
+        let rows: Vec<Vec<String>> = u
+            .by_model
+            .iter()
+            .map(|m| {
+                vec![
+                    m.model.clone(),
+                    m.count.to_string(),
+                    m.calls.to_string(),
+                    usd(m.usd),
+                ]
+            })
+            .collect();
+        text.push_str(&table(&["MODEL", "MADE", "CALLS", "USD"], &rows));
+        if bars {
+            let widest = u.by_day.iter().map(|d| d.usd).fold(0.0, f64::max);
+            for d in &u.by_day {
+                let n = match widest > 0.0 {
+                    true => ((d.usd / widest) * 30.0).round() as usize,
+                    false => 0,
+                };
+                text.push_str(&format!(
+                    "{}  {:<30}  {:>8}  {} made\n",
+                    d.date,
+                    "█".repeat(n.max(usize::from(d.usd > 0.0))),
+                    usd(d.usd),
+                    d.count
+                ));
+            }
+        }
+    }
+    text.push_str(&format!(
+        "total {}: {} images, {} videos; {} failed, {} blocked, {} running\n",
+        usd(u.total_usd),
+        u.images,
+        u.videos,
+        u.failed,
+        u.blocked,
+        u.running
+    ));
+    let cap = |c: Option<f64>, var: &str| match c {
+        Some(c) => format!("cap {} ({var})", usd(c)),
+        None => format!("no cap ({var} unset)"),
+    };
+    text.push_str(&format!(
+        "today {} of {}; this month {} of {}\n",
+        usd(u.budget.spent_today),
+        cap(u.budget.daily_usd, "MCP_BUDGET_DAILY_USD"),
+        usd(u.budget.spent_month),
+        cap(u.budget.monthly_usd, "MCP_BUDGET_MONTHLY_USD"),
+    ));
+    text
 }
 
 const NO_JOBS: &str = "no video jobs yet; start one with `media-gen video PROMPT`\n";

@@ -149,6 +149,12 @@ pub enum Command {
         limit: u32,
         json: bool,
     },
+    /// What was spent (estimated).
+    Usage {
+        since: Option<String>,
+        until: Option<String>,
+        json: bool,
+    },
 }
 
 impl Command {
@@ -157,7 +163,11 @@ impl Command {
     fn only_looks(&self) -> bool {
         matches!(
             self,
-            Self::List { .. } | Self::Info { .. } | Self::Rm { .. } | Self::Jobs { .. }
+            Self::List { .. }
+                | Self::Info { .. }
+                | Self::Rm { .. }
+                | Self::Jobs { .. }
+                | Self::Usage { .. }
         )
     }
 }
@@ -189,12 +199,13 @@ pub async fn run(
     let store = if command.only_looks() {
         match open_existing_library(&settings.library)? {
             Some(store) => store,
-            None => return cli::without_library(command, &settings.library.output_dir),
+            None => return cli::without_library(command, &settings),
         }
     } else {
         open_library(&settings.library)?
     };
     let service = service_over(&settings, &store);
+    service.load_budget().await;
     let done = service.clone();
     let result = match command {
         Command::Serve => {
@@ -231,6 +242,9 @@ pub async fn run(
             cli::video(service, operation, input, wait || emulator, json, shutdown).await
         }
         Command::Jobs { limit, json } => cli::jobs(service, limit, json).await,
+        Command::Usage { since, until, json } => {
+            cli::usage(service, since.as_deref(), until.as_deref(), json).await
+        }
     };
     // Nothing half-written at exit: saves and deletes under way finish.
     if tokio::time::timeout(MAINTENANCE_GRACE, done.settle())
@@ -400,6 +414,7 @@ fn service_over(settings: &Settings, store: &LocalStore) -> Arc<Service> {
         jobs: store.jobs.clone(),
         video: settings.video.clone(),
         spend: settings.spend.clone(),
+        usage: store.usage.clone(),
         confirm: settings.confirm.clone(),
     }))
 }

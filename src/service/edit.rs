@@ -293,7 +293,7 @@ impl Service {
                 Ok((bytes, out))
             })
             .await?;
-            let facts = edit_facts(
+            let mut facts = edit_facts(
                 Operation::Upscale,
                 &source,
                 format,
@@ -304,6 +304,8 @@ impl Service {
                 None,
                 None,
             );
+            // Resampled here: no backend call, nothing spent.
+            facts.insert("cost_usd".into(), json!(0.0));
             let product = ImageProduct {
                 bytes: Bytes::from(bytes),
                 pixels: Some(pixels),
@@ -386,7 +388,7 @@ impl Service {
             images: &images,
         };
         let answer = self
-            .ask_with_fallback(&request, reference_count, cancel)
+            .ask_with_fallback(&request, reference_count, op.as_str(), None, cancel)
             .await?;
         drop(images);
         let (made_by, fallback_from) = (answer.model, answer.fallback_from);
@@ -405,7 +407,7 @@ impl Service {
             Ok((bytes, out))
         })
         .await?;
-        let facts = edit_facts(
+        let mut facts = edit_facts(
             op,
             source,
             format,
@@ -416,6 +418,10 @@ impl Service {
             answer.text.as_deref(),
             fallback_from.as_deref(),
         );
+        // The price of the model that made it.
+        if let Some(cost) = self.image_cost(&made_by, size) {
+            facts.insert("cost_usd".into(), json!(cost));
+        }
         let product = ImageProduct {
             bytes: Bytes::from(bytes),
             pixels: Some(pixels),

@@ -13,6 +13,7 @@
 
 use tokio_util::sync::CancellationToken;
 
+use super::spend::Hold;
 use super::{Service, ServiceError};
 use crate::backend::{BackendError, GeneratedImage, ImageRequest};
 use crate::domain::{self, ImageModelInfo};
@@ -40,13 +41,19 @@ impl Service {
     /// One image from `request`, falling back once to the configured
     /// fallback model when `request.model` is rate limited. `references`:
     /// how many reference images the request carries (a limit per model).
+    ///
+    /// Each try is metered as `operation` (see [`Service::ask_images`]): the
+    /// first against `prepaid` (a batch's hold) if given, the fallback try
+    /// as a call of its own, reserved at the fallback model's price.
     pub(super) async fn ask_with_fallback(
         &self,
         request: &ImageRequest<'_>,
         references: usize,
+        operation: &'static str,
+        prepaid: Option<&Hold<'_>>,
         cancel: &CancellationToken,
     ) -> Result<Answer, ServiceError> {
-        let first = match self.ask_images(request, cancel).await {
+        let first = match self.ask_images(request, operation, prepaid, cancel).await {
             Ok(image) => {
                 return Ok(Answer {
                     image,
@@ -76,7 +83,7 @@ impl Service {
             model: fallback.id,
             ..*request
         };
-        match self.ask_images(&retry, cancel).await {
+        match self.ask_images(&retry, operation, None, cancel).await {
             Ok(image) => Ok(Answer {
                 image,
                 model: fallback.id.to_owned(),

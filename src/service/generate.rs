@@ -12,7 +12,8 @@ use serde_json::json;
 use super::input::{BatchInput, GenerateInput, GenerateSpec};
 use super::refs::{InputPolicy, REFERENCE_MAX_SIDE};
 use super::save::{ImageProduct, PreviewBudget, Saved, generation_facts};
-use super::{Service, ServiceError};
+use super::spend::{Call, Hold};
+use super::{Priced, Service, ServiceError};
 use crate::backend::{GeneratedImage, ImageRequest, InputImage};
 use crate::contract::{BatchError, BatchItem, BatchOutput, Surface};
 use crate::domain::{self, ImageModelInfo};
@@ -76,7 +77,7 @@ impl Service {
         let references = self
             .references(&input.reference_images, model, policy)
             .await?;
-        self.generate_with(&spec, &references, cancel, PreviewBudget::SINGLE)
+        self.generate_with(&spec, &references, None, cancel, PreviewBudget::SINGLE)
             .await
     }
 
@@ -105,6 +106,15 @@ impl Service {
             None => Vec::new(),
         };
         let references = &references;
+        // The whole batch is held against the budget before any request:
+        // a batch that would pass a cap is refused whole.
+        let estimate: f64 = checked
+            .iter()
+            .flatten()
+            .filter_map(|spec| self.image_cost(spec.model, spec.image_size))
+            .sum();
+        let hold = self.reserve(super::round_usd(estimate)).await?;
+        let hold = &hold;
         let total = checked.len();
         let refused = checked.iter().filter(|c| c.is_err()).count();
         let budget = PreviewBudget::for_batch(total);
@@ -114,7 +124,9 @@ impl Service {
             .map(|check| async move {
                 // A prompt refused up front keeps its own error.
                 let spec = check?;
-                let r = self.generate_with(&spec, references, cancel, budget).await;
+                let r = self
+                    .generate_with(&spec, references, Some(hold), cancel, budget)
+                    .await;
                 on_done(done.fetch_add(1, Ordering::SeqCst) + 1, total);
                 r
             })
@@ -129,6 +141,7 @@ impl Service {
         &self,
         spec: &GenerateSpec,
         references: &[(String, InputImage)],
+        prepaid: Option<&Hold<'_>>,
         cancel: &CancellationToken,
         budget: PreviewBudget,
     ) -> Result<Generated, ServiceError> {
@@ -142,7 +155,7 @@ impl Service {
             images: &images,
         };
         let answer = self
-            .ask_with_fallback(&request, references.len(), cancel)
+            .ask_with_fallback(&request, references.len(), "generate", prepaid, cancel)
             .await?;
         let mut facts = generation_facts(
             spec.aspect_ratio.as_str(),
@@ -150,6 +163,10 @@ impl Service {
             answer.image.text.as_deref(),
             answer.fallback_from.as_deref(),
         );
+        // The price of the model that made it (the fallback's, if it did).
+        if let Some(cost) = self.image_cost(&answer.model, spec.image_size) {
+            facts.insert("cost_usd".into(), json!(cost));
+        }
         if !references.is_empty() {
             let labels: Vec<&str> = references.iter().map(|(l, _)| l.as_str()).collect();
             facts.insert("parameters".into(), json!({"reference_images": labels}));
@@ -164,6 +181,15 @@ impl Service {
             source: None,
         };
         self.save_image(product, budget).await
+    }
+
+    /// What one image of `model` at `size` is estimated to cost.
+    pub(super) fn image_cost(&self, model: &str, size: domain::ImageSize) -> Option<f64> {
+        self.estimate_cost(&Priced::Image {
+            model: model.to_owned(),
+            size,
+            count: 1,
+        })
     }
 
     /// Waits for a turn at the backend; hold the permit until the answer is
@@ -183,9 +209,30 @@ impl Service {
         }
     }
 
-    /// One call to the image provider, abandoned (nothing saved) when
+    /// One call to the image provider, metered (its estimate reserved
+    /// against the budget unless `prepaid` holds it, and the call recorded
+    /// in the usage ledger as `operation`), abandoned (nothing saved) when
     /// `cancel` fires; a failure is mapped with the provider it came from.
     pub(super) async fn ask_images(
+        &self,
+        request: &ImageRequest<'_>,
+        operation: &'static str,
+        prepaid: Option<&Hold<'_>>,
+        cancel: &CancellationToken,
+    ) -> Result<GeneratedImage, ServiceError> {
+        let call = Call {
+            operation,
+            kind: "image",
+            model: request.model.to_owned(),
+            size: request.image_size.as_str().to_owned(),
+            seconds: None,
+            estimate: self.image_cost(request.model, request.image_size),
+        };
+        self.metered(&call, prepaid, self.ask_images_unmetered(request, cancel))
+            .await
+    }
+
+    async fn ask_images_unmetered(
         &self,
         request: &ImageRequest<'_>,
         cancel: &CancellationToken,

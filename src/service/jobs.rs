@@ -28,7 +28,7 @@ use super::{Service, ServiceError};
 use crate::backend::{BackendError, VideoPoll, VideoSample};
 use crate::contract::{self, ErrorCode};
 use crate::store::{
-    Job, JobError, JobId, JobState, ListQuery, MediaId, MediaKind, MediaRecord, NewMedia,
+    Job, JobError, JobId, JobState, ListQuery, MediaId, MediaKind, MediaRecord, NewMedia, Outcome,
 };
 
 /// The longest wait between two polls of one job.
@@ -295,9 +295,28 @@ impl Service {
             }
             Err(e) => {
                 self.fail(job, e.code(), e.message()).await;
+                // The provider made it (and bills it) even though it could
+                // not be kept.
+                self.settle_job_usage(job, Outcome::Failed, true).await;
                 Step::Ended
             }
         }
+    }
+
+    /// The estimate the job was started with.
+    fn job_estimate(job: &Job) -> Option<f64> {
+        job.params.get("estimated_cost_usd").and_then(Value::as_f64)
+    }
+
+    /// Settles the job's ledger row: `billed` keeps its estimate as spend.
+    async fn settle_job_usage(&self, job: &Job, outcome: Outcome, billed: bool) {
+        let cost = match billed {
+            true => Self::job_estimate(job).unwrap_or(0.0),
+            false => 0.0,
+        };
+        let error = job.error.as_ref().map(|e| e.code.clone());
+        self.record_video_end(job.id.as_str(), outcome, cost, None, error)
+            .await;
     }
 
     /// Checks a finished video and saves it; its sidecar names the job.
@@ -319,6 +338,9 @@ impl Service {
         facts.insert("resolution".into(), param("resolution"));
         facts.insert("provider".into(), json!(job.provider));
         facts.insert("frames".into(), json!(info.frames));
+        if let Some(cost) = Self::job_estimate(job) {
+            facts.insert("cost_usd".into(), json!(cost));
+        }
         if let Some(s) = job.params.get("source").and_then(Value::as_str) {
             facts.insert("source".into(), json!(s));
         }
@@ -328,7 +350,12 @@ impl Service {
         let parameters: Map<String, Value> = job
             .params
             .iter()
-            .filter(|(k, _)| !matches!(k.as_str(), "prompt" | "source" | "note"))
+            .filter(|(k, _)| {
+                !matches!(
+                    k.as_str(),
+                    "prompt" | "source" | "note" | "estimated_cost_usd"
+                )
+            })
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         facts.insert("parameters".into(), Value::Object(parameters));
@@ -432,6 +459,7 @@ impl Service {
         job.progress = Some(1.0);
         job.error = None;
         self.record(job).await;
+        self.settle_job_usage(job, Outcome::Succeeded, true).await;
     }
 
     async fn fail(&self, job: &mut Job, code: ErrorCode, message: String) {
@@ -442,6 +470,13 @@ impl Service {
             message,
         });
         self.record(job).await;
+        // Veo bills only the videos it makes: a job that failed, was
+        // blocked or timed out costs nothing.
+        let outcome = match code {
+            ErrorCode::ContentBlocked => Outcome::Blocked,
+            _ => Outcome::Failed,
+        };
+        self.settle_job_usage(job, outcome, false).await;
     }
 
     /// Cancels a job: it is no longer polled and nothing is saved (the
@@ -463,6 +498,8 @@ impl Service {
                 message: "the job was cancelled; nothing was saved".into(),
             });
             self.record(&mut job).await;
+            // The provider keeps working on it, and bills it.
+            self.settle_job_usage(&job, Outcome::Failed, true).await;
         }
         Ok(job)
     }
@@ -611,6 +648,7 @@ mod tests {
                 deadline: Duration::from_secs(1200),
             },
             spend: Default::default(),
+            usage: store.usage.clone(),
             confirm: Default::default(),
         });
         (Arc::new(service), provider)

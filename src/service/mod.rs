@@ -55,7 +55,7 @@ use crate::config::{
     CleanupSettings, ConfirmSettings, EditSettings, GenerationSettings, ResultSettings,
     SpendSettings, VideoSettings,
 };
-use crate::store::{JobStore, Library};
+use crate::store::{JobStore, Library, UsageLedger};
 
 pub use edit::{EditInput, OutpaintInput, UpscaleInput};
 pub use error::{ServiceError, Unconfirmed, usd};
@@ -70,7 +70,8 @@ pub use quote::{Paid, Quote};
 pub use refs::{InputOrigin, InputPolicy, REFERENCE_MAX_SIDE};
 pub use save::{BATCH_PREVIEW_BUDGET, Inline, PREVIEW_MAX_BYTES, PREVIEW_MAX_SIDE, PreviewBudget};
 pub use spend::{
-    Budget, BudgetState, HoldId, OverBudget, Period, PriceTable, Priced, Spend, round_usd,
+    Budget, BudgetState, HoldId, OverBudget, Period, PriceTable, Priced, Spend, period_starts,
+    round_usd,
 };
 pub use video::{
     Extendable, MAX_WAIT_SECONDS, VideoAccess, VideoInput, VideoOperation, VideoSpec, VideoStarted,
@@ -90,6 +91,8 @@ pub struct ServiceParts {
     pub video: VideoSettings,
     /// Price overrides and budget caps.
     pub spend: SpendSettings,
+    /// Where every backend call is recorded.
+    pub usage: Arc<dyn UsageLedger>,
     pub confirm: ConfirmSettings,
 }
 
@@ -128,6 +131,7 @@ impl Service {
             jobs,
             video,
             spend,
+            usage,
             confirm,
         } = parts;
         Self {
@@ -141,7 +145,7 @@ impl Service {
             videos,
             jobs,
             video,
-            spend: Spend::new(&spend),
+            spend: Spend::new(&spend, usage),
             confirm,
             job_changes: watch::Sender::new(0),
             runner_wake: Notify::new(),

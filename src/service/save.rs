@@ -190,6 +190,7 @@ impl Service {
                 output_format: r.fact("output_format").map(str::to_owned),
                 parameters: r.parameters(),
                 note: r.fact("note").map(str::to_owned),
+                cost_usd: r.metadata.get("cost_usd").and_then(Value::as_f64),
                 fallback_from: r.fact("fallback_from").map(str::to_owned),
             },
         }

@@ -12,14 +12,16 @@
 //! Every figure is an estimate from a price list, not a bill.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
-use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
 
 use super::{Service, ServiceError};
+use crate::backend::BackendError;
 use crate::config::{PriceOverride, SpendSettings};
 use crate::contract::ModelPrice;
 use crate::domain::{self, ImageSize};
+use crate::store::{Outcome, UsageEntry, UsageLedger};
 
 /// A call to price.
 #[derive(Debug, Clone, PartialEq)]
@@ -314,6 +316,10 @@ impl Budget {
 
     /// Why `usd` more would pass a cap now, if it would.
     fn over(&self, t: &Tally, usd: f64) -> Option<OverBudget> {
+        if usd <= 0.0 {
+            // Free, or a model without a price: nothing to hold it to.
+            return None;
+        }
         let held = t.held();
         let check = |period, cap: Option<f64>, spent: f64| {
             let cap = cap?;
@@ -353,11 +359,31 @@ impl Budget {
     /// Ends a hold: `spent` (0 for a call that was not billed) becomes
     /// settled spend of the period of `now`.
     pub fn settle(&self, id: HoldId, now: DateTime<Utc>, spent: f64) {
+        self.release(id, None);
+        self.add_spent(now, spent);
+    }
+
+    /// Lowers a hold by `amount` (a batch's prompt that ended), or ends it
+    /// (`None`).
+    pub fn release(&self, id: HoldId, amount: Option<f64>) {
+        let mut t = self.tally();
+        let left = match (t.holds.get(&id.0), amount) {
+            (Some(held), Some(a)) => held - a,
+            _ => 0.0,
+        };
+        if left > 1e-9 {
+            t.holds.insert(id.0, left);
+        } else {
+            t.holds.remove(&id.0);
+        }
+    }
+
+    /// Adds settled spend to the period of `now`.
+    pub fn add_spent(&self, now: DateTime<Utc>, usd: f64) {
         let mut t = self.tally();
         t.roll(now);
-        t.holds.remove(&id.0);
-        t.spent_day += spent;
-        t.spent_month += spent;
+        t.spent_day += usd;
+        t.spent_month += usd;
     }
 
     /// The caps and the settled spend of the period of `now`.
@@ -373,18 +399,232 @@ impl Budget {
     }
 }
 
-/// Prices and budget, as the service holds them.
-#[derive(Debug, Default)]
+/// Prices, budget and the ledger, as the service holds them.
 pub struct Spend {
     pub prices: PriceTable,
     pub budget: Budget,
+    ledger: Arc<dyn UsageLedger>,
+    /// Serialises reserving and settling with the ledger reads and writes
+    /// they make, so no call sees a spend that is neither held nor settled.
+    gate: tokio::sync::Mutex<()>,
 }
 
 impl Spend {
-    pub fn new(settings: &SpendSettings) -> Self {
+    pub fn new(settings: &SpendSettings, ledger: Arc<dyn UsageLedger>) -> Self {
         Self {
             prices: PriceTable::new(&settings.prices),
             budget: Budget::new(settings.budget_daily_usd, settings.budget_monthly_usd),
+            ledger,
+            gate: tokio::sync::Mutex::new(()),
+        }
+    }
+}
+
+/// Midnight UTC starting `now`'s day, and the first of its month.
+pub fn period_starts(now: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
+    let day = now.date_naive();
+    let month = day.with_day(1).unwrap_or(day);
+    let at = |d: NaiveDate| Utc.from_utc_datetime(&d.and_time(chrono::NaiveTime::MIN));
+    (at(day), at(month))
+}
+
+/// An estimate held against the caps; dropping it releases what is left
+/// (a call abandoned before it settled).
+pub(super) struct Hold<'a> {
+    budget: &'a Budget,
+    id: HoldId,
+}
+
+impl Drop for Hold<'_> {
+    fn drop(&mut self) {
+        self.budget.release(self.id, None);
+    }
+}
+
+/// A backend call to record in the ledger.
+#[derive(Debug, Clone)]
+pub(super) struct Call {
+    pub operation: &'static str,
+    /// `image` or `video`.
+    pub kind: &'static str,
+    pub model: String,
+    /// Image size or video resolution.
+    pub size: String,
+    pub seconds: Option<f64>,
+    pub estimate: Option<f64>,
+}
+
+impl Call {
+    /// The ledger row of this call ending in `outcome`; `billed`: whether
+    /// the estimate counts as spent.
+    pub(super) fn entry(
+        &self,
+        outcome: Outcome,
+        billed: bool,
+        error: Option<String>,
+    ) -> UsageEntry {
+        UsageEntry {
+            time: Utc::now(),
+            model: self.model.clone(),
+            operation: self.operation.to_owned(),
+            kind: self.kind.to_owned(),
+            size: Some(self.size.clone()),
+            seconds: self.seconds,
+            estimate_usd: self.estimate,
+            cost_usd: if billed {
+                self.estimate.unwrap_or(0.0)
+            } else {
+                0.0
+            },
+            outcome,
+            error,
+            job_id: None,
+        }
+    }
+}
+
+/// How a failed call counts: its ledger outcome and whether the provider
+/// bills it. Refusals before any work (rate limits, timeouts, an
+/// unreachable or refusing backend, bad requests) are not billed; a safety
+/// block is recorded as `blocked` and not billed (Google charges no output
+/// for a blocked image or video; the input tokens of an image request are
+/// a fraction of a cent and not estimated). A call whose answer was lost
+/// after the backend took it, or that was cancelled while the backend
+/// worked, may have been generated: it is counted, to stay on the safe
+/// side of a cap.
+pub(super) fn billing_of(e: &ServiceError) -> (Outcome, bool) {
+    match e {
+        ServiceError::Image { source, .. } | ServiceError::Video { source, .. } => match source {
+            BackendError::ContentBlocked { .. } => (Outcome::Blocked, false),
+            BackendError::Interrupted { .. } => (Outcome::Failed, true),
+            _ => (Outcome::Failed, false),
+        },
+        ServiceError::Cancelled => (Outcome::Failed, true),
+        _ => (Outcome::Failed, false),
+    }
+}
+
+impl Service {
+    /// Reads what the ledger says is spent this UTC day and month into the
+    /// budget. Callers hold the gate.
+    async fn refresh_spent(&self, now: DateTime<Utc>) {
+        let (day, month) = period_starts(now);
+        let ledger = &self.spend.ledger;
+        match tokio::try_join!(ledger.spent_since(day), ledger.spent_since(month)) {
+            Ok((d, m)) => self.spend.budget.set_spent(now, d, m),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read the usage ledger; using the last known spend")
+            }
+        }
+    }
+
+    /// Reads the ledger's spend of this UTC day and month, so
+    /// [`Service::check_budget`] knows it before the first call (every
+    /// reservation and settlement reads it again).
+    pub async fn load_budget(&self) {
+        let _gate = self.spend.gate.lock().await;
+        self.refresh_spent(Utc::now()).await;
+    }
+
+    /// Holds `usd` against the caps before a backend request, or fails
+    /// with `BUDGET_EXCEEDED`.
+    pub(super) async fn reserve(&self, usd: f64) -> Result<Hold<'_>, ServiceError> {
+        let _gate = self.spend.gate.lock().await;
+        let now = Utc::now();
+        if self.spend.budget.is_capped() {
+            self.refresh_spent(now).await;
+        }
+        let id = self
+            .spend
+            .budget
+            .reserve(now, usd)
+            .map_err(ServiceError::BudgetExceeded)?;
+        Ok(Hold {
+            budget: &self.spend.budget,
+            id,
+        })
+    }
+
+    /// Records `entry` in the ledger and takes `share` off `hold`: what the
+    /// call cost is now spend (from the ledger), the rest of its estimate
+    /// is free again. A ledger that cannot be written is logged; the call's
+    /// result stands.
+    pub(super) async fn settle_call(&self, hold: &Hold<'_>, share: f64, entry: UsageEntry) {
+        let _gate = self.spend.gate.lock().await;
+        let now = entry.time;
+        let cost = entry.cost_usd;
+        let written = self.spend.ledger.record(&entry).await;
+        self.spend.budget.release(hold.id, Some(share));
+        match written {
+            Ok(()) => self.refresh_spent(now).await,
+            Err(e) => {
+                tracing::warn!(error = %e, model = %entry.model, "could not record a call in the usage ledger");
+                self.spend.budget.add_spent(now, cost);
+            }
+        }
+    }
+
+    /// Runs one metered backend call: reserves its estimate (unless a
+    /// batch already holds it, `prepaid`), runs `f`, and records how it
+    /// ended. Fails with `BUDGET_EXCEEDED` before `f` runs if the estimate
+    /// would pass a cap.
+    pub(super) async fn metered<T>(
+        &self,
+        call: &Call,
+        prepaid: Option<&Hold<'_>>,
+        f: impl std::future::Future<Output = Result<T, ServiceError>>,
+    ) -> Result<T, ServiceError> {
+        let share = call.estimate.unwrap_or(0.0);
+        let own;
+        let hold = match prepaid {
+            Some(h) => h,
+            None => {
+                own = self.reserve(share).await?;
+                &own
+            }
+        };
+        let result = f.await;
+        let entry = match &result {
+            Ok(_) => call.entry(Outcome::Succeeded, true, None),
+            Err(e) => {
+                let (outcome, billed) = billing_of(e);
+                call.entry(outcome, billed, Some(e.code().as_str().to_owned()))
+            }
+        };
+        self.settle_call(hold, share, entry).await;
+        result
+    }
+
+    /// Records a video job's submission: its estimate is held in the
+    /// ledger (as `running`, counted) until the job ends, so the hold
+    /// survives a restart.
+    pub(super) async fn record_video_start(&self, call: &Call, hold: Hold<'_>, job_id: &str) {
+        let mut entry = call.entry(Outcome::Running, true, None);
+        entry.job_id = Some(job_id.to_owned());
+        self.settle_call(&hold, call.estimate.unwrap_or(0.0), entry)
+            .await;
+    }
+
+    /// Settles a video job's ledger row: what it cost, or nothing.
+    pub(super) async fn record_video_end(
+        &self,
+        job_id: &str,
+        outcome: Outcome,
+        cost_usd: f64,
+        seconds: Option<f64>,
+        error: Option<String>,
+    ) {
+        let _gate = self.spend.gate.lock().await;
+        match self
+            .spend
+            .ledger
+            .settle_job(job_id, outcome, cost_usd, seconds, error)
+            .await
+        {
+            Ok(_) => self.refresh_spent(Utc::now()).await,
+            Err(e) => {
+                tracing::warn!(error = %e, job = job_id, "could not settle a video job in the usage ledger")
+            }
         }
     }
 }
@@ -403,10 +643,156 @@ impl Service {
     /// this is for asking first (nobody is asked to confirm a call the
     /// budget will refuse).
     pub fn check_budget(&self, usd: f64) -> Result<(), ServiceError> {
+        // The settled spend is what the ledger said at start
+        // ([`Service::load_budget`]) or at the last reservation or
+        // settlement (every call makes them).
         self.spend
             .budget
             .check(Utc::now(), usd)
             .map_err(ServiceError::BudgetExceeded)
+    }
+}
+
+/// `text` as an instant: RFC 3339, or a date (`2026-03-01`, midnight UTC
+/// starting it, or ending it when `end_of_day`).
+fn parse_instant(
+    field: &'static str,
+    text: &str,
+    end_of_day: bool,
+) -> Result<DateTime<Utc>, ServiceError> {
+    let t = text.trim();
+    if let Ok(at) = DateTime::parse_from_rfc3339(t) {
+        return Ok(at.with_timezone(&Utc));
+    }
+    match NaiveDate::parse_from_str(t, "%Y-%m-%d") {
+        Ok(d) => {
+            let d = match end_of_day {
+                true => d.succ_opt().unwrap_or(d),
+                false => d,
+            };
+            Ok(Utc.from_utc_datetime(&d.and_time(chrono::NaiveTime::MIN)))
+        }
+        Err(_) => Err(ServiceError::BadParameter {
+            field,
+            message: format!(
+                "`{field}` = `{t}` is not a date; use `YYYY-MM-DD` (UTC) or an RFC 3339 time such as `2026-03-01T12:00:00Z`"
+            ),
+        }),
+    }
+}
+
+impl Service {
+    /// What the backend calls from `since` (default: the first of this
+    /// month, UTC) until `until` (default: now; a date means through that
+    /// day) were estimated to cost, per model and per day, with the budget.
+    pub async fn usage(
+        &self,
+        since: Option<&str>,
+        until: Option<&str>,
+    ) -> Result<crate::contract::UsageOutput, ServiceError> {
+        use crate::contract::{UsageBudget, UsageByDay, UsageByModel, UsageOutput};
+        let now = Utc::now();
+        let since = match since.map(str::trim).filter(|v| !v.is_empty()) {
+            Some(v) => parse_instant("since", v, false)?,
+            None => period_starts(now).1,
+        };
+        let until = match until.map(str::trim).filter(|v| !v.is_empty()) {
+            Some(v) => parse_instant("until", v, true)?,
+            None => now + chrono::Duration::milliseconds(1),
+        };
+        if until <= since {
+            return Err(ServiceError::BadParameter {
+                field: "until",
+                message: "`until` is not after `since`; give a later `until` or an earlier `since`"
+                    .into(),
+            });
+        }
+        let ledger = &self.spend.ledger;
+        let entries = ledger
+            .entries(since, until)
+            .await
+            .map_err(ServiceError::Storage)?;
+        let (day, month) = period_starts(now);
+        let (spent_today, spent_month) =
+            tokio::try_join!(ledger.spent_since(day), ledger.spent_since(month))
+                .map_err(ServiceError::Storage)?;
+        let mut out = UsageOutput {
+            success: true,
+            since: crate::store::timestamp(since),
+            until: crate::store::timestamp(until),
+            total_usd: 0.0,
+            images: 0,
+            videos: 0,
+            calls: 0,
+            failed: 0,
+            blocked: 0,
+            running: 0,
+            by_model: Vec::new(),
+            by_day: Vec::new(),
+            budget: UsageBudget {
+                daily_usd: self.spend.budget.daily,
+                monthly_usd: self.spend.budget.monthly,
+                spent_today: round_usd(spent_today),
+                spent_month: round_usd(spent_month),
+            },
+            note: format!(
+                "Estimates from media-gen's price table (checked {}, with the config file's `[prices]`), not a bill. \
+Counted: files made, video jobs still running (their estimate), and calls that may have been generated before \
+they failed; not counted: blocked, rate-limited, timed-out or refused calls. Days and months are UTC.",
+                domain::PRICES_CHECKED
+            ),
+        };
+        let mut by_model: BTreeMap<String, UsageByModel> = BTreeMap::new();
+        let mut by_day: BTreeMap<String, UsageByDay> = BTreeMap::new();
+        for e in &entries {
+            let made = u64::from(e.outcome == Outcome::Succeeded);
+            out.calls += 1;
+            out.total_usd += e.cost_usd;
+            match e.outcome {
+                Outcome::Succeeded if e.kind == "video" => out.videos += 1,
+                Outcome::Succeeded => out.images += 1,
+                Outcome::Failed => out.failed += 1,
+                Outcome::Blocked => out.blocked += 1,
+                Outcome::Running => out.running += 1,
+            }
+            let m = by_model
+                .entry(e.model.clone())
+                .or_insert_with(|| UsageByModel {
+                    model: e.model.clone(),
+                    count: 0,
+                    usd: 0.0,
+                    calls: 0,
+                });
+            m.count += made;
+            m.usd += e.cost_usd;
+            m.calls += 1;
+            let date = e.time.date_naive().to_string();
+            let d = by_day.entry(date.clone()).or_insert_with(|| UsageByDay {
+                date,
+                count: 0,
+                usd: 0.0,
+            });
+            d.count += made;
+            d.usd += e.cost_usd;
+        }
+        out.total_usd = round_usd(out.total_usd);
+        out.by_model = by_model
+            .into_values()
+            .map(|mut m| {
+                m.usd = round_usd(m.usd);
+                m
+            })
+            .collect();
+        out.by_model
+            .sort_by(|a, b| b.usd.total_cmp(&a.usd).then(a.model.cmp(&b.model)));
+        out.by_day = by_day
+            .into_values()
+            .map(|mut d| {
+                d.usd = round_usd(d.usd);
+                d
+            })
+            .collect();
+        Ok(out)
     }
 }
 

@@ -12,7 +12,8 @@ use serde_json::{Map, Value, json};
 use super::input::{MAX_PROMPT_CHARS, parse_filename, parse_prompt};
 use super::refs::REFERENCE_MAX_SIDE;
 use super::save::Inline;
-use super::{InputPolicy, PreviewBudget, Service, ServiceError};
+use super::spend::{Call, billing_of};
+use super::{InputPolicy, PreviewBudget, Priced, Service, ServiceError};
 use crate::backend::{Backend, InputImage, VideoProvider, VideoRequest};
 use crate::config::PreviewMode;
 use crate::contract::{
@@ -530,6 +531,24 @@ impl Service {
             params.insert("note".into(), json!(notes.join("; ")));
         }
 
+        // Priced and held against the budget before anything is sent.
+        let call = Call {
+            operation: operation.as_str(),
+            kind: "video",
+            model: spec.model.id.to_owned(),
+            size: spec.resolution.to_owned(),
+            seconds: Some(f64::from(spec.duration_seconds)),
+            estimate: self.estimate_cost(&Priced::Video {
+                model: spec.model.id.to_owned(),
+                resolution: spec.resolution.to_owned(),
+                seconds: f64::from(spec.duration_seconds),
+            }),
+        };
+        if let Some(usd) = call.estimate {
+            params.insert("estimated_cost_usd".into(), json!(usd));
+        }
+        let hold = self.reserve(call.estimate.unwrap_or(0.0)).await?;
+
         let now = Utc::now();
         let deadline = now
             + chrono::Duration::from_std(self.video.deadline)
@@ -578,6 +597,16 @@ impl Service {
         };
         job.attempts = 1;
         job.updated = Utc::now();
+        let submitted = submitted.map_err(|e| ServiceError::video(provider.backend(), e));
+        match &submitted {
+            Ok(_) => self.record_video_start(&call, hold, job.id.as_str()).await,
+            Err(err) => {
+                let (outcome, billed) = billing_of(err);
+                let entry = call.entry(outcome, billed, Some(err.code().as_str().to_owned()));
+                self.settle_call(&hold, call.estimate.unwrap_or(0.0), entry)
+                    .await;
+            }
+        }
         match submitted {
             Ok(name) => {
                 job.state = JobState::Running;
@@ -588,8 +617,7 @@ impl Service {
                     .map_err(ServiceError::Storage)?;
                 self.jobs_changed();
             }
-            Err(e) => {
-                let err = ServiceError::video(provider.backend(), e);
+            Err(err) => {
                 job.state = JobState::Failed;
                 job.error = Some(JobError {
                     code: err.code().as_str().to_owned(),
@@ -621,6 +649,7 @@ impl Service {
                 aspect_ratio: spec.aspect_ratio.to_owned(),
                 resolution: spec.resolution.to_owned(),
                 note,
+                estimated_cost_usd: call.estimate,
             },
             notes: spec.notes,
         })
@@ -1005,6 +1034,7 @@ pub(super) fn video_metadata(r: &MediaRecord, job: &Job) -> VideoMetadata {
         source: r.fact("source").map(str::to_owned),
         parameters: r.parameters(),
         note: r.fact("note").map(str::to_owned),
+        cost_usd: r.metadata.get("cost_usd").and_then(Value::as_f64),
     }
 }
 

@@ -22,6 +22,7 @@ pub mod local;
 mod record;
 #[cfg(test)]
 pub(crate) mod suite;
+mod usage;
 
 use std::ops::Range;
 use std::path::PathBuf;
@@ -35,6 +36,7 @@ pub use id::{InvalidMediaId, MediaId, new_name};
 pub use jobs::{InvalidJobId, Job, JobError, JobId, JobState};
 pub use library::{Library, ReconcileReport};
 pub use record::{ListQuery, MediaKind, MediaRecord, NewMedia, Page, SortBy, timestamp};
+pub use usage::{Outcome, UsageEntry};
 
 /// How long a temporary upload may sit before reconcile removes it even if
 /// its writer still seems alive (its process id may have been reused).
@@ -193,6 +195,31 @@ pub trait JobStore: Send + Sync + 'static {
     async fn active(&self) -> Result<Vec<Job>, StoreError>;
     /// The newest jobs, newest first.
     async fn recent(&self, limit: u32) -> Result<Vec<Job>, StoreError>;
+}
+
+/// The usage ledger: one row per backend call, kept with the catalog.
+#[async_trait]
+pub trait UsageLedger: Send + Sync + 'static {
+    /// Adds a row.
+    async fn record(&self, entry: &UsageEntry) -> Result<(), StoreError>;
+    /// Settles the row of video job `job_id`: its outcome, cost and the
+    /// seconds made; `false` if it has none.
+    async fn settle_job(
+        &self,
+        job_id: &str,
+        outcome: Outcome,
+        cost_usd: f64,
+        seconds: Option<f64>,
+        error: Option<String>,
+    ) -> Result<bool, StoreError>;
+    /// Rows from `since` (inclusive) to `until` (exclusive), oldest first.
+    async fn entries(
+        &self,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Vec<UsageEntry>, StoreError>;
+    /// What counts as spent from `since` on (every row's `cost_usd`).
+    async fn spent_since(&self, since: DateTime<Utc>) -> Result<f64, StoreError>;
 }
 
 /// Library changes for every listener: in one process (a channel) or,

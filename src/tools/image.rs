@@ -198,11 +198,14 @@ impl MediaServer {
         title = "Generate image",
         description = "Generate one image from a text prompt with a Gemini image model and save it \
 to the media library. Returns the file's absolute `image_path`, `filename`, a `media://files/…` \
-resource link and a small inline preview. Takes 5–60 s (longer at 4K). For several images, \
-prefer `generate_image_batch`. If the model is still rate limited after retries and the server \
+resource link and a small inline preview; `metadata.cost_usd` is its estimated cost (see \
+`list_models` prices). Takes 5–60 s (longer at 4K). For several images, prefer \
+`generate_image_batch`. If the model is still rate limited after retries and the server \
 has a fallback model (`MCP_FALLBACK_MODEL`), that model makes the image in one more try: \
-`metadata.model` names the model that made it, `metadata.fallback_from` the one asked for. Calls \
-estimated above the server's `MCP_CONFIRM_ABOVE_USD` ask the user first (see `confirm_cost`).",
+`metadata.model` names the model that made it, `metadata.fallback_from` the one asked for (and \
+`metadata.cost_usd` is that model's price). Calls estimated above the server's \
+`MCP_CONFIRM_ABOVE_USD` ask the user first (see `confirm_cost`); with a spending cap set, a call \
+that would pass it fails with `BUDGET_EXCEEDED` before anything is requested.",
         annotations(
             title = "Generate image",
             read_only_hint = false,
@@ -258,7 +261,8 @@ either an image (like `generate_image`) or `{success:false, prompt, error}`; a r
 prompt falls back on its own as in `generate_image`. Sends progress \
 notifications (one step per finished image) when the client asks for them. Calls estimated \
 (the whole batch together) above the server's `MCP_CONFIRM_ABOVE_USD` ask the user first (see \
-`confirm_cost`).",
+`confirm_cost`). With a spending cap set, the whole batch's estimate is checked first: a batch \
+that would pass it is refused (`BUDGET_EXCEEDED`) before any image is requested.",
         annotations(
             title = "Generate images (batch)",
             read_only_hint = false,

@@ -1,5 +1,5 @@
 //! The media library: `list_models`, `list_generated`, `get_file_info`,
-//! `delete_file`, and the `media://files/{filename}` resources.
+//! `delete_file`, `get_usage`, and the `media://files/{filename}` resources.
 
 use super::args::Parameters;
 use base64::Engine;
@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 use super::{MediaServer, outcome};
 use crate::contract::{
-    DeleteOutput, FileEntry, FileInfoOutput, ListGeneratedOutput, ListModelsOutput,
+    DeleteOutput, FileEntry, FileInfoOutput, ListGeneratedOutput, ListModelsOutput, UsageOutput,
 };
 use crate::service::ListInput;
 
@@ -66,6 +66,19 @@ pub struct ListGeneratedParams {
     /// Only files whose prompt contains this text (case-insensitive).
     #[serde(default)]
     pub query: Option<String>,
+}
+
+/// Parameters of `get_usage`.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct UsageParams {
+    /// Start of the period: a date (`2026-03-01`, UTC) or an RFC 3339 time. Default: the
+    /// first of this month (UTC).
+    #[serde(default)]
+    pub since: Option<String>,
+    /// End of the period: a date (through the end of that day, UTC) or an RFC 3339 time.
+    /// Default: now.
+    #[serde(default)]
+    pub until: Option<String>,
 }
 
 /// Parameters of `get_file_info`.
@@ -168,8 +181,11 @@ impl MediaServer {
         name = "list_models",
         title = "List models",
         description = "List the image and video models media-gen can use, with the aspect ratios, \
-image sizes or video durations each accepts, which one is the default, and whether the backend \
-offers it right now (`available`; `null` when the backend could not be asked).",
+image sizes or video durations each accepts, which one is the default, whether the backend \
+offers it right now (`available`; `null` when the backend could not be asked) and its estimated \
+`price`: `{\"per_image_usd\":{\"1K\":0.134,…}}` for image models, \
+`{\"per_second_usd\":{\"720p\":0.4,…}}` for video models, with the date the figures were \
+`checked` and whether the config file set some (`configured`).",
         annotations(
             title = "List models",
             read_only_hint = true,
@@ -249,5 +265,32 @@ result is `CONFIRMATION_REQUIRED`).",
     )]
     async fn delete_file(&self, Parameters(p): Parameters<DeleteParams>) -> CallToolResult {
         outcome(self.service().delete_file(&p.filename, p.confirm).await)
+    }
+
+    #[tool(
+        name = "get_usage",
+        title = "Get usage",
+        description = "What media-gen's backend calls cost from `since` to `until` (default: this \
+month so far, UTC), estimated from its dated price table — not a bill: `total_usd`, images and \
+videos made, per model (`by_model`) and per UTC day (`by_day`), the calls that failed or were \
+blocked, and the budget (`MCP_BUDGET_DAILY_USD`/`MCP_BUDGET_MONTHLY_USD`, what counts against \
+them today and this month). Counted as spend: files made, video jobs still running (their \
+estimate), and calls that may have been generated before they failed (answer lost, cancelled); \
+not counted: safety-blocked calls (no output is billed), rate-limited, timed-out or refused ones.",
+        annotations(
+            title = "Get usage",
+            read_only_hint = true,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        ),
+        output_schema = schema_for_output::<UsageOutput>()
+    )]
+    async fn get_usage(&self, Parameters(p): Parameters<UsageParams>) -> CallToolResult {
+        outcome(
+            self.service()
+                .usage(p.since.as_deref(), p.until.as_deref())
+                .await,
+        )
     }
 }

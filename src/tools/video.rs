@@ -323,7 +323,10 @@ impl MediaServer {
 1–6 minutes, so this returns at once with a `job_id`: call `get_video_status` with it (its \
 `wait_seconds`, up to 120, waits for the end) to get the saved MP4's path, its facts and a contact \
 sheet of frames. The job survives client time-outs and server restarts. Durations map to what the \
-model makes (Veo 3.x: 4, 6 or 8 s); the result's `note` says when it differs. Calls estimated above the server's `MCP_CONFIRM_ABOVE_USD` ask the user first (see `confirm_cost`).",
+model makes (Veo 3.x: 4, 6 or 8 s); the result's `note` says when it differs. \
+`estimated_cost_usd` is what the video is estimated to cost (per second × length); with a \
+spending cap set, a video that would pass it fails with `BUDGET_EXCEEDED` before it is submitted. \
+Calls estimated above the server's `MCP_CONFIRM_ABOVE_USD` ask the user first (see `confirm_cost`).",
         annotations(
             title = "Generate video",
             read_only_hint = false,

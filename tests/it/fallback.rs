@@ -70,6 +70,11 @@ async fn assert_made_by_fallback(h: &Harness, r: &CallToolResult, v: &Value) {
     let info = structured(&call(h, "get_file_info", json!({"filename": v["filename"]})).await);
     assert_eq!(info["metadata"]["model"], FLASH, "{info}");
     assert_eq!(info["metadata"]["fallback_from"], PRO, "{info}");
+    // It costs what the model that made it costs at that size.
+    let flash_price = json!({"512": 0.045, "1K": 0.067, "2K": 0.101, "4K": 0.151});
+    let size = m["image_size"].as_str().unwrap();
+    assert_eq!(m["cost_usd"], flash_price[size], "{v}");
+    assert_eq!(info["metadata"]["cost_usd"], flash_price[size], "{info}");
 }
 
 #[tokio::test]
@@ -83,6 +88,17 @@ async fn generate_falls_back_once_after_the_retries() {
         requests_by_model(&h).await,
         json!({PRO: TRIES, FLASH: 1}),
         "the requested model's retries, then one call on the fallback"
+    );
+    // The ledger: the rate-limited call (not billed) and the fallback's.
+    let u = structured(&call(&h, "get_usage", json!({})).await);
+    assert_eq!(
+        (
+            u["calls"].clone(),
+            u["failed"].clone(),
+            u["total_usd"].clone()
+        ),
+        (json!(2), json!(1), json!(0.067)),
+        "{u}"
     );
 }
 

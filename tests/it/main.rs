@@ -20,6 +20,7 @@ mod http_hardening;
 mod library;
 mod mcp;
 mod shell;
+mod spend;
 mod support;
 mod traversal;
 mod video;

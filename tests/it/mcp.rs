@@ -85,8 +85,10 @@ async fn start_inner(
         jobs: store.jobs.clone(),
         video: settings.video.clone(),
         spend: settings.spend.clone(),
+        usage: store.usage.clone(),
         confirm: settings.confirm.clone(),
     }));
+    service.load_budget().await;
     let policy = match http_policy {
         true => app::http_policy(&settings),
         false => app::stdio_policy(),
@@ -165,6 +167,7 @@ async fn tools_list_is_the_contract() {
             "generate_image_batch",
             "generate_video",
             "get_file_info",
+            "get_usage",
             "get_video_status",
             "image_to_video",
             "inpaint",
@@ -181,7 +184,7 @@ async fn tools_list_is_the_contract() {
         assert_eq!(a["destructiveHint"], name == "delete_file", "{name}");
         let read_only = matches!(
             name,
-            "list_models" | "list_generated" | "get_file_info" | "get_video_status"
+            "list_models" | "list_generated" | "get_file_info" | "get_video_status" | "get_usage"
         );
         assert_eq!(a["readOnlyHint"], read_only, "{name}");
         let calls_backend = matches!(

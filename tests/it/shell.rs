@@ -13,7 +13,7 @@ use serde_json::json;
 use crate::support::{INIT, Pty, bin_in, media_files};
 
 /// Every command `media-gen --help` lists (bar `help`).
-const COMMANDS: [&str; 16] = [
+const COMMANDS: [&str; 17] = [
     "serve",
     "generate",
     "edit",
@@ -27,6 +27,7 @@ const COMMANDS: [&str; 16] = [
     "list",
     "info",
     "rm",
+    "usage",
     "completions",
     "doctor",
     "config",
@@ -61,7 +62,7 @@ fn help_texts() {
         "generate", "edit", "inpaint", "outpaint", "upscale", "video", "serve", "jobs", "models",
         "doctor", "config",
     ];
-    let settings = [&backend[..], &["list", "info", "rm"]].concat();
+    let settings = [&backend[..], &["list", "info", "rm", "usage"]].concat();
     let mut all = String::new();
     for command in COMMANDS {
         let out = run(dir.path(), &[command, "--help"]);
@@ -428,6 +429,13 @@ fn commands_that_only_look_create_nothing() {
         (json!(true), json!(0))
     );
     assert!(text(&run(dir.path(), &["jobs"]).stdout).starts_with("no video jobs yet"));
+    let usage = run(dir.path(), &["usage", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&usage.stdout).unwrap();
+    assert_eq!(
+        (v["success"].clone(), v["total_usd"].clone()),
+        (json!(true), json!(0.0))
+    );
+    assert!(text(&run(dir.path(), &["usage"]).stdout).starts_with("nothing spent"));
     assert_eq!(
         run(dir.path(), &["info", "image_x.png"]).status.code(),
         Some(1)

@@ -1,6 +1,6 @@
 //! The embedded default: media and sidecars in a local directory
 //! ([`LocalMedia`]), the catalog and jobs in SQLite inside it
-//! ([`SqliteCatalog`], [`SqliteJobs`]), changes within the process
+//! ([`SqliteCatalog`], [`SqliteJobs`], [`SqliteUsage`]), changes within the process
 //! ([`LocalFeed`]).
 
 mod catalog;
@@ -10,6 +10,7 @@ mod jobs;
 mod sqlite;
 #[cfg(test)]
 mod tests;
+mod usage;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -18,6 +19,7 @@ pub use catalog::SqliteCatalog;
 pub use feed::LocalFeed;
 pub use files::LocalMedia;
 pub use jobs::SqliteJobs;
+pub use usage::SqliteUsage;
 
 use super::{Library, StoreError};
 
@@ -33,6 +35,7 @@ pub struct LocalStore {
     pub media: Arc<LocalMedia>,
     pub catalog: Arc<SqliteCatalog>,
     pub jobs: Arc<SqliteJobs>,
+    pub usage: Arc<SqliteUsage>,
     pub feed: Arc<LocalFeed>,
 }
 
@@ -61,7 +64,8 @@ impl LocalStore {
             root: root.to_owned(),
             media: Arc::new(media),
             catalog: Arc::new(SqliteCatalog::new(db.clone())),
-            jobs: Arc::new(SqliteJobs::new(db)),
+            jobs: Arc::new(SqliteJobs::new(db.clone())),
+            usage: Arc::new(SqliteUsage::new(db)),
             feed: Arc::new(LocalFeed::default()),
         })
     }

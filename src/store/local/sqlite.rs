@@ -10,7 +10,7 @@ use rusqlite::Connection;
 
 use crate::store::{StoreError, blocking};
 
-const SCHEMA_VERSION: i32 = 4;
+const SCHEMA_VERSION: i32 = 5;
 
 /// The schema, applied whenever `user_version` is older (every statement is
 /// idempotent).
@@ -24,6 +24,9 @@ const SCHEMA_VERSION: i32 = 4;
 /// step by triggers.
 ///
 /// Jobs: the whole job as JSON, with the columns its queries need.
+///
+/// Usage (version 5): the ledger, one row per backend call; sums run over
+/// `time_ms` ranges.
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS media (
     filename    TEXT PRIMARY KEY,
@@ -89,6 +92,22 @@ CREATE TABLE IF NOT EXISTS jobs (
 );
 CREATE INDEX IF NOT EXISTS jobs_created ON jobs(created_ms, id);
 CREATE INDEX IF NOT EXISTS jobs_active ON jobs(created_ms, id) WHERE state IN ('queued', 'running');
+CREATE TABLE IF NOT EXISTS usage (
+    id           INTEGER PRIMARY KEY,
+    time_ms      INTEGER NOT NULL,
+    model        TEXT NOT NULL,
+    operation    TEXT NOT NULL,
+    kind         TEXT NOT NULL,
+    size         TEXT,
+    seconds      REAL,
+    estimate_usd REAL,
+    cost_usd     REAL NOT NULL,
+    outcome      TEXT NOT NULL,
+    error        TEXT,
+    job_id       TEXT
+);
+CREATE INDEX IF NOT EXISTS usage_time ON usage(time_ms);
+CREATE INDEX IF NOT EXISTS usage_job ON usage(job_id) WHERE job_id IS NOT NULL;
 ";
 
 /// The database: one connection, shared by the catalog and the jobs.
