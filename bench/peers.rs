@@ -159,7 +159,13 @@ fn tree_rss_mib(pid: u32) -> f64 {
             let p: u32 = e.file_name().to_str()?.parse().ok()?;
             let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).ok()?;
             // pid (comm) state ppid …: comm may hold spaces, so after ')'.
-            let ppid = stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse().ok()?;
+            let ppid = stat
+                .rsplit_once(')')?
+                .1
+                .split_whitespace()
+                .nth(1)?
+                .parse()
+                .ok()?;
             Some((p, ppid))
         })
         .collect();
@@ -218,7 +224,15 @@ pub fn run(work: &Path, quick: bool, rows: &mut Rows) {
 
     startup(&dir, quick, &live, &mut table);
     let emu = Emulator::spawn(0);
-    round_trips(&dir, quick, &emu, by("media-gen"), by("nanobanana"), by("python-ref"), &mut table);
+    round_trips(
+        &dir,
+        quick,
+        &emu,
+        by("media-gen"),
+        by("nanobanana"),
+        by("python-ref"),
+        &mut table,
+    );
     upscale(&dir, quick, by("media-gen"), by("python-ref"), &mut table);
     drop(emu);
     batch(&dir, quick, by("media-gen"), by("python-ref"), &mut table);
@@ -255,7 +269,10 @@ fn startup(dir: &Path, quick: bool, live: &[&Peer], table: &mut Rows) {
             s.close();
         }
     }
-    let mg = live.iter().position(|p| p.name == "media-gen").expect("media-gen");
+    let mg = live
+        .iter()
+        .position(|p| p.name == "media-gen")
+        .expect("media-gen");
     let floor = live.iter().position(|p| p.name.starts_with("floor"));
     let t: Vec<Duration> = times.iter_mut().map(|v| median_d(v)).collect();
     let m: Vec<f64> = rss.iter_mut().map(|v| median(v)).collect();
@@ -320,12 +337,18 @@ fn round_trips(
     table: &mut Rows,
 ) {
     let Some(media_gen) = media_gen else { return };
-    for (size, n) in [("1K", if quick { 5 } else { 21 }), ("4K", if quick { 3 } else { 11 })] {
+    for (size, n) in [
+        ("1K", if quick { 5 } else { 21 }),
+        ("4K", if quick { 3 } else { 11 }),
+    ] {
         let prompt = format!("peers round trip {size}");
         // (label, server, arguments, gemini route?, preview?)
         let mut subjects: Vec<(String, Server, Value, bool)> = Vec::new();
         let args = json!({"prompt": prompt, "image_size": size});
-        for (label, preview) in [("media-gen, no preview", "none"), ("media-gen, default preview", "preview")] {
+        for (label, preview) in [
+            ("media-gen, no preview", "none"),
+            ("media-gen, default preview", "preview"),
+        ] {
             let out = dir.join(format!("rt-{size}-{preview}"));
             let s = media_gen.spawn(&out, &emu.url, &[("MCP_PREVIEW", preview)]);
             subjects.push((label.to_owned(), s, args.clone(), false));
@@ -373,8 +396,8 @@ fn round_trips(
         let share_openai = median_d(&mut shares[0]);
         let share_gemini = median_d(&mut shares[1]);
         table.push(row(
-            &format!("{size}: backend share (emulator, chat completions | generateContent)"),
-            format!("{:.1} ms | {:.1} ms", ms(share_openai), ms(share_gemini)),
+            &format!("{size}: backend share (emulator: chat completions / generateContent)"),
+            format!("{:.1} ms / {:.1} ms", ms(share_openai), ms(share_gemini)),
             "",
         ));
         let over: Vec<f64> = subjects
@@ -388,7 +411,11 @@ fn round_trips(
         for (k, (label, _, _, _)) in subjects.iter().enumerate() {
             // Each peer against media-gen doing the same: a preview (or
             // thumbnail) against the default preview, none against none.
-            let base = if label.contains("no preview") { over[0] } else { over[1] };
+            let base = if label.contains("no preview") {
+                over[0]
+            } else {
+                over[1]
+            };
             let vs = if label.starts_with("media-gen") {
                 String::new()
             } else {
@@ -408,7 +435,13 @@ fn round_trips(
 
 /// `upscale` ×2 of a 1024² and ×4 of a 2048² PNG as a tool call: media-gen
 /// (Lanczos3, default preview) and the seed stack (Pillow LANCZOS).
-fn upscale(dir: &Path, quick: bool, media_gen: Option<&Peer>, pyref: Option<&Peer>, table: &mut Rows) {
+fn upscale(
+    dir: &Path,
+    quick: bool,
+    media_gen: Option<&Peer>,
+    pyref: Option<&Peer>,
+    table: &mut Rows,
+) {
     let (Some(media_gen), Some(pyref)) = (media_gen, pyref) else {
         return;
     };
@@ -429,7 +462,10 @@ fn upscale(dir: &Path, quick: bool, media_gen: Option<&Peer>, pyref: Option<&Pee
         for _ in 0..reps {
             for (k, s) in servers.iter_mut().enumerate() {
                 let t = Instant::now();
-                let r = s.call("upscale", json!({"image_path": src, "scale_factor": factor}));
+                let r = s.call(
+                    "upscale",
+                    json!({"image_path": src, "scale_factor": factor}),
+                );
                 times[k].push(t.elapsed());
                 assert!(ok(&r), "{r}");
             }
@@ -437,7 +473,11 @@ fn upscale(dir: &Path, quick: bool, media_gen: Option<&Peer>, pyref: Option<&Pee
         let mg = ms(median_d(&mut times[0]));
         let py = ms(median_d(&mut times[1]));
         let label = format!("upscale ×{factor} of {side}×{side} (tool call)");
-        table.push(row(&format!("{label}, media-gen"), format!("{mg:.0} ms"), ""));
+        table.push(row(
+            &format!("{label}, media-gen"),
+            format!("{mg:.0} ms"),
+            "",
+        ));
         table.push(row(
             &format!("{label}, python-ref (Pillow LANCZOS)"),
             format!("{py:.0} ms ({})", ratio(py, mg)),
@@ -451,7 +491,13 @@ fn upscale(dir: &Path, quick: bool, media_gen: Option<&Peer>, pyref: Option<&Pee
 
 /// `generate_image_batch` of 16 prompts at 1 s backend latency: media-gen
 /// (default concurrency 4) against the seed stack's loop.
-fn batch(dir: &Path, quick: bool, media_gen: Option<&Peer>, pyref: Option<&Peer>, table: &mut Rows) {
+fn batch(
+    dir: &Path,
+    quick: bool,
+    media_gen: Option<&Peer>,
+    pyref: Option<&Peer>,
+    table: &mut Rows,
+) {
     let emu = Emulator::spawn(1000);
     let prompts: Vec<String> = (0..16).map(|n| format!("peers batch prompt {n}")).collect();
     let subjects: Vec<&Peer> = [media_gen, pyref].into_iter().flatten().collect();
@@ -473,7 +519,10 @@ fn batch(dir: &Path, quick: bool, media_gen: Option<&Peer>, pyref: Option<&Peer>
             s.close();
         }
     }
-    let secs: Vec<f64> = times.iter_mut().map(|v| median_d(v).as_secs_f64()).collect();
+    let secs: Vec<f64> = times
+        .iter_mut()
+        .map(|v| median_d(v).as_secs_f64())
+        .collect();
     for (k, p) in subjects.iter().enumerate() {
         let vs = if k == 0 {
             String::new()
@@ -516,14 +565,22 @@ fn write_results(table: &Rows, quick: bool) {
     let root = env!("CARGO_MANIFEST_DIR");
     let commit = command_line("git", &["-C", root, "rev-parse", "--short", "HEAD"]);
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    let load = load.split_whitespace().take(3).collect::<Vec<_>>().join(" ");
+    let load = load
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ");
     let mut md = String::new();
     let _ = writeln!(md, "# Peers, side by side\n");
     let _ = writeln!(
         md,
         "Written by `bench/peers/run` (`cargo bench --bench bench -- peers`); do not edit by hand.\n"
     );
-    let _ = writeln!(md, "- date: {}", chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"));
+    let _ = writeln!(
+        md,
+        "- date: {}",
+        chrono::Utc::now().format("%Y-%m-%d %H:%M UTC")
+    );
     let _ = writeln!(
         md,
         "- machine: {cpu}, {cores} cores, {mem:.1} GiB RAM, Linux {}; load average at the end {load}",
@@ -533,7 +590,10 @@ fn write_results(table: &Rows, quick: bool) {
         md,
         "- media-gen {commit} (release build), floor = `bench/floor.rs` (rmcp, one tool), \
 nanobanana-mcp-server 0.4.6 and python-ref on {}, mcp-image 0.14.0 on Node {}",
-        command_line(&env_dir().join("pyref/bin/python").to_string_lossy(), &["--version"]),
+        command_line(
+            &env_dir().join("pyref/bin/python").to_string_lossy(),
+            &["--version"]
+        ),
         command_line("node", &["--version"])
     );
     let _ = writeln!(
@@ -545,12 +605,21 @@ media-gen and python-ref, Gemini `generateContent` for nanobanana). Ratios are t
 figure over media-gen's doing the same (a preview against media-gen's default preview, none \
 against `MCP_PREVIEW=none`). The machine may be shared: compare ratios, not absolute figures \
 across runs.\n",
-        if quick { " (`--quick`: few repetitions)" } else { "" }
+        if quick {
+            " (`--quick`: few repetitions)"
+        } else {
+            ""
+        }
     );
     let w0 = table.iter().map(|r| r.0.chars().count()).max().unwrap_or(0);
     let w1 = table.iter().map(|r| r.1.chars().count()).max().unwrap_or(0);
     let _ = writeln!(md, "| {:w0$} | {:w1$} | target |", "measure", "median");
-    let _ = writeln!(md, "|{}|{}|--------|", "-".repeat(w0 + 2), "-".repeat(w1 + 2));
+    let _ = writeln!(
+        md,
+        "|{}|{}|--------|",
+        "-".repeat(w0 + 2),
+        "-".repeat(w1 + 2)
+    );
     for (a, b, c) in table {
         let _ = writeln!(md, "| {a:w0$} | {b:w1$} | {c} |");
     }
