@@ -60,7 +60,7 @@ fn python() -> Option<PathBuf> {
 }
 
 /// A varied picture, so neither side gets an easy image.
-fn photo(w: u32, h: u32) -> RgbImage {
+pub(crate) fn photo(w: u32, h: u32) -> RgbImage {
     RgbImage::from_fn(w, h, |x, y| {
         let n = (x.wrapping_mul(2_654_435_761) ^ y.wrapping_mul(40_503)) >> 7;
         image::Rgb([

@@ -20,6 +20,7 @@ use serde_json::{Value, json};
 
 mod edit;
 mod load;
+mod peers;
 mod scale;
 mod soak;
 mod video;
@@ -46,15 +47,15 @@ fn main() {
             path: path.clone(),
         });
     }
-    // `cargo bench --bench bench -- [--quick] [core] [scale] [edit] [video] [load] [memory] [soak]`:
-    // named sections only; none named runs all but `soak`.
+    // `cargo bench --bench bench -- [--quick] [core] [scale] [edit] [video] [load] [memory] [soak] [peers]`:
+    // named sections only; none named runs all but `soak` and `peers`.
     let named: Vec<&str> = args
         .iter()
         .map(String::as_str)
         .filter(|x| {
             matches!(
                 *x,
-                "core" | "scale" | "load" | "memory" | "edit" | "video" | "soak"
+                "core" | "scale" | "load" | "memory" | "edit" | "video" | "soak" | "peers"
             )
         })
         .collect();
@@ -78,6 +79,10 @@ fn main() {
     }
     if want("memory") {
         load::memory(work.path(), quick, &mut rows);
+    }
+    // Needs the peers installed (bench/peers/run): only when named.
+    if named.contains(&"peers") {
+        peers::run(work.path(), quick, &mut rows);
     }
     // Minutes long: only when named.
     if named.contains(&"soak") {
@@ -475,8 +480,15 @@ impl Server {
         for (k, v) in env {
             cmd.env(k, v);
         }
+        Self::spawn_cmd(cmd)
+    }
+
+    /// Any MCP server over stdio, as `cmd` starts it (its stdin and stdout
+    /// are taken here).
+    fn spawn_cmd(mut cmd: Command) -> Self {
+        cmd.stdin(Stdio::piped()).stdout(Stdio::piped());
         let spawned = Instant::now();
-        let mut child = cmd.spawn().expect("spawn media-gen");
+        let mut child = cmd.spawn().expect("spawn server");
         let stdin = child.stdin.take();
         let stdout = BufReader::new(child.stdout.take().expect("stdout"));
         Self {

@@ -4,7 +4,9 @@
 //! transport, or one of the shell commands in [`cli`].
 //!
 //! Start-up order matters for latency: nothing slow (reconcile, backend
-//! probes) runs before the server can answer `initialize`; maintenance
+//! probes, loading the TLS roots for the providers' HTTP clients) runs
+//! before the server can answer `initialize`; the clients are built on a
+//! background thread ([`crate::backend::http_client`]) and maintenance
 //! starts once serving has begun.
 
 pub mod cli;

@@ -1,6 +1,7 @@
 //! One provider endpoint over HTTP: URLs under its base (keeping any path
 //! prefix), its way of sending the key, and calls through the retry loop.
 
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -22,8 +23,25 @@ pub const POOL_MAX_IDLE_PER_HOST: usize = 4;
 pub const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// The HTTP client for provider calls (one per provider, shared by its
-/// calls), with a small, short-lived connection pool.
-pub fn client() -> reqwest::Client {
+/// calls), with a small, short-lived connection pool. Built on a
+/// background thread, not before the server answers `initialize`: building
+/// it loads the system's TLS roots (every file in `/etc/ssl/certs`), which
+/// was most of the time `serve` took to start. The first call waits for the
+/// build if it is still running.
+pub fn client() -> HttpClient {
+    let client = HttpClient(Arc::new(OnceLock::new()));
+    let cell = Arc::clone(&client.0);
+    let started = std::thread::Builder::new()
+        .name("http-client".into())
+        .spawn(move || {
+            cell.get_or_init(build);
+        });
+    // Without a thread the first call builds it.
+    drop(started);
+    client
+}
+
+fn build() -> reqwest::Client {
     reqwest::Client::builder()
         .pool_max_idle_per_host(POOL_MAX_IDLE_PER_HOST)
         .pool_idle_timeout(POOL_IDLE_TIMEOUT)
@@ -31,6 +49,26 @@ pub fn client() -> reqwest::Client {
         // Fails only if the TLS backend cannot start: `Client::default()`
         // (what every provider used before) then stops with that cause.
         .unwrap_or_default()
+}
+
+/// A provider's HTTP client, built once: by [`client`]'s background thread
+/// or, if that has not finished, by the first call. Cheap to clone (the
+/// clones share it).
+#[derive(Debug, Clone)]
+pub struct HttpClient(Arc<OnceLock<reqwest::Client>>);
+
+impl HttpClient {
+    /// The client, built now if it is not yet.
+    pub fn get(&self) -> &reqwest::Client {
+        self.0.get_or_init(build)
+    }
+}
+
+/// A client built by the caller (tests pass their own).
+impl From<reqwest::Client> for HttpClient {
+    fn from(client: reqwest::Client) -> Self {
+        Self(Arc::new(OnceLock::from(client)))
+    }
 }
 
 /// How a provider expects its key.
@@ -47,11 +85,11 @@ pub enum KeyStyle {
 pub struct Endpoint {
     cfg: BackendConfig,
     key_style: KeyStyle,
-    http: reqwest::Client,
+    http: HttpClient,
 }
 
 impl Endpoint {
-    pub(super) fn new(cfg: BackendConfig, key_style: KeyStyle, http: reqwest::Client) -> Self {
+    pub(super) fn new(cfg: BackendConfig, key_style: KeyStyle, http: HttpClient) -> Self {
         Self {
             cfg,
             key_style,
@@ -88,6 +126,7 @@ impl Endpoint {
             || {
                 let rb = self
                     .http
+                    .get()
                     .post(url.clone())
                     .header(reqwest::header::CONTENT_TYPE, "application/json")
                     .body(body.clone());
@@ -102,7 +141,7 @@ impl Endpoint {
     pub(super) async fn get(&self, url: &Url, cap: Duration) -> Result<Bytes, BackendError> {
         let timeout = self.cfg.timeout.min(cap);
         let (body, _) = retry::run(&self.cfg.retry, timeout, &self.cfg.base_url, || {
-            self.send(self.http.get(url.clone()))
+            self.send(self.http.get().get(url.clone()))
         })
         .await
         .map_err(|e| e.redacted(self.cfg.api_key.as_deref()))?;
@@ -133,7 +172,7 @@ impl Endpoint {
             && url.port_or_known_default() == base.port_or_known_default();
         let timeout = self.cfg.timeout.min(cap);
         let (body, _) = retry::run(&self.cfg.retry, timeout, base, || {
-            self.send_as(self.http.get(url.clone()), own)
+            self.send_as(self.http.get().get(url.clone()), own)
         })
         .await
         .map_err(|e| match e {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use reqwest::Url;
 
-use super::http::{Endpoint, KeyStyle};
+use super::http::{Endpoint, HttpClient, KeyStyle};
 use super::{Backend, BackendConfig, BackendError, GeneratedImage, ImageProvider, ImageRequest};
 
 /// An image route's wire format.
@@ -33,9 +33,9 @@ pub struct HttpImages<W> {
 }
 
 impl<W: ImageWire> HttpImages<W> {
-    pub fn new(cfg: BackendConfig, http: reqwest::Client) -> Self {
+    pub fn new(cfg: BackendConfig, http: impl Into<HttpClient>) -> Self {
         Self {
-            endpoint: Endpoint::new(cfg, W::KEY_STYLE, http),
+            endpoint: Endpoint::new(cfg, W::KEY_STYLE, http.into()),
             wire: PhantomData,
         }
     }

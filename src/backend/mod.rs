@@ -27,7 +27,8 @@ use crate::domain::{AspectRatio, ImageSize};
 
 pub use error::BackendError;
 pub use http::{
-    Endpoint, KeyStyle, POOL_IDLE_TIMEOUT, POOL_MAX_IDLE_PER_HOST, client as http_client,
+    Endpoint, HttpClient, KeyStyle, POOL_IDLE_TIMEOUT, POOL_MAX_IDLE_PER_HOST,
+    client as http_client,
 };
 pub use images::{HttpImages, ImageWire};
 pub use retry::RetryPolicy;

@@ -148,6 +148,10 @@ pub fn router(opts: EmulatorOptions) -> axum::Router {
             "/v1beta/models/{*rest}",
             post(generate_content).get(model_get),
         )
+        // The Gemini API's stable version serves generateContent too, and
+        // google-genai clients set to `v1` (as nanobanana-mcp-server is)
+        // call it there.
+        .route("/v1/models/{*rest}", post(generate_content))
         .route("/v1beta/files/{*file}", get(operations::download))
         .route("/emulator/blobs/{id}", get(operations::blob))
         .route("/openai/v1/videos", post(operations::openai_create))

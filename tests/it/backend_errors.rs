@@ -544,3 +544,39 @@ async fn a_burst_leaves_only_a_few_idle_connections() {
     );
     drop(b);
 }
+
+/// The Gemini API serves `generateContent` under its stable `v1` as well as
+/// `v1beta`, and google-genai clients set to `v1` (nanobanana-mcp-server,
+/// which the peers bench runs against the emulator) call it there: the
+/// emulator answers both the same way.
+#[tokio::test]
+async fn the_emulator_serves_generate_content_under_v1_too() {
+    let emu = emulator().await;
+    let body = json!({"contents": [{"role": "user", "parts": [{"text": "a v1 call"}]}],
+        "generationConfig": {"responseModalities": ["TEXT", "IMAGE"],
+            "imageConfig": {"aspectRatio": "1:1", "imageSize": "1K"}}});
+    let http = reqwest::Client::new();
+    for version in ["v1", "v1beta"] {
+        let r = http
+            .post(format!(
+                "{}/{version}/models/gemini-3-pro-image-preview:generateContent",
+                emu.base_url()
+            ))
+            .header("x-goog-api-key", KEY)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{version}");
+        let v: serde_json::Value = r.json().await.unwrap();
+        let parts = &v["candidates"][0]["content"]["parts"];
+        assert!(
+            parts
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p["inlineData"]["data"].is_string()),
+            "{version}: {v}"
+        );
+    }
+}

@@ -13,7 +13,7 @@ use reqwest::Url;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use crate::backend::http::{Endpoint, KeyStyle};
+use crate::backend::http::{Endpoint, HttpClient, KeyStyle};
 use crate::backend::wire::{malformed, push_data_url};
 use crate::backend::{
     Backend, BackendConfig, BackendError, VideoPoll, VideoProvider, VideoRequest, VideoSample,
@@ -26,9 +26,9 @@ pub struct CliProxyVideos {
 }
 
 impl CliProxyVideos {
-    pub fn new(cfg: BackendConfig, http: reqwest::Client) -> Self {
+    pub fn new(cfg: BackendConfig, http: impl Into<HttpClient>) -> Self {
         Self {
-            endpoint: Endpoint::new(cfg, KeyStyle::Bearer, http),
+            endpoint: Endpoint::new(cfg, KeyStyle::Bearer, http.into()),
         }
     }
 }

@@ -12,7 +12,7 @@ use reqwest::Url;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use crate::backend::http::{Endpoint, KeyStyle};
+use crate::backend::http::{Endpoint, HttpClient, KeyStyle};
 use crate::backend::wire::{decode_base64, excerpt, malformed};
 use crate::backend::{
     Backend, BackendConfig, BackendError, InputImage, VideoPoll, VideoProvider, VideoRequest,
@@ -26,9 +26,9 @@ pub struct VeoVideos {
 }
 
 impl VeoVideos {
-    pub fn new(cfg: BackendConfig, http: reqwest::Client) -> Self {
+    pub fn new(cfg: BackendConfig, http: impl Into<HttpClient>) -> Self {
         Self {
-            endpoint: Endpoint::new(cfg, KeyStyle::GoogApiKey, http),
+            endpoint: Endpoint::new(cfg, KeyStyle::GoogApiKey, http.into()),
         }
     }
 }
