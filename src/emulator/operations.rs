@@ -73,7 +73,9 @@ struct Operation {
 /// The operations the emulator knows, by id.
 #[derive(Default)]
 pub struct Operations {
-    ops: std::sync::Mutex<HashMap<String, Operation>>,
+    /// Shared with the renders, which store their clip even when the poll
+    /// that started them was abandoned.
+    ops: Arc<std::sync::Mutex<HashMap<String, Operation>>>,
     /// What the last submission asked for (for tests to check the wire).
     last: std::sync::Mutex<Value>,
 }
@@ -372,19 +374,25 @@ fn poll(s: &State, id: &str, api: Api) -> Polled {
     }
 }
 
-/// Renders a finished operation's clip once.
+/// Renders a finished operation's clip once. The clip is stored by the
+/// rendering thread itself: a client that gives up on a slow poll (its
+/// timeout shorter than the encode on a busy machine) still finds it on the
+/// next poll, instead of every poll starting the encode again.
 async fn render(s: &State, id: &str, clip: Option<Clip>) -> Result<(), String> {
     let Some(clip) = clip else { return Ok(()) };
-    let mp4 = tokio::task::spawn_blocking(move || render_mp4(&clip))
-        .await
-        .map_err(|e| e.to_string())??;
-    if let Ok(mut ops) = s.videos.ops.lock()
-        && let Some(op) = ops.get_mut(id)
-        && op.mp4.is_none()
-    {
-        op.mp4 = Some(Arc::new(mp4));
-    }
-    Ok(())
+    let (ops, id) = (s.videos.ops.clone(), id.to_owned());
+    tokio::task::spawn_blocking(move || {
+        let mp4 = render_mp4(&clip)?;
+        if let Ok(mut ops) = ops.lock()
+            && let Some(op) = ops.get_mut(&id)
+            && op.mp4.is_none()
+        {
+            op.mp4 = Some(Arc::new(mp4));
+        }
+        Ok(())
+    })
+    .await
+    .map_err(|e| e.to_string())?
 }
 
 /// `GET /v1beta/models/{model}/operations/{id}`.
