@@ -9,12 +9,12 @@ pub mod canvas;
 pub mod encode;
 pub mod input;
 pub mod mask;
+mod reduce;
 pub mod resize;
 pub mod video;
 
 use std::io::Cursor;
 
-use image::codecs::jpeg::JpegEncoder;
 use image::codecs::png::{CompressionType, FilterType, PngEncoder};
 use image::{DynamicImage, ImageEncoder, ImageFormat, ImageReader, Limits};
 
@@ -62,8 +62,10 @@ pub enum MediaError {
     Incomplete(&'static str, &'static str),
     #[error("cannot decode the image: {0}")]
     Decode(#[source] image::ImageError),
-    #[error("cannot encode the preview: {0}")]
+    #[error("cannot encode the image: {0}")]
     Encode(#[source] image::ImageError),
+    #[error("cannot encode the preview: {0}")]
+    PreviewEncode(String),
     #[error("cannot resize the image: {0}")]
     Resize(String),
     #[error("cannot read the video: {0}")]
@@ -174,13 +176,7 @@ fn png_complete(bytes: &[u8]) -> bool {
 /// Decodes a whole image within [`MAX_PIXELS`] and [`MAX_ALLOC`].
 pub fn decode(bytes: &[u8]) -> Result<DynamicImage, MediaError> {
     let info = probe(bytes)?;
-    if u64::from(info.width) * u64::from(info.height) > MAX_PIXELS {
-        return Err(MediaError::TooLarge {
-            width: info.width,
-            height: info.height,
-            max_pixels: MAX_PIXELS,
-        });
-    }
+    within_limit(&info)?;
     let (mut reader, _) = reader(bytes)?;
     let mut limits = Limits::default();
     limits.max_alloc = Some(MAX_ALLOC);
@@ -211,7 +207,18 @@ pub fn fit(width: u32, height: u32, max_side: u32) -> (u32, u32) {
 
 /// A preview whose long side is at most `max_side` and whose encoded size is
 /// at most about `max_bytes`: JPEG, or PNG when the image has transparency.
+///
+/// A PNG larger than the preview is reduced as it is decoded, a band of rows
+/// at a time ([`reduce::png`]): the full-size pixels are never all in memory.
+/// Other formats (and interlaced PNGs) are decoded whole first.
 pub fn preview(bytes: &[u8], max_side: u32, max_bytes: usize) -> Result<Preview, MediaError> {
+    let info = probe(bytes)?;
+    within_limit(&info)?;
+    if info.mime_type == "image/png"
+        && let Some(reduced) = reduce::png(bytes, &info, max_side)?
+    {
+        return encode_preview(reduced.image, reduced.transparent, max_side, max_bytes);
+    }
     preview_of(&decode(bytes)?, max_side, max_bytes)
 }
 
@@ -223,41 +230,54 @@ pub fn preview_of(
     max_bytes: usize,
 ) -> Result<Preview, MediaError> {
     let has_alpha = img.color().has_alpha() && has_transparency(img);
+    // Shrink the source once to the first target size; the retries in
+    // `encode_preview` work from that small copy, never from the full image.
+    let (w, h) = fit(img.width(), img.height(), max_side);
+    let small = resize::resized(img, w, h, resize::Filter::Bilinear)?;
+    encode_preview(small, has_alpha, max_side, max_bytes)
+}
+
+/// `small` (already fitted to `max_side`) encoded within `max_bytes`: lower
+/// JPEG quality first, then a smaller size, down to a 64 px long side.
+fn encode_preview(
+    small: DynamicImage,
+    has_alpha: bool,
+    max_side: u32,
+    max_bytes: usize,
+) -> Result<Preview, MediaError> {
+    // One layout for every attempt (no copy when it already is).
+    let mut small = if has_alpha {
+        DynamicImage::ImageRgba8(small.into_rgba8())
+    } else {
+        DynamicImage::ImageRgb8(small.into_rgb8())
+    };
     let mut side = max_side;
-    // Shrink the source once to the first target size; the retries below
-    // work from that small copy, never from the full image again.
-    let (w, h) = fit(img.width(), img.height(), side);
-    let mut small = resize::resized(img, w, h, resize::Filter::Bilinear)?;
     loop {
-        let layout = if has_alpha {
-            DynamicImage::ImageRgba8(small.to_rgba8())
-        } else {
-            DynamicImage::ImageRgb8(small.to_rgb8())
-        };
-        if let Some(p) = encode_within(
-            layout.as_bytes(),
-            layout.width(),
-            layout.height(),
-            has_alpha,
-            max_bytes,
-        )? {
+        let (w, h) = (small.width(), small.height());
+        if let Some(p) = encode_within(small.as_bytes(), w, h, has_alpha, max_bytes)? {
             return Ok(p);
         }
         // Even the lowest quality is too big: shrink and try again.
         if side <= 64 {
-            return encode_within(
-                layout.as_bytes(),
-                layout.width(),
-                layout.height(),
-                has_alpha,
-                usize::MAX,
-            )?
-            .ok_or_else(|| MediaError::Resize("preview could not be encoded".into()));
+            return encode_within(small.as_bytes(), w, h, has_alpha, usize::MAX)?
+                .ok_or_else(|| MediaError::Resize("preview could not be encoded".into()));
         }
         side = side * 3 / 4;
-        let (w, h) = fit(small.width(), small.height(), side);
+        let (w, h) = fit(w, h, side);
         small = resize::resize_exact(small, w, h, resize::Filter::Bilinear)?;
     }
+}
+
+/// Refuses an image over [`MAX_PIXELS`] before anything is allocated for it.
+fn within_limit(info: &ImageInfo) -> Result<(), MediaError> {
+    if u64::from(info.width) * u64::from(info.height) > MAX_PIXELS {
+        return Err(MediaError::TooLarge {
+            width: info.width,
+            height: info.height,
+            max_pixels: MAX_PIXELS,
+        });
+    }
+    Ok(())
 }
 
 fn has_transparency(img: &DynamicImage) -> bool {
@@ -270,7 +290,10 @@ fn has_transparency(img: &DynamicImage) -> bool {
     }
 }
 
-/// Encodes at decreasing quality until it fits; `None` if even q=40 does not.
+/// Encodes at decreasing quality until it fits; `None` if even q=40 does
+/// not. JPEG with `jpeg-encoder` (SIMD), PNG with fast deflate first and
+/// the best only when that is over the budget: a preview is small, and made
+/// on every result.
 fn encode_within(
     pixels: &[u8],
     w: u32,
@@ -278,30 +301,36 @@ fn encode_within(
     alpha: bool,
     max_bytes: usize,
 ) -> Result<Option<Preview>, MediaError> {
+    let preview = |mime_type, data| Preview {
+        mime_type,
+        data,
+        width: w,
+        height: h,
+    };
     if alpha {
-        let mut out = Vec::new();
-        PngEncoder::new_with_quality(&mut out, CompressionType::Best, FilterType::Adaptive)
-            .write_image(pixels, w, h, image::ExtendedColorType::Rgba8)
-            .map_err(MediaError::Encode)?;
-        return Ok((out.len() <= max_bytes).then_some(Preview {
-            mime_type: "image/png",
-            data: out,
-            width: w,
-            height: h,
-        }));
+        for compression in [CompressionType::Fast, CompressionType::Best] {
+            let mut out = Vec::new();
+            PngEncoder::new_with_quality(&mut out, compression, FilterType::Adaptive)
+                .write_image(pixels, w, h, image::ExtendedColorType::Rgba8)
+                .map_err(MediaError::Encode)?;
+            if out.len() <= max_bytes {
+                return Ok(Some(preview("image/png", out)));
+            }
+        }
+        return Ok(None);
     }
+    let (Ok(w16), Ok(h16)) = (u16::try_from(w), u16::try_from(h)) else {
+        return Err(MediaError::Resize(format!(
+            "a {w}×{h} preview is over JPEG's 65535 px"
+        )));
+    };
     for quality in [82u8, 70, 55, 40] {
-        let mut out = Vec::new();
-        JpegEncoder::new_with_quality(&mut out, quality)
-            .write_image(pixels, w, h, image::ExtendedColorType::Rgb8)
-            .map_err(MediaError::Encode)?;
+        let mut out = Vec::with_capacity(max_bytes.min(pixels.len()));
+        jpeg_encoder::Encoder::new(&mut out, quality)
+            .encode(pixels, w16, h16, jpeg_encoder::ColorType::Rgb)
+            .map_err(|e| MediaError::PreviewEncode(e.to_string()))?;
         if out.len() <= max_bytes {
-            return Ok(Some(Preview {
-                mime_type: "image/jpeg",
-                data: out,
-                width: w,
-                height: h,
-            }));
+            return Ok(Some(preview("image/jpeg", out)));
         }
     }
     Ok(None)
@@ -432,6 +461,84 @@ mod tests {
                 .mime_type,
             "image/jpeg"
         );
+    }
+
+    /// The streamed reduction of a PNG gives the pixels a whole decode and
+    /// resize gives (the same separable filter), for every PNG colour type
+    /// it reads: RGB, RGBA, grey, grey + alpha, palette, 16-bit.
+    #[test]
+    fn streamed_png_reduction_matches_the_whole_decode() {
+        let rgb = noisy_rgb(1376, 768);
+        let rgba = DynamicImage::ImageRgba8(rgb.to_rgba8());
+        let cases = [
+            ("rgb", rgb.clone()),
+            ("rgba", rgba),
+            ("grey", DynamicImage::ImageLuma8(rgb.to_luma8())),
+            (
+                "grey+alpha",
+                DynamicImage::ImageLumaA8(rgb.to_luma_alpha8()),
+            ),
+            ("rgb16", DynamicImage::ImageRgb16(rgb.to_rgb16())),
+        ];
+        for (name, img) in cases {
+            let png = encode(&img, ImageFormat::Png);
+            let info = probe(&png).unwrap();
+            let streamed = reduce::png(&png, &info, 512).unwrap().expect("reduced");
+            assert!(!streamed.transparent, "{name}");
+            let whole = resize::resized(
+                &resize::to_rgb_or_rgba(decode(&png).unwrap()),
+                512,
+                286,
+                resize::Filter::Bilinear,
+            )
+            .unwrap();
+            assert_eq!(streamed.image.color(), whole.color(), "{name}");
+            assert_eq!(
+                (streamed.image.width(), streamed.image.height()),
+                (512, 286),
+                "{name}"
+            );
+            let most = streamed
+                .image
+                .as_bytes()
+                .iter()
+                .zip(whole.as_bytes())
+                .map(|(a, b)| a.abs_diff(*b))
+                .max();
+            assert!(most <= Some(1), "{name}: differs by {most:?}");
+        }
+        // A palette PNG (with tRNS: one transparent entry) expands to RGBA.
+        let mut png = Vec::new();
+        {
+            let mut enc = png::Encoder::new(&mut png, 700, 20);
+            enc.set_color(png::ColorType::Indexed);
+            enc.set_palette(vec![255, 0, 0, 0, 0, 255]);
+            enc.set_trns(vec![255, 0]);
+            let mut w = enc.write_header().unwrap();
+            let data: Vec<u8> = (0..700 * 20).map(|i| u8::from(i % 700 >= 350)).collect();
+            w.write_image_data(&data).unwrap();
+        }
+        let p = preview(&png, 512, 100 * 1024).unwrap();
+        assert_eq!((p.mime_type, p.width, p.height), ("image/png", 512, 15));
+        let back = image::load_from_memory(&p.data).unwrap().into_rgba8();
+        assert_eq!(back.get_pixel(10, 7).0, [255, 0, 0, 255]);
+        assert_eq!(back.get_pixel(500, 7).0[3], 0);
+    }
+
+    /// A PNG cut short or with a damaged chunk is an error from the
+    /// streamed preview, never a preview of part of it.
+    #[test]
+    fn streamed_preview_refuses_damaged_pngs() {
+        let png = encode(&noisy_rgb(1376, 768), ImageFormat::Png);
+        let info = probe(&png).unwrap();
+        // Cut inside the pixel data (the header still reads).
+        assert!(reduce::png(&png[..png.len() / 2], &info, 512).is_err());
+        assert!(preview(&png[..png.len() / 2], 512, 100 * 1024).is_err());
+        // One byte of the pixel data changed: its chunk's CRC no longer holds.
+        let mut bad = png.clone();
+        let at = png.len() / 2;
+        bad[at] ^= 0x55;
+        assert!(preview(&bad, 512, 100 * 1024).is_err());
     }
 
     /// A PNG whose header claims 100000×100000 pixels is refused before any
@@ -576,6 +683,8 @@ mod proptests {
             if let Ok(info) = probe(&bytes) {
                 let _ = check_complete(&bytes, &info);
                 let _ = decode(&bytes);
+                // A side under the image's: the PNG's streamed reduction runs.
+                let _ = preview(&bytes, 4, 4096);
             }
         }
 
