@@ -358,9 +358,14 @@ impl Budget {
 
     /// Ends a hold: `spent` (0 for a call that was not billed) becomes
     /// settled spend of the period of `now`.
+    /// Both under one lock: between the two, the amount would be neither
+    /// held nor spent, and a reservation on another thread could take it.
     pub fn settle(&self, id: HoldId, now: DateTime<Utc>, spent: f64) {
-        self.release(id, None);
-        self.add_spent(now, spent);
+        let mut t = self.tally();
+        t.holds.remove(&id.0);
+        t.roll(now);
+        t.spent_day += spent;
+        t.spent_month += spent;
     }
 
     /// Lowers a hold by `amount` (a batch's prompt that ended), or ends it
