@@ -15,7 +15,10 @@ echo "== cargo clippy"
 cargo clippy --all-targets --all-features --locked -- -D warnings
 echo "== cargo build"
 cargo build --locked --bins --features conformance
-echo "== cargo test"
+echo "== cargo test (with throwaway PostgreSQL and S3 servers for the shared-store tests)"
+SERVICES=$(mktemp -d)
+trap 'scripts/services stop "$SERVICES"' EXIT
+eval "$(scripts/services start "$SERVICES")"
 cargo test --locked --features conformance --lib --bins --tests
 echo "== end-to-end (Python mcp client)"
 "$PY" -m pytest -q -p no:cacheprovider tests/e2e
