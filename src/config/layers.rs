@@ -59,6 +59,7 @@ pub(super) const SETTINGS: &[(&str, &[&str])] = &[
     ("default_video_model", &["MCP_DEFAULT_VIDEO_MODEL"]),
     ("video_poll_interval", &["MCP_VIDEO_POLL_INTERVAL"]),
     ("video_deadline", &["MCP_VIDEO_DEADLINE"]),
+    ("job_lease", &["MCP_JOB_LEASE_SECONDS"]),
     ("budget_daily_usd", &["MCP_BUDGET_DAILY_USD"]),
     ("budget_monthly_usd", &["MCP_BUDGET_MONTHLY_USD"]),
     // A table (`[prices]`), only in the config file.

@@ -256,6 +256,10 @@ pub struct VideoSettings {
     /// A job not finished this long after it started fails with
     /// `GENERATION_TIMEOUT`.
     pub deadline: Duration,
+    /// How long a process's claim on a job lasts without being renewed
+    /// (it renews every third of it): after a process dies, another takes
+    /// its jobs over this long later at most.
+    pub lease: Duration,
 }
 
 /// When a paid call asks the user first.
@@ -425,6 +429,14 @@ impl Settings {
                 || Duration::from_secs(20 * 60),
                 |v| {
                     number(1..=86_400, "expected whole seconds between 1 and 86400")(v)
+                        .map(Duration::from_secs)
+                },
+            )?,
+            lease: l.get(
+                "job_lease",
+                || Duration::from_secs(30),
+                |v| {
+                    number(2..=3_600, "expected whole seconds between 2 and 3600")(v)
                         .map(Duration::from_secs)
                 },
             )?,
