@@ -239,6 +239,12 @@ impl Library {
         Ok(record)
     }
 
+    /// Whether the catalog's database answers and the media store can be
+    /// reached right now (`/readyz`, `doctor`).
+    pub async fn ready(&self) -> Result<(), StoreError> {
+        self.catalog.ready().await
+    }
+
     pub async fn get(&self, id: &MediaId) -> Result<Option<MediaRecord>, StoreError> {
         self.catalog.get(id).await
     }

@@ -26,6 +26,7 @@ mod usage;
 
 use std::ops::Range;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -37,6 +38,36 @@ pub use jobs::{InvalidJobId, Job, JobError, JobId, JobState};
 pub use library::{Library, ReconcileReport};
 pub use record::{ListQuery, MediaKind, MediaRecord, NewMedia, Page, SortBy, timestamp};
 pub use usage::{CAP_EPSILON, Cap, CapHit, HoldKey, Outcome, UsageEntry, first_cap_hit};
+
+/// The ports one process runs on, whichever implementations they are:
+/// the local default ([`local::LocalStore`]) or shared servers.
+#[derive(Clone)]
+pub struct Stores {
+    pub media: Arc<dyn MediaStore>,
+    pub catalog: Arc<dyn Catalog>,
+    pub jobs: Arc<dyn JobStore>,
+    pub usage: Arc<dyn UsageLedger>,
+    pub feed: Arc<dyn ChangeFeed>,
+}
+
+impl Stores {
+    /// The library protocols over these ports.
+    pub fn library(&self) -> Library {
+        Library::new(self.media.clone(), self.catalog.clone(), self.feed.clone())
+    }
+}
+
+impl From<local::LocalStore> for Stores {
+    fn from(l: local::LocalStore) -> Self {
+        Self {
+            media: l.media,
+            catalog: l.catalog,
+            jobs: l.jobs,
+            usage: l.usage,
+            feed: l.feed,
+        }
+    }
+}
 
 /// How long a temporary upload may sit before reconcile removes it even if
 /// its writer still seems alive (its process id may have been reused).
@@ -180,6 +211,8 @@ pub trait Catalog: Send + Sync + 'static {
     async fn all_ids(&self) -> Result<Vec<MediaId>, StoreError>;
     /// Every ready file, oldest first: name, size, creation time (ms).
     async fn oldest_first(&self) -> Result<Vec<(MediaId, u64, i64)>, StoreError>;
+    /// Whether the database answers right now (`/readyz`, `doctor`).
+    async fn ready(&self) -> Result<(), StoreError>;
 }
 
 /// Durable jobs: what was asked, where the provider's work stands, and
