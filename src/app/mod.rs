@@ -531,16 +531,28 @@ pub struct Server {
     pub http: HttpSettings,
     stdio_policy: Arc<InputPolicy>,
     http_policy: Arc<InputPolicy>,
+    /// Download links for stdio results: only when the files are not on
+    /// this machine (object storage) and `MCP_PUBLIC_URL` names the
+    /// deployment that serves them.
+    stdio_urls: Option<FileUrls>,
 }
 
 impl Server {
     pub fn new(service: Arc<Service>, settings: &Settings) -> Self {
+        let stdio_urls = match (
+            &settings.library.shared.storage_url,
+            &settings.http.public_url,
+        ) {
+            (Some(_), Some(public)) => Some(FileUrls::new(public.as_str())),
+            _ => None,
+        };
         Self {
             service,
             transport: settings.server.transport,
             http: settings.http.clone(),
             stdio_policy: stdio_policy(),
             http_policy: http_policy(settings),
+            stdio_urls,
         }
     }
 
@@ -565,7 +577,7 @@ impl Server {
         let stdio_handler = || {
             make(Access {
                 inputs: self.stdio_policy.clone(),
-                file_urls: None,
+                file_urls: self.stdio_urls.clone(),
             })
         };
         match self.transport {
