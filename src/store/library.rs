@@ -102,6 +102,21 @@ impl Library {
         self.media.local_id(path)
     }
 
+    /// A URL to download `id` from the store itself for `ttl` (a presigned
+    /// object storage URL), if the store makes them.
+    pub async fn download_url(
+        &self,
+        id: &MediaId,
+        ttl: Duration,
+    ) -> Result<Option<String>, StoreError> {
+        self.media.download_url(id, ttl).await
+    }
+
+    /// Whether the media store can be reached and written now.
+    pub async fn ready(&self) -> Result<(), StoreError> {
+        self.media.ready().await
+    }
+
     /// Adds a file with a new unique name: bytes, sidecar, row, announcement.
     pub async fn save(&self, new: NewMedia) -> Result<MediaRecord, StoreError> {
         let this = self.clone();

@@ -12,6 +12,12 @@
 //! once over the ports: the atomic save, the crash-safe delete, reconcile and
 //! the clean-up.
 //!
+//! Object storage: [`object::ObjectMedia`] keeps media and sidecars as
+//! objects in an S3-compatible store (or Google Cloud Storage, Azure Blob
+//! Storage) under a key prefix, in the local layout (`<name>`,
+//! `metadata/<name>.json`), with conditional creates for put-if-absent and
+//! presigned download URLs when asked.
+//!
 //! Files and sidecars are the truth; the catalog is an index that can always
 //! be rebuilt from them ([`Library::reconcile`]).
 
@@ -19,6 +25,7 @@ mod id;
 mod jobs;
 mod library;
 pub mod local;
+pub mod object;
 mod record;
 #[cfg(test)]
 pub(crate) mod suite;
@@ -184,6 +191,22 @@ pub trait MediaStore: Send + Sync + 'static {
     /// path a result showed is then known as the library file it is.
     fn local_id(&self, _path: &std::path::Path) -> Option<MediaId> {
         None
+    }
+    /// A URL from which anyone holding it can download the file `id` for
+    /// `ttl`, without going through this server (object storage: a
+    /// presigned GET), when the store makes them; `None` otherwise. Makes
+    /// no claim that the file exists.
+    async fn download_url(
+        &self,
+        _id: &MediaId,
+        _ttl: Duration,
+    ) -> Result<Option<String>, StoreError> {
+        Ok(None)
+    }
+    /// Whether the store can be reached and written right now (readiness
+    /// checks, `doctor`): a cheap real check, not a cached answer.
+    async fn ready(&self) -> Result<(), StoreError> {
+        Ok(())
     }
 }
 
@@ -375,12 +398,31 @@ pub enum StoreError {
     Poisoned,
     #[error("a storage task failed: {0}")]
     Task(String),
+    /// An object storage request failed. The message names the key and
+    /// the store's answer with its causes (a refused connection …), never
+    /// a credential.
+    #[error("object storage `{key}` failed: {}", object::error_chain(source))]
+    Object {
+        key: String,
+        #[source]
+        source: object_store::Error,
+    },
+    /// A storage setting cannot be used as given.
+    #[error("{setting} {problem}")]
+    Setting {
+        setting: &'static str,
+        problem: String,
+    },
 }
 
 impl StoreError {
     /// Whether the error means "there is no such file".
     pub fn is_not_found(&self) -> bool {
-        matches!(self, Self::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound)
+        match self {
+            Self::Io { source, .. } => source.kind() == std::io::ErrorKind::NotFound,
+            Self::Object { source, .. } => matches!(source, object_store::Error::NotFound { .. }),
+            _ => false,
+        }
     }
 }
 
