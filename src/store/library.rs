@@ -112,11 +112,6 @@ impl Library {
         self.media.download_url(id, ttl).await
     }
 
-    /// Whether the media store can be reached and written now.
-    pub async fn ready(&self) -> Result<(), StoreError> {
-        self.media.ready().await
-    }
-
     /// Adds a file with a new unique name: bytes, sidecar, row, announcement.
     pub async fn save(&self, new: NewMedia) -> Result<MediaRecord, StoreError> {
         let this = self.clone();
@@ -257,7 +252,8 @@ impl Library {
     /// Whether the catalog's database answers and the media store can be
     /// reached right now (`/readyz`, `doctor`).
     pub async fn ready(&self) -> Result<(), StoreError> {
-        self.catalog.ready().await
+        self.catalog.ready().await?;
+        self.media.ready().await
     }
 
     pub async fn get(&self, id: &MediaId) -> Result<Option<MediaRecord>, StoreError> {
