@@ -221,6 +221,31 @@ enum Command {
         #[command(flatten)]
         settings: SettingsArgs,
     },
+    /// Copy a local library into the shared one (MCP_STORAGE_URL, MCP_DATABASE_URL).
+    ///
+    /// Copies every file of DIR's library with its sidecar and catalog row,
+    /// as a save writes them. Safe to stop and run again: files already
+    /// there are skipped, a half-copied one is finished, nothing is copied
+    /// twice. DIR is only read.
+    Import {
+        /// The local library to copy (the directory `media-gen list` shows as `from …`).
+        #[arg(long, value_name = "DIR")]
+        from: PathBuf,
+        #[command(flatten)]
+        settings: SettingsArgs,
+    },
+    /// Apply the PostgreSQL schema migrations (MCP_DATABASE_URL) and exit.
+    ///
+    /// Servers apply them at start as well (one at a time, under a lock);
+    /// this applies them ahead of a rollout. `--dry-run` lists the pending
+    /// ones and changes nothing.
+    Migrate {
+        /// List the migrations that would be applied; apply none.
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        settings: SettingsArgs,
+    },
     /// Check the setup: configuration, output directory, backends and keys,
     /// models, video, HTTP port.
     ///
@@ -502,6 +527,8 @@ impl Command {
             Self::List(a) => (Some(&a.settings), None),
             Self::Info { settings, .. }
             | Self::Rm { settings, .. }
+            | Self::Import { settings, .. }
+            | Self::Migrate { settings, .. }
             | Self::Usage { settings, .. } => (Some(settings), None),
             Self::Emulator(_) | Self::Completions { .. } => (None, None),
         }
@@ -717,6 +744,8 @@ impl Cli {
             },
             Some(Command::Jobs { limit, json, .. }) => AppCommand::Jobs { limit, json },
             Some(Command::Rm { file, yes, .. }) => AppCommand::Rm { file, yes },
+            Some(Command::Import { from, .. }) => AppCommand::Import { from },
+            Some(Command::Migrate { dry_run, .. }) => AppCommand::Migrate { dry_run },
             Some(Command::Usage {
                 since, until, json, ..
             }) => AppCommand::Usage { since, until, json },

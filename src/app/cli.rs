@@ -401,7 +401,7 @@ pub fn without_library(command: Command, settings: &Settings) -> Result<(), AppE
             total: 0,
             next_offset: None,
         }),
-        Command::List { .. } => print(&no_files(dir)),
+        Command::List { .. } => print(&no_files(&dir.display().to_string())),
         Command::Jobs { json: true, .. } => print_json(&JobsOutput {
             success: true,
             jobs: Vec::new(),
@@ -422,10 +422,9 @@ pub fn without_library(command: Command, settings: &Settings) -> Result<(), AppE
     }
 }
 
-fn no_files(dir: &Path) -> String {
+fn no_files(place: &str) -> String {
     format!(
-        "no files in {}; make one with `media-gen generate \"a prompt\"` (add `--emulator` to try it offline)\n",
-        dir.display()
+        "no files in {place}; make one with `media-gen generate \"a prompt\"` (add `--emulator` to try it offline)\n"
     )
 }
 
@@ -514,7 +513,7 @@ pub async fn list(
     service: Arc<Service>,
     input: ListInput,
     json: bool,
-    dir: &Path,
+    place: &str,
 ) -> Result<(), AppError> {
     let page = service.list_files(&input).await.map_err(|e| failed(&e))?;
     if json {
@@ -523,9 +522,9 @@ pub async fn list(
     if page.files.is_empty() {
         let filtered = input.query.is_some() || input.kind.as_deref().is_some_and(|k| k != "all");
         return print(&match page.total {
-            0 if filtered => format!("no matching files in {}\n", dir.display()),
-            0 => no_files(dir),
-            n => format!("no files on this page ({n} match in {})\n", dir.display()),
+            0 if filtered => format!("no matching files in {}\n", place),
+            0 => no_files(place),
+            n => format!("no files on this page ({n} match in {})\n", place),
         });
     }
     let rows: Vec<Vec<String>> = page
@@ -549,7 +548,7 @@ pub async fn list(
         "{} of {} shown, from {}\n",
         page.files.len(),
         page.total,
-        dir.display()
+        place
     ));
     print(&text)
 }

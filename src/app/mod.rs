@@ -11,6 +11,7 @@
 
 pub mod cli;
 pub mod doctor;
+pub mod import;
 pub mod logs;
 mod progress;
 
@@ -158,6 +159,14 @@ pub enum Command {
         until: Option<String>,
         json: bool,
     },
+    /// A local library copied into the shared one.
+    Import {
+        from: std::path::PathBuf,
+    },
+    /// The database's schema migrations applied (or listed).
+    Migrate {
+        dry_run: bool,
+    },
 }
 
 impl Command {
@@ -199,6 +208,24 @@ pub async fn run(
     if let Command::Models { json } = command {
         return cli::models(&model_catalog(&settings), json).await;
     }
+    if let Command::Migrate { dry_run } = command {
+        return migrate(&settings.library, dry_run).await;
+    }
+    if let Command::Import { from } = &command {
+        if !settings.library.shared.any() {
+            return Err(AppError::Command(
+                "import copies a local library into a shared one: set `MCP_STORAGE_URL` and/or `MCP_DATABASE_URL` to the shared library first (see docs/deploy.md)".into(),
+            ));
+        }
+        let source = import::source(from).map_err(AppError::Command)?;
+        let target = open_stores(&settings.library).await?;
+        import::import(&source, &target, &mut std::io::stdout())
+            .await
+            .map_err(|e| {
+                AppError::Command(format!("import stopped: {e}; run it again to go on"))
+            })?;
+        return Ok(());
+    }
     let store = if command.only_looks() {
         match open_existing_stores(&settings.library).await? {
             Some(store) => store,
@@ -227,7 +254,7 @@ pub async fn run(
         Command::Edit { edit, json } => cli::edit(service, edit, json, shutdown).await,
         Command::Models { json } => cli::models(&model_catalog(&settings), json).await,
         Command::List { input, json } => {
-            cli::list(service, input, json, &settings.library.output_dir).await
+            cli::list(service, input, json, &library_place(&settings.library)).await
         }
         Command::Info { file, json } => cli::info(service, &file, json).await,
         Command::Rm { file, yes } => cli::rm(service, &file, yes).await,
@@ -248,6 +275,7 @@ pub async fn run(
         Command::Usage { since, until, json } => {
             cli::usage(service, since.as_deref(), until.as_deref(), json).await
         }
+        Command::Import { .. } | Command::Migrate { .. } => unreachable!("answered above"),
     };
     // Nothing half-written at exit: saves and deletes under way finish.
     if tokio::time::timeout(MAINTENANCE_GRACE, done.settle())
@@ -341,18 +369,85 @@ pub async fn open_existing_stores(settings: &LibrarySettings) -> Result<Option<S
     }
 }
 
-/// The shared deployment's ports.
+/// The shared deployment's ports: media in object storage (or the output
+/// directory), the rest in PostgreSQL (or SQLite in the output directory).
+/// Both are checked before the server starts: a bucket that cannot be
+/// written or a database that does not answer is a start-up error.
 async fn open_shared(settings: &LibrarySettings) -> Result<Stores, AppError> {
-    let (setting, value) = match &settings.shared.storage_url {
-        Some(url) => ("storage_url", url.to_string()),
-        None => ("database_url", "<redacted>".to_owned()),
+    let shared = &settings.shared;
+    let local = match shared.storage_url.is_none() || shared.database_url.is_none() {
+        true => Some(open_library(settings)?),
+        false => None,
     };
+    let media: Arc<dyn crate::store::MediaStore> = match (&shared.storage_url, &local) {
+        (Some(url), _) => {
+            let endpoint = shared.storage_endpoint.as_ref().map(reqwest::Url::as_str);
+            let media = crate::store::object::ObjectMedia::from_url(url.as_str(), endpoint)
+                .map_err(|e| shared_error("storage_url", url.as_str(), &e))?
+                .with_presigned(shared.storage_presign);
+            crate::store::MediaStore::ready(&media)
+                .await
+                .map_err(|e| shared_error("storage_url", url.as_str(), &e))?;
+            Arc::new(media)
+        }
+        (None, Some(l)) => l.media.clone(),
+        (None, None) => unreachable!("a local library is opened when there is no object store"),
+    };
+    match (&shared.database_url, local) {
+        (None, Some(l)) => Ok(Stores {
+            media,
+            catalog: l.catalog,
+            jobs: l.jobs,
+            usage: l.usage,
+            feed: l.feed,
+        }),
+        (Some(_), _) | (None, None) => open_database(settings, media).await,
+    }
+}
+
+/// Where the library's files are, for messages: the object store's URL or
+/// the output directory.
+pub fn library_place(settings: &LibrarySettings) -> String {
+    match &settings.shared.storage_url {
+        Some(url) => url.to_string(),
+        None => settings.output_dir.display().to_string(),
+    }
+}
+
+/// `media-gen migrate [--dry-run]`.
+async fn migrate(settings: &LibrarySettings, dry_run: bool) -> Result<(), AppError> {
+    let _ = (settings, dry_run);
+    Err(AppError::Command(
+        "migrate applies PostgreSQL migrations, and this build does not include the PostgreSQL catalog yet".into(),
+    ))
+}
+
+/// The PostgreSQL ports over `media`.
+async fn open_database(
+    settings: &LibrarySettings,
+    media: Arc<dyn crate::store::MediaStore>,
+) -> Result<Stores, AppError> {
+    let _ = media;
     Err(AppError::Config(ConfigError::Invalid {
-        setting,
-        value,
+        setting: "database_url",
+        value: "<redacted>".into(),
         origin: "the environment or the config file".into(),
-        reason: "this build does not include the shared stores yet; unset `MCP_STORAGE_URL` and `MCP_DATABASE_URL` to use the output directory".into(),
+        reason: format!(
+            "this build does not include the PostgreSQL catalog yet; unset `MCP_DATABASE_URL` to keep the catalog in {}",
+            settings.output_dir.display()
+        ),
     }))
+}
+
+/// A shared store that cannot be opened, as a configuration error naming
+/// its setting (`value` never carries a credential).
+fn shared_error(setting: &'static str, value: &str, e: &crate::store::StoreError) -> AppError {
+    AppError::Config(ConfigError::Invalid {
+        setting,
+        value: value.to_owned(),
+        origin: "the environment or the config file".into(),
+        reason: e.to_string(),
+    })
 }
 
 fn library_error(settings: &LibrarySettings, e: &crate::store::StoreError) -> AppError {
