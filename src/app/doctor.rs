@@ -137,13 +137,24 @@ pub async fn run(mut settings: Settings, emulator: bool) -> Result<(), AppError>
 /// Every check for `settings`, in the order they are shown.
 pub async fn checks_for(settings: &Settings) -> Vec<Check> {
     let prov = &settings.provenance;
-    let (library, backends, port) = tokio::join!(
-        output_dir(&settings.library, prov),
+    let shared = &settings.library.shared;
+    let local_needed = shared.storage_url.is_none() || shared.database_url.is_none();
+    let (library, storage, database, backends, port) = tokio::join!(
+        async {
+            match local_needed {
+                true => Some(output_dir(&settings.library, prov).await),
+                false => None,
+            }
+        },
+        object_storage(&settings.library),
+        database(&settings.library),
         backends(settings),
         http_port(settings),
     );
     let mut checks = configuration(settings);
-    checks.push(library);
+    checks.extend(library);
+    checks.extend(storage);
+    checks.extend(database);
     checks.extend(backends);
     checks.push(port);
     checks.extend(exposure(settings));
@@ -216,6 +227,51 @@ fn configuration(settings: &Settings) -> Vec<Check> {
         )
     }));
     checks
+}
+
+/// The object store of `MCP_STORAGE_URL` answers and takes a write (the
+/// probe object every replica's `/readyz` writes); `None` when the files
+/// are in the output directory.
+async fn object_storage(settings: &LibrarySettings) -> Option<Check> {
+    let url = settings.shared.storage_url.as_ref()?;
+    let endpoint = settings.shared.storage_endpoint.as_ref().map(Url::as_str);
+    let named = match endpoint {
+        Some(e) => format!("object storage `{url}` at `{e}`"),
+        None => format!("object storage `{url}`"),
+    };
+    let fix = "check `MCP_STORAGE_URL` (the bucket must exist), `MCP_STORAGE_ENDPOINT` for an S3-compatible server, and the credentials (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`); see docs/deploy.md";
+    let media = match crate::store::object::ObjectMedia::from_url(url.as_str(), endpoint) {
+        Ok(m) => m,
+        Err(e) => return Some(Check::with(Status::Fail, format!("{named}: {e}"), fix)),
+    };
+    let checked = tokio::time::timeout(
+        crate::store::object::READY_TIMEOUT + Duration::from_secs(1),
+        crate::store::MediaStore::ready(&media),
+    )
+    .await;
+    Some(match checked {
+        Ok(Ok(())) => Check::ok(format!("{named}: reachable and writable")),
+        Ok(Err(e)) => Check::with(Status::Fail, format!("{named}: {e}"), fix),
+        Err(_) => Check::with(
+            Status::Fail,
+            format!(
+                "{named}: no answer within {} s",
+                crate::store::object::READY_TIMEOUT.as_secs() + 1
+            ),
+            fix,
+        ),
+    })
+}
+
+/// The database of `MCP_DATABASE_URL` answers and its schema is current;
+/// `None` when the catalog is SQLite in the output directory.
+async fn database(settings: &LibrarySettings) -> Option<Check> {
+    settings.shared.database_url.as_ref()?;
+    Some(Check::with(
+        Status::Fail,
+        "database (`MCP_DATABASE_URL`): this build does not include the PostgreSQL catalog yet",
+        "unset `MCP_DATABASE_URL` to keep the catalog in the output directory",
+    ))
 }
 
 /// The output directory opens as every command opens it, has room, and

@@ -42,8 +42,10 @@ use crate::store::{
 
 /// The longest wait between two polls of one job.
 const MAX_POLL_FACTOR: f64 = 4.0;
-/// How often the runner looks for jobs it was not told about (started by
-/// another process on the same library).
+/// How often, at most, the runner looks for jobs it was not told about
+/// (started by another process on the same library, or left by one that
+/// died): every lease length when that is shorter, since a dead process's
+/// jobs come free when their leases run out.
 const RESCAN: Duration = Duration::from_secs(30);
 /// The name a job's video is saved under, made from the job's id, so that
 /// every run of the job saves to the same name (`job_X` → `video_X.mp4`).
@@ -105,7 +107,7 @@ impl Service {
             tokio::select! {
                 () = shutdown.cancelled() => break,
                 () = self.runner_wake.notified() => {}
-                () = tokio::time::sleep(RESCAN) => {}
+                () = tokio::time::sleep(RESCAN.min(self.video.lease)) => {}
             }
         }
         drivers.close();
