@@ -62,7 +62,16 @@ pub struct Library {
     /// Saves and deletes under way: they finish even if their caller goes
     /// away, and [`Library::settle`] waits for them before the process ends.
     tasks: TaskTracker,
+    /// How young a row without its file, or a sidecar without its file,
+    /// may be and still be left alone by reconcile: zero when this process
+    /// is the only writer (the gate covers its own saves); with other
+    /// processes saving into the same store, theirs may be half-way.
+    grace: Duration,
 }
+
+/// The reconcile grace of a store other processes write to as well: far
+/// longer than a save takes from its sidecar to its catalog row.
+pub const SHARED_RECONCILE_GRACE: Duration = Duration::from_secs(600);
 
 impl Library {
     pub fn new(
@@ -76,7 +85,16 @@ impl Library {
             feed,
             gate: Arc::default(),
             tasks: TaskTracker::new(),
+            grace: Duration::ZERO,
         }
+    }
+
+    /// For a store other processes save into too (replicas): reconcile
+    /// runs in one process at a time and leaves alone what is younger than
+    /// [`SHARED_RECONCILE_GRACE`] (another process's save may be half-way).
+    pub fn shared_with_other_processes(mut self) -> Self {
+        self.grace = SHARED_RECONCILE_GRACE;
+        self
     }
 
     /// Waits for the saves and deletes under way (and refuses none: the
@@ -383,6 +401,19 @@ impl Library {
     /// `stale_after`) and orphan sidecars.
     pub async fn reconcile(&self, stale_after: Duration) -> Result<ReconcileReport, StoreError> {
         let _alone = self.gate.write().await;
+        // One process at a time; if another is at it, its result will do.
+        let Some(_exclusive) = self.catalog.try_exclusive("reconcile").await? else {
+            tracing::info!("another process is reconciling the library; skipping");
+            return Ok(ReconcileReport::default());
+        };
+        let young = |created: DateTime<Utc>| {
+            !self.grace.is_zero()
+                && Utc::now()
+                    .signed_duration_since(created)
+                    .to_std()
+                    .unwrap_or_default()
+                    < self.grace
+        };
         let mut report = ReconcileReport {
             temp_removed: self.media.sweep_incomplete(stale_after).await?,
             ..ReconcileReport::default()
@@ -397,6 +428,18 @@ impl Library {
         let known_set: HashSet<&MediaId> = known.iter().collect();
         for id in &known {
             if !names.contains(id) {
+                if !self.grace.is_zero() {
+                    // Saved by another process since the listing, or still
+                    // being saved there: leave it.
+                    if self.media.head(id).await?.is_some() {
+                        continue;
+                    }
+                    if let Some(r) = self.catalog.get(id).await?
+                        && young(r.created)
+                    {
+                        continue;
+                    }
+                }
                 self.catalog.remove(id).await?;
                 let _ = self.media.delete_sidecar(id).await;
                 report.removed += 1;
@@ -417,6 +460,9 @@ impl Library {
         self.catalog.insert_many(new_records).await?;
         for id in self.media.list_sidecars().await? {
             if !names.contains(&id) {
+                if !self.grace.is_zero() && self.sidecar_is_young(&id, &young).await? {
+                    continue;
+                }
                 self.media.delete_sidecar(&id).await?;
                 report.sidecars_removed += 1;
             }
@@ -425,6 +471,29 @@ impl Library {
             self.feed.publish(Change::Rescanned).await;
         }
         Ok(report)
+    }
+
+    /// Whether the sidecar of `id` says it was made within the grace (a
+    /// save under way in another process reserved the name).
+    async fn sidecar_is_young(
+        &self,
+        id: &MediaId,
+        young: &impl Fn(DateTime<Utc>) -> bool,
+    ) -> Result<bool, StoreError> {
+        if self.media.head(id).await?.is_some() {
+            return Ok(true); // its file arrived since the listing
+        }
+        let created = self
+            .media
+            .get_sidecar(id)
+            .await?
+            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+            .and_then(|v| {
+                v.get("created")
+                    .and_then(Value::as_str)
+                    .and_then(|c| DateTime::parse_from_rfc3339(c).ok())
+            });
+        Ok(created.is_some_and(|c| young(c.with_timezone(&Utc))))
     }
 
     /// A record for a file that has no row: from its sidecar if it has a

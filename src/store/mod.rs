@@ -42,7 +42,7 @@ use chrono::{DateTime, Utc};
 
 pub use id::{InvalidMediaId, MediaId, new_name};
 pub use jobs::{InvalidJobId, Job, JobError, JobId, JobState};
-pub use library::{Library, ReconcileReport};
+pub use library::{Library, ReconcileReport, SHARED_RECONCILE_GRACE};
 pub use record::{ListQuery, MediaKind, MediaRecord, NewMedia, Page, SortBy, timestamp};
 pub use usage::{CAP_EPSILON, Cap, CapHit, HoldKey, Outcome, UsageEntry, first_cap_hit};
 
@@ -236,6 +236,21 @@ pub trait Catalog: Send + Sync + 'static {
     async fn oldest_first(&self) -> Result<Vec<(MediaId, u64, i64)>, StoreError>;
     /// Whether the database answers right now (`/readyz`, `doctor`).
     async fn ready(&self) -> Result<(), StoreError>;
+    /// Takes the library-wide lock `name` unless another process holds it
+    /// (`None` then), until the guard is dropped or this process dies:
+    /// work that must run in one process at a time (reconcile).
+    async fn try_exclusive(&self, name: &str) -> Result<Option<Exclusive>, StoreError>;
+}
+
+/// A held library-wide lock ([`Catalog::try_exclusive`]); dropping it
+/// releases the lock.
+pub struct Exclusive(#[allow(dead_code)] Box<dyn Send + Sync>);
+
+impl Exclusive {
+    /// A guard holding `held` (a connection, a lock file …) until dropped.
+    pub fn new(held: impl Send + Sync + 'static) -> Self {
+        Self(Box::new(held))
+    }
 }
 
 /// Durable jobs: what was asked, where the provider's work stands, and

@@ -7,7 +7,9 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Map, Value};
 
 use super::sqlite::Db;
-use crate::store::{Catalog, ListQuery, MediaId, MediaKind, MediaRecord, Page, SortBy, StoreError};
+use crate::store::{
+    Catalog, Exclusive, ListQuery, MediaId, MediaKind, MediaRecord, Page, SortBy, StoreError,
+};
 
 const COLUMNS: &str = "filename, kind, mime_type, size_bytes, width, height, created, created_ms, prompt, model, source, metadata";
 
@@ -289,6 +291,13 @@ impl Catalog for SqliteCatalog {
                 Ok(out)
             })
             .await
+    }
+
+    /// Always free: a local library's reconcile is ordered with its own
+    /// saves by the library's gate; processes sharing one directory (two
+    /// stdio servers) are not coordinated beyond put-if-absent.
+    async fn try_exclusive(&self, _name: &str) -> Result<Option<Exclusive>, StoreError> {
+        Ok(Some(Exclusive::new(())))
     }
 
     async fn ready(&self) -> Result<(), StoreError> {

@@ -782,3 +782,63 @@ async fn abandoned_saves_finish_and_settle_waits_for_them() {
     // Still usable after settling.
     store.save(new_media(&bytes, "after")).await.unwrap();
 }
+
+/// With other processes saving into the same store, reconcile leaves alone
+/// a save that is half-way there — a fresh sidecar without its file yet, a
+/// fresh row whose file it cannot see — and still clears old leftovers.
+#[tokio::test]
+async fn a_shared_reconcile_leaves_other_processes_saves_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let local = LocalStore::open(dir.path()).unwrap();
+    let shared = local.library().shared_with_other_processes();
+    let bytes = png(4, 3);
+    // Another process reserved a name (sidecar first) and is still writing.
+    let pending = new_name("image", chrono::Utc::now(), "png");
+    let record = MediaRecord {
+        id: pending.clone(),
+        kind: MediaKind::Image,
+        mime_type: "image/png".into(),
+        size_bytes: bytes.len() as u64,
+        width: Some(4),
+        height: Some(3),
+        created: chrono::Utc::now(),
+        prompt: Some("half-way".into()),
+        model: None,
+        source: None,
+        metadata: Map::new(),
+    }
+    .with_sidecar(Map::new());
+    local
+        .media
+        .put_sidecar_if_absent(&pending, record.sidecar_json())
+        .await
+        .unwrap();
+    // And another one's row is in, its file not yet visible here.
+    let racing = new_name("image", chrono::Utc::now(), "png");
+    let mut row = record.clone();
+    row.id = racing.clone();
+    local.catalog.insert(&row).await.unwrap();
+    // An old leftover (no date): cleared as before.
+    std::fs::write(dir.path().join("metadata/orphan.png.json"), b"{}").unwrap();
+
+    let report = shared.reconcile(Duration::from_secs(3600)).await.unwrap();
+    assert_eq!(
+        (report.removed, report.sidecars_removed),
+        (0, 1),
+        "{report:?}"
+    );
+    assert!(local.media.get_sidecar(&pending).await.unwrap().is_some());
+    assert!(local.catalog.get(&racing).await.unwrap().is_some());
+
+    // The same leftovers, with nobody else writing: cleared at once.
+    let report = local
+        .library()
+        .reconcile(Duration::from_secs(3600))
+        .await
+        .unwrap();
+    assert_eq!(
+        (report.removed, report.sidecars_removed),
+        (1, 1),
+        "{report:?}"
+    );
+}
