@@ -49,6 +49,9 @@ pub struct Thumbnail {
     pub bytes: Bytes,
 }
 
+/// How long a presigned download link stays valid.
+pub const PRESIGNED_TTL: std::time::Duration = std::time::Duration::from_secs(3600);
+
 impl Service {
     /// The largest upload, in bytes (`input_max_bytes`, as for every input).
     pub fn upload_limit(&self) -> u64 {
@@ -74,6 +77,16 @@ impl Service {
     }
 
     /// `range` of a stored file's bytes.
+    /// A link straight to the store for `id` (a presigned object-storage
+    /// URL, valid for [`PRESIGNED_TTL`]) when the store is set to make
+    /// them (`MCP_STORAGE_PRESIGN`); `None` otherwise.
+    pub async fn download_url(&self, id: &MediaId) -> Result<Option<String>, ServiceError> {
+        self.library
+            .download_url(id, PRESIGNED_TTL)
+            .await
+            .map_err(ServiceError::Storage)
+    }
+
     pub async fn read_range(&self, id: &MediaId, range: Range<u64>) -> Result<Bytes, ServiceError> {
         self.library
             .read_range(id, range)

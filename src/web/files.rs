@@ -51,6 +51,19 @@ async fn download(
         Some(_) => "attachment",
         None => "inline",
     };
+    // Presigned links (`MCP_STORAGE_PRESIGN`): the bytes come from the
+    // store itself, not through this server.
+    if q.download.is_none()
+        && let Some(url) = web.service.download_url(&file.id).await?
+        && let Ok(location) = HeaderValue::from_str(&url)
+    {
+        let mut response = StatusCode::TEMPORARY_REDIRECT.into_response();
+        response.headers_mut().insert(header::LOCATION, location);
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        return Ok(response);
+    }
     serve(&web, &file, &headers, disposition).await
 }
 

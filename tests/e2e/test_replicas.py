@@ -226,3 +226,28 @@ async def test_a_budget_cap_holds_for_calls_spread_over_replicas(bin_path, tmp_p
     finally:
         for s in servers:
             s.stop()
+
+
+async def test_presigned_links_send_clients_to_the_store(bin_path, tmp_path, emulator, shared):
+    (server,) = start_replicas(bin_path, tmp_path, emulator, shared, n=1, MCP_STORAGE_PRESIGN="1")
+    try:
+        async with Client(f"{server.url}/mcp", mode="2026-07-28") as client:
+            made = structured(await client.call_tool("generate_image", {"prompt": "straight from the bucket"}))
+
+        class NoRedirect(urllib.request.HTTPRedirectHandler):
+            def redirect_request(self, *args, **kwargs):
+                return None
+
+        opener = urllib.request.build_opener(NoRedirect)
+        with pytest.raises(urllib.error.HTTPError) as answer:
+            opener.open(made["url"], timeout=10)
+        assert answer.value.code == 307
+        location = answer.value.headers["Location"]
+        assert location.startswith(shared["MCP_STORAGE_ENDPOINT"]) and "X-Amz-Signature" in location
+        status, body = get(location)
+        assert status == 200 and body.startswith(PNG)
+        # A download (attachment) is still served by the replica itself.
+        status, served = get(made["url"] + "?download=1")
+        assert status == 200 and served == body
+    finally:
+        server.stop()
