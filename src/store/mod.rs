@@ -19,6 +19,7 @@ mod id;
 mod jobs;
 mod library;
 pub mod local;
+pub mod postgres;
 mod record;
 #[cfg(test)]
 pub(crate) mod suite;
