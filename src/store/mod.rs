@@ -37,7 +37,7 @@ pub use id::{InvalidMediaId, MediaId, new_name};
 pub use jobs::{InvalidJobId, Job, JobError, JobId, JobState};
 pub use library::{Library, ReconcileReport};
 pub use record::{ListQuery, MediaKind, MediaRecord, NewMedia, Page, SortBy, timestamp};
-pub use usage::{Outcome, UsageEntry};
+pub use usage::{CAP_EPSILON, Cap, CapHit, HoldKey, Outcome, UsageEntry, first_cap_hit};
 
 /// How long a temporary upload may sit before reconcile removes it even if
 /// its writer still seems alive (its process id may have been reused).
@@ -196,6 +196,32 @@ pub trait JobStore: Send + Sync + 'static {
     async fn active(&self) -> Result<Vec<Job>, StoreError>;
     /// The newest jobs, newest first.
     async fn recent(&self, limit: u32) -> Result<Vec<Job>, StoreError>;
+    /// Active jobs that no process drives (no lease, or its lease ran
+    /// out), oldest first, at most `limit`: each is now leased to `owner`
+    /// until `until`. Two processes never hold one job's lease at once, so
+    /// a job is polled and saved by one process; when that process dies,
+    /// its lease runs out and another takes the job over. Leases compare
+    /// with the callers' clocks: processes sharing a store keep their
+    /// clocks in step (NTP).
+    async fn claim(
+        &self,
+        owner: &str,
+        until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<Job>, StoreError>;
+    /// Extends `owner`'s lease on `id` to `until`; `false` when `owner`
+    /// does not hold it any more (it ran out and another process took the
+    /// job): the caller stops driving it.
+    async fn renew(
+        &self,
+        id: &JobId,
+        owner: &str,
+        until: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+    /// Gives up `owner`'s lease on `id` (the job ended, or the process
+    /// stops) so another may take it at once; a no-op if `owner` does not
+    /// hold it.
+    async fn release(&self, id: &JobId, owner: &str) -> Result<(), StoreError>;
 }
 
 /// The usage ledger: one row per backend call, kept with the catalog.
@@ -221,6 +247,31 @@ pub trait UsageLedger: Send + Sync + 'static {
     ) -> Result<Vec<UsageEntry>, StoreError>;
     /// What counts as spent from `since` on (every row's `cost_usd`).
     async fn spent_since(&self, since: DateTime<Utc>) -> Result<f64, StoreError>;
+    /// Reserves `usd` if, for every cap, the cost recorded since
+    /// `cap.since` plus the live holds plus `usd` stays within
+    /// `cap.limit_usd` ([`first_cap_hit`]). The check and the write are
+    /// one transaction, serialised against every other hold on the same
+    /// ledger, so concurrent calls from any number of processes never pass
+    /// a cap together. A hold still there at `expires` stops counting (its
+    /// process died before settling it).
+    async fn hold(
+        &self,
+        usd: f64,
+        caps: &[Cap],
+        expires: DateTime<Utc>,
+    ) -> Result<Result<HoldKey, CapHit>, StoreError>;
+    /// Takes `usd` off the hold `key` (removing it when nothing is left)
+    /// and records `entry`, in one transaction: what a call cost moves
+    /// from held to spent with no moment where it is neither. An unknown
+    /// or expired key only records the entry.
+    async fn settle(
+        &self,
+        key: &HoldKey,
+        usd: f64,
+        entry: Option<&UsageEntry>,
+    ) -> Result<(), StoreError>;
+    /// What the live holds add up to at `now`.
+    async fn held(&self, now: DateTime<Utc>) -> Result<f64, StoreError>;
 }
 
 /// Library changes for every listener: in one process (a channel) or,

@@ -389,6 +389,233 @@ pub async fn job_store(jobs: &dyn JobStore) {
     );
 }
 
+fn ids(jobs: &[Job]) -> Vec<JobId> {
+    jobs.iter().map(|j| j.id.clone()).collect()
+}
+
+/// Leases: one process drives a job at a time; an expired or released
+/// lease lets another take it over; ended jobs are never handed out.
+pub async fn job_leases(jobs: &dyn JobStore) {
+    let t0 = Utc::now() - chrono::Duration::seconds(10);
+    let first = job(t0);
+    let second = job(t0 + chrono::Duration::milliseconds(5));
+    let mut ended = job(t0 + chrono::Duration::milliseconds(10));
+    ended.state = JobState::Failed;
+    for j in [&first, &second, &ended] {
+        jobs.create(j).await.unwrap();
+    }
+    let soon = Utc::now() + chrono::Duration::seconds(60);
+    assert_eq!(
+        ids(&jobs.claim("a", soon, 10).await.unwrap()),
+        vec![first.id.clone(), second.id.clone()],
+        "every free active job, oldest first; never an ended one"
+    );
+    assert!(
+        jobs.claim("b", soon, 10).await.unwrap().is_empty(),
+        "leased jobs are not handed out twice"
+    );
+    assert!(
+        jobs.claim("a", soon, 10).await.unwrap().is_empty(),
+        "nor again to their holder"
+    );
+    assert!(jobs.renew(&first.id, "a", soon).await.unwrap());
+    assert!(
+        !jobs.renew(&first.id, "b", soon).await.unwrap(),
+        "only the holder renews"
+    );
+
+    // An update (a poll's progress) keeps the lease.
+    let mut polled = first.clone();
+    polled.state = JobState::Running;
+    polled.attempts = 1;
+    assert!(jobs.update(&polled).await.unwrap());
+    assert!(jobs.claim("b", soon, 10).await.unwrap().is_empty());
+
+    // A release by someone else changes nothing; the holder's frees it.
+    jobs.release(&first.id, "b").await.unwrap();
+    assert!(jobs.claim("b", soon, 10).await.unwrap().is_empty());
+    jobs.release(&first.id, "a").await.unwrap();
+    let taken = jobs.claim("b", soon, 10).await.unwrap();
+    assert_eq!(ids(&taken), vec![first.id.clone()]);
+    assert_eq!(taken[0], polled, "the claimed job is the stored one");
+    assert!(
+        !jobs.renew(&first.id, "a", soon).await.unwrap(),
+        "the old holder learns it lost the job"
+    );
+
+    // A lease that ran out (its process died) is taken over.
+    assert!(
+        jobs.renew(&second.id, "a", Utc::now() - chrono::Duration::seconds(1))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        ids(&jobs.claim("c", soon, 10).await.unwrap()),
+        vec![second.id.clone()]
+    );
+
+    // `limit` caps a claim; a job that ends is not handed out again.
+    let third = job(t0 + chrono::Duration::milliseconds(20));
+    let fourth = job(t0 + chrono::Duration::milliseconds(30));
+    jobs.create(&third).await.unwrap();
+    jobs.create(&fourth).await.unwrap();
+    assert_eq!(
+        ids(&jobs.claim("d", soon, 1).await.unwrap()),
+        vec![third.id.clone()]
+    );
+    let mut done = fourth.clone();
+    done.state = JobState::Succeeded;
+    assert!(jobs.update(&done).await.unwrap());
+    assert!(jobs.claim("e", soon, 10).await.unwrap().is_empty());
+    assert_eq!(
+        jobs.active().await.unwrap().len(),
+        3,
+        "leases do not change what is active"
+    );
+}
+
+fn usage(time: DateTime<Utc>, cost: f64, outcome: Outcome, job_id: Option<&str>) -> UsageEntry {
+    UsageEntry {
+        time: millis(time),
+        model: "gemini-3-pro-image-preview".into(),
+        operation: "generate".into(),
+        kind: "image".into(),
+        size: Some("1K".into()),
+        seconds: None,
+        estimate_usd: Some(cost),
+        cost_usd: cost,
+        outcome,
+        error: None,
+        job_id: job_id.map(str::to_owned),
+    }
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() < 1e-6
+}
+
+/// The ledger: rows in and out by time, spend sums, settling a video
+/// job's row, and holds that never let concurrent calls pass a cap.
+pub async fn usage_ledger(ledger: &dyn UsageLedger) {
+    let now = Utc::now();
+    let yesterday = now - chrono::Duration::days(1);
+    let old = usage(yesterday, 0.5, Outcome::Succeeded, None);
+    let blocked = UsageEntry {
+        error: Some("CONTENT_BLOCKED".into()),
+        ..usage(
+            now - chrono::Duration::seconds(5),
+            0.0,
+            Outcome::Blocked,
+            None,
+        )
+    };
+    let video = UsageEntry {
+        kind: "video".into(),
+        operation: "generate_video".into(),
+        seconds: Some(8.0),
+        ..usage(
+            now - chrono::Duration::seconds(4),
+            3.2,
+            Outcome::Running,
+            Some("job_1"),
+        )
+    };
+    for e in [&old, &blocked, &video] {
+        ledger.record(e).await.unwrap();
+    }
+    let today = now - chrono::Duration::hours(1);
+    let later = now + chrono::Duration::hours(1);
+    assert_eq!(
+        ledger.entries(today, later).await.unwrap(),
+        vec![blocked.clone(), video.clone()],
+        "rows in the range, oldest first, as written"
+    );
+    assert_eq!(ledger.entries(yesterday, today).await.unwrap(), vec![old]);
+    assert!(close(ledger.spent_since(today).await.unwrap(), 3.2));
+    assert!(close(ledger.spent_since(yesterday).await.unwrap(), 3.7));
+    assert!(
+        ledger
+            .settle_job("job_1", Outcome::Succeeded, 2.4, Some(6.0), None)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !ledger
+            .settle_job("job_unknown", Outcome::Failed, 0.0, None, None)
+            .await
+            .unwrap()
+    );
+    let settled = &ledger.entries(today, later).await.unwrap()[1];
+    assert_eq!(
+        (settled.outcome, settled.cost_usd, settled.seconds),
+        (Outcome::Succeeded, 2.4, Some(6.0))
+    );
+    assert!(close(ledger.spent_since(today).await.unwrap(), 2.4));
+
+    // Holds, against a cap of 3.4 today (2.4 spent): 1.0 is left.
+    let caps = [
+        Cap {
+            since: today,
+            limit_usd: 3.4,
+        },
+        Cap {
+            since: yesterday,
+            limit_usd: 100.0,
+        },
+    ];
+    let soon = Utc::now() + chrono::Duration::minutes(5);
+    // A hold whose process died (expired) does not count.
+    ledger
+        .hold(0.9, &caps, Utc::now() - chrono::Duration::seconds(1))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(close(ledger.held(Utc::now()).await.unwrap(), 0.0));
+    let batch = ledger.hold(0.6, &caps, soon).await.unwrap().unwrap();
+    let refused = ledger.hold(0.6, &caps, soon).await.unwrap().unwrap_err();
+    assert_eq!(refused.cap, 0);
+    assert!(close(refused.committed_usd, 3.0), "{refused:?}");
+    assert!(close(ledger.held(Utc::now()).await.unwrap(), 0.6));
+    // One image of the batch: its share moves from held to spent at once.
+    ledger
+        .settle(
+            &batch,
+            0.2,
+            Some(&usage(Utc::now(), 0.2, Outcome::Succeeded, None)),
+        )
+        .await
+        .unwrap();
+    assert!(close(ledger.held(Utc::now()).await.unwrap(), 0.4));
+    assert!(close(ledger.spent_since(today).await.unwrap(), 2.6));
+    // The rest of the batch was not made: released without a row.
+    ledger.settle(&batch, 0.4, None).await.unwrap();
+    assert!(close(ledger.held(Utc::now()).await.unwrap(), 0.0));
+    // Exactly up to the cap passes (0.8 left), a cent more does not.
+    assert!(ledger.hold(0.81, &caps, soon).await.unwrap().is_err());
+    let full = ledger.hold(0.8, &caps, soon).await.unwrap().unwrap();
+    ledger.settle(&full, 0.8, None).await.unwrap();
+    // An unknown key still records its entry.
+    ledger
+        .settle(
+            &HoldKey::new(),
+            1.0,
+            Some(&usage(Utc::now(), 0.3, Outcome::Succeeded, None)),
+        )
+        .await
+        .unwrap();
+    assert!(close(ledger.spent_since(today).await.unwrap(), 2.9));
+
+    // Twenty concurrent holds of 0.05 against 0.5 left: exactly ten pass.
+    let tries: Vec<_> = (0..20).map(|_| ledger.hold(0.05, &caps, soon)).collect();
+    let passed = futures::future::join_all(tries)
+        .await
+        .into_iter()
+        .filter(|r| matches!(r, Ok(Ok(_))))
+        .count();
+    assert_eq!(passed, 10);
+    assert!(close(ledger.held(Utc::now()).await.unwrap(), 0.5));
+}
+
 /// Changes reach every listener, in order; bursts can be drained.
 pub async fn change_feed(feed: &dyn ChangeFeed) {
     let mut one = feed.subscribe();

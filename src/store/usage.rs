@@ -57,3 +57,55 @@ pub struct UsageEntry {
     /// The video job, for rows that settle later.
     pub job_id: Option<String>,
 }
+
+/// A spending limit: the cost recorded from `since` on, plus every live
+/// hold, may not pass `limit_usd`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Cap {
+    pub since: DateTime<Utc>,
+    pub limit_usd: f64,
+}
+
+/// Why a hold was refused: the first cap it would have passed, and what
+/// was already committed against it (spent + held).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CapHit {
+    /// Index into the caps given to [`super::UsageLedger::hold`].
+    pub cap: usize,
+    pub committed_usd: f64,
+}
+
+/// The name of a live hold in the ledger.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct HoldKey(pub String);
+
+impl HoldKey {
+    /// A fresh, unguessable key.
+    pub fn new() -> Self {
+        Self(format!("hold_{:032x}", rand::random::<u128>()))
+    }
+}
+
+impl Default for HoldKey {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Slack for sums of dollar figures: a hold that lands exactly on a cap
+/// passes even when the floating-point sum is a hair above it.
+pub const CAP_EPSILON: f64 = 1e-9;
+
+/// Which cap (if any) `usd` more would pass, given each cap's spend and
+/// the live holds: the one rule every ledger applies inside its
+/// transaction.
+pub fn first_cap_hit(caps: &[Cap], spent: &[f64], held: f64, usd: f64) -> Option<CapHit> {
+    caps.iter()
+        .zip(spent)
+        .enumerate()
+        .find(|(_, (cap, spent))| *spent + held + usd > cap.limit_usd + CAP_EPSILON)
+        .map(|(i, (_, spent))| CapHit {
+            cap: i,
+            committed_usd: spent + held,
+        })
+}

@@ -2,6 +2,7 @@
 //! columns its queries use.
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::sqlite::Db;
@@ -96,6 +97,67 @@ impl JobStore for SqliteJobs {
                     "SELECT body FROM jobs WHERE state IN ('queued', 'running') ORDER BY created_ms, id",
                     [],
                 )
+            })
+            .await
+    }
+
+    async fn claim(
+        &self,
+        owner: &str,
+        until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<Job>, StoreError> {
+        let owner = owner.to_owned();
+        let now = Utc::now().timestamp_millis();
+        let mut claimed = self
+            .db
+            .run(move |c| {
+                // One statement: the connection (and, across processes,
+                // SQLite's write lock) makes it atomic.
+                jobs(
+                    c,
+                    "UPDATE jobs SET lease_owner = ?1, lease_until_ms = ?2
+                     WHERE id IN (
+                         SELECT id FROM jobs
+                         WHERE state IN ('queued', 'running')
+                           AND (lease_owner IS NULL OR lease_until_ms IS NULL OR lease_until_ms <= ?3)
+                         ORDER BY created_ms, id LIMIT ?4)
+                     RETURNING body",
+                    params![owner, until.timestamp_millis(), now, limit],
+                )
+            })
+            .await?;
+        claimed.sort_by(|a, b| (a.created, &a.id).cmp(&(b.created, &b.id)));
+        Ok(claimed)
+    }
+
+    async fn renew(
+        &self,
+        id: &JobId,
+        owner: &str,
+        until: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let (id, owner) = (id.clone(), owner.to_owned());
+        self.db
+            .run(move |c| {
+                c.prepare_cached(
+                    "UPDATE jobs SET lease_until_ms = ?3 WHERE id = ?1 AND lease_owner = ?2",
+                )?
+                .execute(params![id.as_str(), owner, until.timestamp_millis()])
+                .map(|n| n > 0)
+            })
+            .await
+    }
+
+    async fn release(&self, id: &JobId, owner: &str) -> Result<(), StoreError> {
+        let (id, owner) = (id.clone(), owner.to_owned());
+        self.db
+            .run(move |c| {
+                c.prepare_cached(
+                    "UPDATE jobs SET lease_owner = NULL, lease_until_ms = NULL WHERE id = ?1 AND lease_owner = ?2",
+                )?
+                .execute(params![id.as_str(), owner])
+                .map(drop)
             })
             .await
     }

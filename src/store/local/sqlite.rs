@@ -10,7 +10,7 @@ use rusqlite::Connection;
 
 use crate::store::{StoreError, blocking};
 
-const SCHEMA_VERSION: i32 = 5;
+const SCHEMA_VERSION: i32 = 6;
 
 /// The schema, applied whenever `user_version` is older (every statement is
 /// idempotent).
@@ -27,6 +27,10 @@ const SCHEMA_VERSION: i32 = 5;
 ///
 /// Usage (version 5): the ledger, one row per backend call; sums run over
 /// `time_ms` ranges.
+///
+/// Version 6: budget holds (`usage_holds`) and job leases (the `lease_*`
+/// columns, added by [`add_lease_columns`] since SQLite's `ADD COLUMN` has
+/// no `IF NOT EXISTS`).
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS media (
     filename    TEXT PRIMARY KEY,
@@ -108,7 +112,26 @@ CREATE TABLE IF NOT EXISTS usage (
 );
 CREATE INDEX IF NOT EXISTS usage_time ON usage(time_ms);
 CREATE INDEX IF NOT EXISTS usage_job ON usage(job_id) WHERE job_id IS NOT NULL;
+CREATE TABLE IF NOT EXISTS usage_holds (
+    key         TEXT PRIMARY KEY,
+    usd         REAL NOT NULL,
+    expires_ms  INTEGER NOT NULL
+);
 ";
+
+/// Adds the job lease columns unless they are there.
+fn add_lease_columns(conn: &Connection) -> Result<(), rusqlite::Error> {
+    let mut stmt = conn.prepare("SELECT name FROM pragma_table_info('jobs')")?;
+    let columns: Vec<String> = stmt
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    for (name, kind) in [("lease_owner", "TEXT"), ("lease_until_ms", "INTEGER")] {
+        if !columns.iter().any(|c| c == name) {
+            conn.execute_batch(&format!("ALTER TABLE jobs ADD COLUMN {name} {kind}"))?;
+        }
+    }
+    Ok(())
+}
 
 /// The database: one connection, shared by the catalog and the jobs.
 /// Cheap to clone.
@@ -182,6 +205,7 @@ fn try_open(path: &Path) -> Result<Connection, rusqlite::Error> {
     let version: i32 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
     if version < SCHEMA_VERSION {
         conn.execute_batch(SCHEMA)?;
+        add_lease_columns(&conn)?;
         conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     }
     Ok(conn)

@@ -14,6 +14,7 @@ use crate::store::{
     Catalog, Change, Library, ListQuery, MediaId, MediaKind, MediaRecord, MediaStore, NewMedia,
     Page, ReconcileReport, SortBy, new_name, suite,
 };
+use crate::store::{JobStore, UsageLedger};
 
 fn new_media(bytes: &[u8], prompt: &str) -> NewMedia {
     let mut metadata = Map::new();
@@ -66,6 +67,10 @@ async fn local_ports_honour_the_shared_contracts() {
         local.feed.clone(),
     )
     .await;
+    let fresh = tempfile::tempdir().unwrap();
+    let local = LocalStore::open(fresh.path()).unwrap();
+    suite::job_leases(local.jobs.as_ref()).await;
+    suite::usage_ledger(local.usage.as_ref()).await;
 }
 
 /// Opening for a look creates nothing where there is no library, and finds
@@ -572,6 +577,70 @@ async fn older_catalog_schema_is_upgraded_and_search_index_rebuilt() {
         .await
         .unwrap();
     assert_eq!(found.total, 1);
+}
+
+/// A version-5 catalog (no leases, no holds) with an active job opens as
+/// version 6 and the job can be claimed.
+#[tokio::test]
+async fn a_version_5_catalog_gains_job_leases_and_budget_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let at = chrono::Utc::now();
+    let job = crate::store::Job {
+        id: crate::store::JobId::new(at),
+        operation: "generate_video".into(),
+        provider: "gemini".into(),
+        model: "veo-3.1-generate-preview".into(),
+        state: crate::store::JobState::Running,
+        params: serde_json::Map::new(),
+        provider_ref: Some("models/veo/operations/x".into()),
+        progress: None,
+        attempts: 2,
+        error: None,
+        result: None,
+        sample_uri: None,
+        created: at,
+        updated: at,
+        deadline: at + chrono::Duration::minutes(20),
+    };
+    {
+        let c = rusqlite::Connection::open(dir.path().join(CATALOG_FILE)).unwrap();
+        c.execute_batch(
+            "CREATE TABLE jobs (id TEXT PRIMARY KEY, state TEXT NOT NULL, created_ms INTEGER NOT NULL, body TEXT NOT NULL);
+             PRAGMA user_version = 5;",
+        )
+        .unwrap();
+        c.execute(
+            "INSERT INTO jobs VALUES (?1, 'running', ?2, ?3)",
+            rusqlite::params![
+                job.id.as_str(),
+                at.timestamp_millis(),
+                serde_json::to_string(&job).unwrap()
+            ],
+        )
+        .unwrap();
+    }
+    let local = LocalStore::open(dir.path()).unwrap();
+    let soon = chrono::Utc::now() + chrono::Duration::minutes(1);
+    let claimed = local.jobs.claim("me", soon, 10).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].id, job.id);
+    let cap = crate::store::Cap {
+        since: at - chrono::Duration::days(1),
+        limit_usd: 1.0,
+    };
+    assert!(local.usage.hold(0.5, &[cap], soon).await.unwrap().is_ok());
+    // Opening again (already version 6) keeps the lease and the hold.
+    drop(local);
+    let again = LocalStore::open(dir.path()).unwrap();
+    assert!(
+        again
+            .jobs
+            .claim("other", soon, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!((again.usage.held(chrono::Utc::now()).await.unwrap() - 0.5).abs() < 1e-9);
 }
 
 #[tokio::test]

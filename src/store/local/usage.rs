@@ -2,10 +2,12 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
-use rusqlite::params;
+use rusqlite::{Connection, TransactionBehavior, params};
 
 use super::sqlite::Db;
-use crate::store::{Outcome, StoreError, UsageEntry, UsageLedger};
+use crate::store::{
+    Cap, CapHit, HoldKey, Outcome, StoreError, UsageEntry, UsageLedger, first_cap_hit,
+};
 
 /// The usage ledger in the embedded database.
 #[derive(Clone)]
@@ -19,32 +21,107 @@ impl SqliteUsage {
     }
 }
 
+fn insert(c: &Connection, e: &UsageEntry) -> Result<(), rusqlite::Error> {
+    c.prepare_cached(
+        "INSERT INTO usage (time_ms, model, operation, kind, size, seconds, estimate_usd, cost_usd, outcome, error, job_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    )?
+    .execute(params![
+        e.time.timestamp_millis(),
+        e.model,
+        e.operation,
+        e.kind,
+        e.size,
+        e.seconds,
+        e.estimate_usd,
+        e.cost_usd,
+        e.outcome.as_str(),
+        e.error,
+        e.job_id,
+    ])
+    .map(drop)
+}
+
+fn spent(c: &Connection, since: DateTime<Utc>) -> Result<f64, rusqlite::Error> {
+    c.prepare_cached("SELECT coalesce(sum(cost_usd), 0.0) FROM usage WHERE time_ms >= ?1")?
+        .query_row([since.timestamp_millis()], |r| r.get(0))
+}
+
+fn held(c: &Connection, now: DateTime<Utc>) -> Result<f64, rusqlite::Error> {
+    c.prepare_cached("SELECT coalesce(sum(usd), 0.0) FROM usage_holds WHERE expires_ms > ?1")?
+        .query_row([now.timestamp_millis()], |r| r.get(0))
+}
+
 #[async_trait]
 impl UsageLedger for SqliteUsage {
     async fn record(&self, e: &UsageEntry) -> Result<(), StoreError> {
         let e = e.clone();
+        self.db.run(move |c| insert(c, &e)).await
+    }
+
+    async fn hold(
+        &self,
+        usd: f64,
+        caps: &[Cap],
+        expires: DateTime<Utc>,
+    ) -> Result<Result<HoldKey, CapHit>, StoreError> {
+        let caps = caps.to_vec();
         self.db
             .run(move |c| {
-                c.prepare_cached(
-                    "INSERT INTO usage (time_ms, model, operation, kind, size, seconds, estimate_usd, cost_usd, outcome, error, job_id)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-                )?
-                .execute(params![
-                    e.time.timestamp_millis(),
-                    e.model,
-                    e.operation,
-                    e.kind,
-                    e.size,
-                    e.seconds,
-                    e.estimate_usd,
-                    e.cost_usd,
-                    e.outcome.as_str(),
-                    e.error,
-                    e.job_id,
-                ])
-                .map(drop)
+                // IMMEDIATE: the write lock is taken before the sums are
+                // read, so another process's hold waits for this one.
+                let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let now = Utc::now();
+                tx.execute(
+                    "DELETE FROM usage_holds WHERE expires_ms <= ?1",
+                    [now.timestamp_millis()],
+                )?;
+                let spent: Vec<f64> = caps
+                    .iter()
+                    .map(|cap| spent(&tx, cap.since))
+                    .collect::<Result<_, _>>()?;
+                if let Some(hit) = first_cap_hit(&caps, &spent, held(&tx, now)?, usd) {
+                    return Ok(Err(hit));
+                }
+                let key = HoldKey::new();
+                tx.execute(
+                    "INSERT INTO usage_holds (key, usd, expires_ms) VALUES (?1, ?2, ?3)",
+                    params![key.0, usd, expires.timestamp_millis()],
+                )?;
+                tx.commit()?;
+                Ok(Ok(key))
             })
             .await
+    }
+
+    async fn settle(
+        &self,
+        key: &HoldKey,
+        usd: f64,
+        entry: Option<&UsageEntry>,
+    ) -> Result<(), StoreError> {
+        let (key, entry) = (key.clone(), entry.cloned());
+        self.db
+            .run(move |c| {
+                let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                tx.execute(
+                    "UPDATE usage_holds SET usd = usd - ?2 WHERE key = ?1",
+                    params![key.0, usd],
+                )?;
+                tx.execute(
+                    "DELETE FROM usage_holds WHERE key = ?1 AND usd <= ?2",
+                    params![key.0, crate::store::CAP_EPSILON],
+                )?;
+                if let Some(e) = &entry {
+                    insert(&tx, e)?;
+                }
+                tx.commit()
+            })
+            .await
+    }
+
+    async fn held(&self, now: DateTime<Utc>) -> Result<f64, StoreError> {
+        self.db.run(move |c| held(c, now)).await
     }
 
     async fn settle_job(
@@ -105,14 +182,6 @@ impl UsageLedger for SqliteUsage {
     }
 
     async fn spent_since(&self, since: DateTime<Utc>) -> Result<f64, StoreError> {
-        let since = since.timestamp_millis();
-        self.db
-            .run(move |c| {
-                c.prepare_cached(
-                    "SELECT coalesce(sum(cost_usd), 0.0) FROM usage WHERE time_ms >= ?1",
-                )?
-                .query_row([since], |r| r.get(0))
-            })
-            .await
+        self.db.run(move |c| spent(c, since)).await
     }
 }
