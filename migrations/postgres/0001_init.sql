@@ -73,7 +73,7 @@ CREATE INDEX usage_job ON usage (job_id) WHERE job_id IS NOT NULL;
 -- Budget holds: amounts reserved by calls under way, counted against the
 -- caps until they are settled or expire.
 CREATE TABLE usage_holds (
-    key     bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    key     text PRIMARY KEY,
     usd     double precision NOT NULL,
     expires timestamptz NOT NULL
 );

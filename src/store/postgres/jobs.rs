@@ -2,11 +2,12 @@
 //! columns its queries use, and the lease of the replica that drives it.
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use serde_json::Value;
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
-use super::{Db, json, millis};
+use super::{Db, json, millis, text};
 use crate::store::{Job, JobId, JobStore, StoreError};
 
 /// The jobs in a PostgreSQL database.
@@ -119,6 +120,74 @@ impl JobStore for PgJobs {
             &[],
         )
         .await
+    }
+
+    /// One statement: `FOR UPDATE SKIP LOCKED` makes concurrent claims
+    /// (from any replica) pass over the rows another is taking, and the
+    /// recheck of a row another claim took in the meantime finds its new
+    /// lease.
+    async fn claim(
+        &self,
+        owner: &str,
+        until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<Job>, StoreError> {
+        let mut claimed = self
+            .jobs(
+                "UPDATE jobs SET lease_owner = $1, lease_until = $2
+                 WHERE id IN (
+                     SELECT id FROM jobs
+                     WHERE state IN ('queued', 'running')
+                       AND (lease_owner IS NULL OR lease_until IS NULL OR lease_until <= $3)
+                     ORDER BY created, id
+                     LIMIT $4
+                     FOR UPDATE SKIP LOCKED)
+                 RETURNING body",
+                &[
+                    &text(owner),
+                    &millis(until),
+                    &millis(Utc::now()),
+                    &i64::from(limit),
+                ],
+            )
+            .await?;
+        claimed.sort_by(|a, b| (a.created, &a.id).cmp(&(b.created, &b.id)));
+        Ok(claimed)
+    }
+
+    async fn renew(
+        &self,
+        id: &JobId,
+        owner: &str,
+        until: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let client = self.db.client().await?;
+        let err = |e| self.db.error(e);
+        let stmt = client
+            .prepare_cached("UPDATE jobs SET lease_until = $3 WHERE id = $1 AND lease_owner = $2")
+            .await
+            .map_err(err)?;
+        let n = client
+            .execute(&stmt, &[&id.as_str(), &text(owner), &millis(until)])
+            .await
+            .map_err(err)?;
+        Ok(n > 0)
+    }
+
+    async fn release(&self, id: &JobId, owner: &str) -> Result<(), StoreError> {
+        let client = self.db.client().await?;
+        let err = |e| self.db.error(e);
+        let stmt = client
+            .prepare_cached(
+                "UPDATE jobs SET lease_owner = NULL, lease_until = NULL WHERE id = $1 AND lease_owner = $2",
+            )
+            .await
+            .map_err(err)?;
+        client
+            .execute(&stmt, &[&id.as_str(), &text(owner)])
+            .await
+            .map_err(err)?;
+        Ok(())
     }
 
     async fn recent(&self, limit: u32) -> Result<Vec<Job>, StoreError> {

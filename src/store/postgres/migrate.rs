@@ -19,14 +19,14 @@ use crate::store::StoreError;
 /// nothing else in the database uses: "mgmigrat").
 const LOCK: i64 = 0x6d67_6d69_6772_6174;
 
-struct Migration {
+pub(super) struct Migration {
     version: i32,
-    name: &'static str,
+    pub(super) name: &'static str,
     sql: &'static str,
 }
 
 /// Every migration, oldest first.
-const MIGRATIONS: &[Migration] = &[Migration {
+pub(super) const MIGRATIONS: &[Migration] = &[Migration {
     version: 1,
     name: "0001_init",
     sql: include_str!("../../../migrations/postgres/0001_init.sql"),

@@ -183,17 +183,6 @@ pub(crate) enum PgError {
     Other(String),
 }
 
-impl PgError {
-    /// The server's error code (`SQLSTATE`), if the server refused.
-    #[cfg(test)]
-    pub(crate) fn code(&self) -> Option<&tokio_postgres::error::SqlState> {
-        match self {
-            Self::Postgres(e) => e.code(),
-            Self::Other(_) => None,
-        }
-    }
-}
-
 impl fmt::Display for PgError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
