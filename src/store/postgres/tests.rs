@@ -485,6 +485,14 @@ async fn listings_are_identical_to_sqlite_for_the_same_rows() {
                         };
                         assert_eq!((ids(&pg), pg.total), (ids(&lite), lite.total), "{q:?}");
                         assert_eq!(pg.records, lite.records, "{q:?}");
+                        if kind.is_none() && offset == 0 && limit == 20 {
+                            // Every search but the last finds something.
+                            assert_eq!(
+                                pg.total == 0,
+                                text == Some("nothing like it"),
+                                "{q:?}"
+                            );
+                        }
                         compared += 1;
                     }
                 }
@@ -581,24 +589,202 @@ async fn errors_name_the_server_without_credentials() {
     assert!(!format!("{e} {e:?}").contains("s3cret-pw"), "{e}");
 }
 
-/// `sslmode=require` speaks TLS or fails; it never falls back to plain
-/// text (the test server has no TLS).
+/// Runs `openssl` (Debian's PostgreSQL depends on it, through ssl-cert).
+fn openssl(dir: &std::path::Path, args: &[&str]) {
+    let out = std::process::Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl runs");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A CA and a certificate for 127.0.0.1 signed by it, in `dir`:
+/// `ca.pem`, `server.crt`, `server.key`.
+fn make_certificates(dir: &std::path::Path) {
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    let mut ca = vec![
+        "req",
+        "-x509",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=media-gen test CA",
+    ];
+    ca.extend(ec);
+    ca.extend([
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+    ]);
+    openssl(dir, &ca);
+    let mut csr = vec!["req", "-subj", "/CN=127.0.0.1"];
+    csr.extend(ec);
+    csr.extend(["-keyout", "server.key", "-out", "server.csr"]);
+    openssl(dir, &csr);
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "server.ext",
+            "-out",
+            "server.crt",
+        ],
+    );
+}
+
+/// TLS when the URL asks for it: `require` never falls back to plain text
+/// (the server has no TLS at first); once the server has a certificate,
+/// `verify-full` with its CA as `sslrootcert` connects over TLS, while
+/// `require` without that CA and a name the certificate does not carry
+/// are refused (the certificate is always verified).
 #[tokio::test]
-async fn sslmode_require_refuses_a_server_without_tls() {
+async fn tls_is_used_when_asked_and_the_certificate_is_verified() {
     let db = TestDb::new().await;
-    let url = format!("{}?sslmode=require", db.url);
-    let Err(e) = PgStore::connect(&url).await else {
+    let require = format!("{}?sslmode=require", db.url);
+    let Err(e) = PgStore::connect(&require).await else {
         panic!("connected without TLS although sslmode=require");
     };
     assert!(e.to_string().contains("TLS"), "{e}");
-    // `disable` and `prefer` connect in plain text.
     for mode in ["disable", "prefer"] {
         let store = PgStore::connect(&format!("{}?sslmode={mode}", db.url))
             .await
             .unwrap();
         store.ready().await.unwrap();
     }
+
+    // The server gets a certificate (and keeps it only for this test).
+    let certs = tempfile::tempdir().unwrap();
+    make_certificates(certs.path());
+    let server = Target::parse(&server_url())
+        .unwrap()
+        .connect_one()
+        .await
+        .unwrap();
+    let data: String = server
+        .query_one("SHOW data_directory", &[])
+        .await
+        .unwrap()
+        .get(0);
+    // The server's user must own its key (as root, the cluster runs as
+    // another user).
+    let owner = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(&data).unwrap());
+    for entry in [certs.path().to_owned()]
+        .into_iter()
+        .chain(["server.crt", "server.key", "ca.pem"].map(|f| certs.path().join(f)))
+    {
+        std::os::unix::fs::chown(&entry, Some(owner), None).unwrap();
+    }
+    std::fs::set_permissions(
+        certs.path().join("server.key"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    let path = |f: &str| {
+        certs
+            .path()
+            .join(f)
+            .display()
+            .to_string()
+            .replace('\'', "''")
+    };
+    // One statement at a time: ALTER SYSTEM refuses a transaction block.
+    let configure = async |statements: &[String]| {
+        for sql in statements {
+            server.batch_execute(sql).await.unwrap();
+        }
+    };
+    configure(&[
+        format!("ALTER SYSTEM SET ssl_cert_file = '{}'", path("server.crt")),
+        format!("ALTER SYSTEM SET ssl_key_file = '{}'", path("server.key")),
+        "ALTER SYSTEM SET ssl = on".into(),
+        "SELECT pg_reload_conf()".into(),
+    ])
+    .await;
+    let outcome = async {
+        let ca = path("ca.pem");
+        let verified = format!("{}?sslmode=verify-full&sslrootcert={ca}", db.url);
+        // The reload is asynchronous: wait until the server speaks TLS.
+        let mut store = None;
+        for _ in 0..50 {
+            match PgStore::connect(&verified).await {
+                Ok(s) => {
+                    store = Some(s);
+                    break;
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+        let store = store.expect("no TLS connection with the CA given");
+        store.ready().await.unwrap();
+        let client = store.db.client().await.unwrap();
+        let ssl: bool = client
+            .query_one(
+                "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        assert!(ssl, "the pooled connection speaks TLS");
+        suite::change_feed(store.feed.as_ref()).await;
+        // Without the CA, the certificate is not trusted, `require` or not.
+        let Err(e) = PgStore::connect(&require).await else {
+            panic!("an unknown CA was trusted");
+        };
+        assert!(e.to_string().contains("certificate"), "{e}");
+        // A name the certificate does not carry.
+        let by_name = with_dbname(&server_url(), &db.name).replace("127.0.0.1", "localhost");
+        let Err(e) =
+            PgStore::connect(&format!("{by_name}?sslmode=verify-full&sslrootcert={ca}")).await
+        else {
+            panic!("a certificate for 127.0.0.1 was accepted for localhost");
+        };
+        assert!(e.to_string().contains("certificate"), "{e}");
+    };
+    let outcome = futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(outcome)).await;
+    configure(&[
+        "ALTER SYSTEM RESET ssl".into(),
+        "ALTER SYSTEM RESET ssl_cert_file".into(),
+        "ALTER SYSTEM RESET ssl_key_file".into(),
+        "SELECT pg_reload_conf()".into(),
+    ])
+    .await;
     db.drop().await;
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
 }
 
 #[test]
