@@ -34,6 +34,61 @@ CREATE INDEX media_ready_kind_name ON media (kind, filename) WHERE state = 'read
 CREATE INDEX media_deleting ON media (filename) WHERE state <> 'ready';
 CREATE INDEX media_source ON media (source, created, filename) WHERE source IS NOT NULL;
 
+-- Writes to the catalog are serialised: every statement that changes
+-- `media` first takes one transaction-scoped advisory lock ("mgcatalg"),
+-- before it touches a row. Catalog writes are short (a save's row, a
+-- delete's mark), so this costs little; in exchange no two writers ever
+-- wait on each other's rows in opposite orders (a batch upsert beside a
+-- delete), and the counters below are kept without deadlocks.
+CREATE FUNCTION media_write_lock() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_advisory_xact_lock(7883378942950861927);
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER media_write_lock BEFORE INSERT OR UPDATE OR DELETE ON media
+    FOR EACH STATEMENT EXECUTE FUNCTION media_write_lock();
+
+-- The number of ready rows per kind, kept by triggers in the same
+-- transaction as the change, so a listing's `total` without a search costs
+-- one small read instead of counting every row. The triggers run once per
+-- statement (a batch insert updates each counter once); a statement that
+-- leaves the counts as they were (reconcile's upsert of a known row) does
+-- not touch them.
+CREATE TABLE media_counts (
+    kind text PRIMARY KEY,
+    n    bigint NOT NULL
+);
+CREATE FUNCTION media_count_rows() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        INSERT INTO media_counts (kind, n)
+            SELECT kind, count(*) FROM new_rows WHERE state = 'ready' GROUP BY kind
+            ON CONFLICT (kind) DO UPDATE SET n = media_counts.n + excluded.n;
+    ELSIF TG_OP = 'DELETE' THEN
+        INSERT INTO media_counts (kind, n)
+            SELECT kind, -count(*) FROM old_rows WHERE state = 'ready' GROUP BY kind
+            ON CONFLICT (kind) DO UPDATE SET n = media_counts.n + excluded.n;
+    ELSE
+        INSERT INTO media_counts (kind, n)
+            SELECT kind, sum(d) FROM (
+                SELECT kind, 1 AS d FROM new_rows WHERE state = 'ready'
+                UNION ALL
+                SELECT kind, -1 AS d FROM old_rows WHERE state = 'ready'
+            ) AS changes
+            GROUP BY kind HAVING sum(d) <> 0
+            ON CONFLICT (kind) DO UPDATE SET n = media_counts.n + excluded.n;
+    END IF;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER media_count_insert AFTER INSERT ON media
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION media_count_rows();
+CREATE TRIGGER media_count_update AFTER UPDATE ON media
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION media_count_rows();
+CREATE TRIGGER media_count_delete AFTER DELETE ON media
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION media_count_rows();
+
 -- Prompt search: a case-insensitive substring (ILIKE), served by a trigram
 -- index for three characters or more.
 CREATE EXTENSION IF NOT EXISTS pg_trgm;

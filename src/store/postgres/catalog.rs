@@ -235,7 +235,8 @@ impl Catalog for PgCatalog {
             params.push(Box::new(kind.as_str()));
             filter.push_str(&format!(" AND kind = ${}", params.len()));
         }
-        if let Some(t) = q.text.as_deref().filter(|t| !t.is_empty()) {
+        let search = q.text.as_deref().filter(|t| !t.is_empty());
+        if let Some(t) = search {
             params.push(Box::new(substring_pattern(&text(t))));
             filter.push_str(&format!(
                 " AND prompt ILIKE ${} ESCAPE E'\\\\'",
@@ -249,7 +250,14 @@ impl Catalog for PgCatalog {
             SortBy::Name => format!("filename {dir}"),
         };
         let n = params.len();
-        let count_sql = format!("SELECT count(*) FROM media WHERE {filter}");
+        let count_sql = match (search, q.kind) {
+            // No search: the per-kind counters (`media_counts`).
+            (None, Some(_)) => {
+                "SELECT coalesce(sum(n), 0)::bigint FROM media_counts WHERE kind = $1".into()
+            }
+            (None, None) => "SELECT coalesce(sum(n), 0)::bigint FROM media_counts".into(),
+            (Some(_), _) => format!("SELECT count(*) FROM media WHERE {filter}"),
+        };
         let page_sql = format!(
             "SELECT {COLUMNS} FROM media WHERE {filter} ORDER BY {order} LIMIT ${} OFFSET ${}",
             n + 1,
