@@ -180,7 +180,9 @@ pub struct ImageMetadata {
 pub struct ImageOutput {
     /// Always `true`.
     pub success: bool,
-    /// Absolute path of the saved file.
+    /// Absolute path of the saved file. Absent when the library is in
+    /// object storage (no file on this machine): use `url` or `uri`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub image_path: String,
     /// File name inside the media library (use it with the library tools).
     pub filename: String,
@@ -295,7 +297,8 @@ pub struct ListModelsOutput {
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct FileEntry {
     pub filename: String,
-    /// Absolute path.
+    /// Absolute path; absent when the library is in object storage.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub path: String,
     /// `image` or `video`.
     #[serde(rename = "type")]
@@ -355,6 +358,8 @@ pub struct Lineage {
 pub struct FileInfoOutput {
     pub success: bool,
     pub filename: String,
+    /// Absolute path; absent when the library is in object storage.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub path: String,
     #[serde(rename = "type")]
     pub kind: String,

@@ -174,13 +174,15 @@ pub async fn generate(
     Ok(())
 }
 
-/// `PATH<TAB>WxH<TAB>MIME` for a saved image.
+/// `PATH<TAB>WxH<TAB>MIME` for a saved image (its `media://` URI in place
+/// of the path when the library is in object storage).
 fn result_line(g: &Generated) -> String {
     let m = &g.output.metadata;
-    format!(
-        "{}\t{}x{}\t{}\n",
-        g.output.image_path, m.width, m.height, m.mime_type
-    )
+    let place = match g.output.image_path.is_empty() {
+        true => &g.output.uri,
+        false => &g.output.image_path,
+    };
+    format!("{place}\t{}x{}\t{}\n", m.width, m.height, m.mime_type)
 }
 
 /// Which edit a shell command asks for.

@@ -35,6 +35,7 @@ use crate::service::{
     BatchInput, InputPolicy, ListInput, ModelCatalog, Service, ServiceError, ServiceParts,
     VideoAccess, VideoInput, VideoOperation,
 };
+use crate::store::Stores;
 use crate::store::local::LocalStore;
 use crate::tools::{Access, MediaServer};
 use crate::transport::http::{self, Handlers, HttpServer};
@@ -199,12 +200,12 @@ pub async fn run(
         return cli::models(&model_catalog(&settings), json).await;
     }
     let store = if command.only_looks() {
-        match open_existing_library(&settings.library)? {
+        match open_existing_stores(&settings.library).await? {
             Some(store) => store,
             None => return cli::without_library(command, &settings),
         }
     } else {
-        open_library(&settings.library)?
+        open_stores(&settings.library).await?
     };
     let service = service_over(&settings, &store);
     service.load_budget().await;
@@ -321,6 +322,39 @@ pub fn open_existing_library(settings: &LibrarySettings) -> Result<Option<LocalS
     LocalStore::open_existing(&settings.output_dir).map_err(|e| library_error(settings, &e))
 }
 
+/// Opens the library where the settings put it: the local directory, or
+/// the shared object store and database (creating what is missing there,
+/// applying the database's migrations).
+pub async fn open_stores(settings: &LibrarySettings) -> Result<Stores, AppError> {
+    match settings.shared.any() {
+        false => open_library(settings).map(Stores::from),
+        true => open_shared(settings).await,
+    }
+}
+
+/// Like [`open_stores`], but a local library is opened only if there is
+/// one (commands that only look create nothing); a shared one always is.
+pub async fn open_existing_stores(settings: &LibrarySettings) -> Result<Option<Stores>, AppError> {
+    match settings.shared.any() {
+        false => Ok(open_existing_library(settings)?.map(Stores::from)),
+        true => open_shared(settings).await.map(Some),
+    }
+}
+
+/// The shared deployment's ports.
+async fn open_shared(settings: &LibrarySettings) -> Result<Stores, AppError> {
+    let (setting, value) = match &settings.shared.storage_url {
+        Some(url) => ("storage_url", url.to_string()),
+        None => ("database_url", "<redacted>".to_owned()),
+    };
+    Err(AppError::Config(ConfigError::Invalid {
+        setting,
+        value,
+        origin: "the environment or the config file".into(),
+        reason: "this build does not include the shared stores yet; unset `MCP_STORAGE_URL` and `MCP_DATABASE_URL` to use the output directory".into(),
+    }))
+}
+
 fn library_error(settings: &LibrarySettings, e: &crate::store::StoreError) -> AppError {
     AppError::Config(ConfigError::Invalid {
         setting: "output_dir",
@@ -397,14 +431,26 @@ test videos"
     }
 }
 
-/// Builds the service from its settings groups. Fast: opens (does not
-/// scan) the library, creating it if needed.
+/// Builds the service over the local library from its settings groups.
+/// Fast: opens (does not scan) the library, creating it if needed.
 pub fn build_service(settings: &Settings) -> Result<Arc<Service>, AppError> {
-    Ok(service_over(settings, &open_library(&settings.library)?))
+    Ok(service_over(
+        settings,
+        &open_library(&settings.library)?.into(),
+    ))
+}
+
+/// Builds the service over the library where the settings put it (local
+/// or shared).
+pub async fn build_service_anywhere(settings: &Settings) -> Result<Arc<Service>, AppError> {
+    Ok(service_over(
+        settings,
+        &open_stores(&settings.library).await?,
+    ))
 }
 
 /// The service over an opened library.
-fn service_over(settings: &Settings, store: &LocalStore) -> Arc<Service> {
+fn service_over(settings: &Settings, store: &Stores) -> Arc<Service> {
     Arc::new(Service::new(ServiceParts {
         images: image_provider(&settings.backend),
         library: store.library(),
@@ -485,16 +531,28 @@ pub struct Server {
     pub http: HttpSettings,
     stdio_policy: Arc<InputPolicy>,
     http_policy: Arc<InputPolicy>,
+    /// Download links for stdio results: only when the files are not on
+    /// this machine (object storage) and `MCP_PUBLIC_URL` names the
+    /// deployment that serves them.
+    stdio_urls: Option<FileUrls>,
 }
 
 impl Server {
     pub fn new(service: Arc<Service>, settings: &Settings) -> Self {
+        let stdio_urls = match (
+            &settings.library.shared.storage_url,
+            &settings.http.public_url,
+        ) {
+            (Some(_), Some(public)) => Some(FileUrls::new(public.as_str())),
+            _ => None,
+        };
         Self {
             service,
             transport: settings.server.transport,
             http: settings.http.clone(),
             stdio_policy: stdio_policy(),
             http_policy: http_policy(settings),
+            stdio_urls,
         }
     }
 
@@ -519,7 +577,7 @@ impl Server {
         let stdio_handler = || {
             make(Access {
                 inputs: self.stdio_policy.clone(),
-                file_urls: None,
+                file_urls: self.stdio_urls.clone(),
             })
         };
         match self.transport {
@@ -584,7 +642,8 @@ impl Server {
         };
         let web = crate::web::routes(self.service.clone(), access.clone(), shutdown.clone());
         let handlers: Handlers<H> = Arc::new(move || make(access.clone()));
-        Ok(HttpServer::new(listener, handlers, &self.http, web))
+        let probes = crate::web::probes(self.service.clone());
+        Ok(HttpServer::new(listener, handlers, &self.http, web, probes))
     }
 
     async fn stdio<H: ServerHandler>(

@@ -59,6 +59,11 @@ pub(super) const SETTINGS: &[(&str, &[&str])] = &[
     ("default_video_model", &["MCP_DEFAULT_VIDEO_MODEL"]),
     ("video_poll_interval", &["MCP_VIDEO_POLL_INTERVAL"]),
     ("video_deadline", &["MCP_VIDEO_DEADLINE"]),
+    ("job_lease", &["MCP_JOB_LEASE_SECONDS"]),
+    ("storage_url", &["MCP_STORAGE_URL"]),
+    ("storage_endpoint", &["MCP_STORAGE_ENDPOINT"]),
+    ("storage_presign", &["MCP_STORAGE_PRESIGN"]),
+    ("database_url", &["MCP_DATABASE_URL"]),
     ("budget_daily_usd", &["MCP_BUDGET_DAILY_USD"]),
     ("budget_monthly_usd", &["MCP_BUDGET_MONTHLY_USD"]),
     // A table (`[prices]`), only in the config file.
@@ -106,7 +111,16 @@ macro_rules! shown_as_display {
         }
     )*};
 }
-shown_as_display!(u16, u32, u64, usize, f64, &'static str, std::net::IpAddr);
+shown_as_display!(
+    u16,
+    u32,
+    u64,
+    usize,
+    f64,
+    bool,
+    &'static str,
+    std::net::IpAddr
+);
 
 impl Shown for std::time::Duration {
     /// Whole days as `30d`, otherwise seconds (`120s`, `0.5s`).

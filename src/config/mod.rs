@@ -218,6 +218,74 @@ pub struct LibrarySettings {
     /// Where `output_dir` came from, for messages about it.
     pub output_dir_origin: String,
     pub cleanup: CleanupSettings,
+    /// Shared servers in place of the local directory and its SQLite
+    /// catalog (a deployment of several replicas); unset: local.
+    pub shared: SharedSettings,
+}
+
+/// Where a shared deployment keeps its library (see `docs/deploy.md`).
+#[derive(Debug, Clone, Default)]
+pub struct SharedSettings {
+    /// Media and sidecars in object storage (`MCP_STORAGE_URL`,
+    /// `s3://bucket/prefix`, `gs://…`, `az://…`); unset: `output_dir`.
+    pub storage_url: Option<reqwest::Url>,
+    /// An S3-compatible server's address (`MCP_STORAGE_ENDPOINT`), in
+    /// place of AWS's.
+    pub storage_endpoint: Option<reqwest::Url>,
+    /// Results link to presigned URLs of the store (`MCP_STORAGE_PRESIGN`)
+    /// rather than to this server's `/files` route.
+    pub storage_presign: bool,
+    /// Catalog, jobs, usage ledger and change feed in PostgreSQL
+    /// (`MCP_DATABASE_URL`, `postgres://user:password@host/db`); unset:
+    /// SQLite in `output_dir`.
+    pub database_url: Option<Secret>,
+}
+
+impl SharedSettings {
+    /// Whether anything is shared (not the local default).
+    pub fn any(&self) -> bool {
+        self.storage_url.is_some() || self.database_url.is_some()
+    }
+
+    fn load(l: &Layers) -> Result<Self, ConfigError> {
+        Ok(Self {
+            storage_url: l.optional("storage_url", |v| {
+                let url = reqwest::Url::parse(v.trim()).map_err(|e| {
+                    format!("{e}; expected `s3://bucket/prefix` (or `gs://bucket/prefix`, `az://container/prefix`)")
+                })?;
+                match (url.scheme(), url.host_str()) {
+                    ("s3" | "s3a" | "gs" | "az" | "azure" | "abfs" | "abfss", Some(h)) if !h.is_empty() => Ok(url),
+                    _ => Err("expected `s3://bucket/prefix` (or `gs://bucket/prefix`, `az://container/prefix`)".into()),
+                }
+            })?,
+            storage_endpoint: l.optional("storage_endpoint", |v| {
+                let url = reqwest::Url::parse(v.trim()).map_err(|e| format!("{e}; expected an address such as `http://127.0.0.1:9000`"))?;
+                match url.scheme() {
+                    "http" | "https" => Ok(url),
+                    _ => Err("expected an http:// or https:// address, such as `http://127.0.0.1:9000`".into()),
+                }
+            })?,
+            storage_presign: l.get("storage_presign", || false, switch)?,
+            database_url: l.optional("database_url", |v| {
+                let url = reqwest::Url::parse(v.trim()).map_err(|_| {
+                    "expected `postgres://user:password@host:5432/database`".to_owned()
+                })?;
+                match url.scheme() {
+                    "postgres" | "postgresql" => Ok(Secret::new(v.trim())),
+                    _ => Err("expected `postgres://user:password@host:5432/database`".into()),
+                }
+            })?,
+        })
+    }
+}
+
+/// `1`/`true`/`yes`/`on` or `0`/`false`/`no`/`off`.
+fn switch(v: &str) -> Result<bool, String> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" | "" => Ok(false),
+        _ => Err("expected `1` or `0` (also true/false, yes/no, on/off)".into()),
+    }
 }
 
 /// The automatic clean-up (off unless a limit is set).
@@ -256,6 +324,10 @@ pub struct VideoSettings {
     /// A job not finished this long after it started fails with
     /// `GENERATION_TIMEOUT`.
     pub deadline: Duration,
+    /// How long a process's claim on a job lasts without being renewed
+    /// (it renews every third of it): after a process dies, another takes
+    /// its jobs over this long later at most.
+    pub lease: Duration,
 }
 
 /// When a paid call asks the user first.
@@ -428,6 +500,14 @@ impl Settings {
                         .map(Duration::from_secs)
                 },
             )?,
+            lease: l.get(
+                "job_lease",
+                || Duration::from_secs(30),
+                |v| {
+                    number(2..=3_600, "expected whole seconds between 2 and 3600")(v)
+                        .map(Duration::from_secs)
+                },
+            )?,
         };
         let confirm = ConfirmSettings {
             above_usd: l.optional("confirm_above_usd", |v| {
@@ -584,6 +664,7 @@ impl LibrarySettings {
             output_dir,
             output_dir_origin: origin.to_string(),
             cleanup: CleanupSettings::load(l)?,
+            shared: SharedSettings::load(l)?,
         })
     }
 }

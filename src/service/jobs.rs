@@ -6,12 +6,21 @@
 //! that pass their deadline with `GENERATION_TIMEOUT`.
 //!
 //! Jobs live in the [`JobStore`](crate::store::JobStore), so a restart
-//! loses nothing: at start the runner resumes every unfinished job. A file
-//! appears exactly once: the video's sidecar names its job, and a job whose
-//! file was saved just before the process died is found by that name and
-//! marked done instead of being downloaded again (a server starts the
-//! runner after its start-up reconcile, which catalogues such a file if the
-//! process died before its row was written).
+//! loses nothing: at start the runner resumes every unfinished job. Several
+//! processes may share one store (replicas, or a CLI beside a server): a
+//! process drives only the jobs it holds a lease on, renews the lease while
+//! it works, and when it dies its lease runs out and another process takes
+//! the job over ([`JobStore::claim`](crate::store::JobStore::claim)).
+//!
+//! A file appears exactly once: a job's video is saved under a name made
+//! from the job's id, with an idempotent save ([`Library::save_once`]), so
+//! a takeover that downloads the video again — or two processes racing
+//! after a lease ran out under one of them — end with the same single
+//! file. The video's sidecar names its job, and a job whose file was saved
+//! just before its process died is found and marked done instead of being
+//! downloaded again.
+//!
+//! [`Library::save_once`]: crate::store::Library::save_once
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -36,6 +45,17 @@ const MAX_POLL_FACTOR: f64 = 4.0;
 /// How often the runner looks for jobs it was not told about (started by
 /// another process on the same library).
 const RESCAN: Duration = Duration::from_secs(30);
+/// The name a job's video is saved under, made from the job's id, so that
+/// every run of the job saves to the same name (`job_X` → `video_X.mp4`).
+pub(super) fn video_name(job: &JobId, extension: &str) -> MediaId {
+    let stem = job.as_str().strip_prefix("job_").unwrap_or(job.as_str());
+    format!("video_{stem}.{extension}")
+        .parse()
+        .unwrap_or_else(|_| crate::store::new_name("video", Utc::now(), extension))
+}
+
+/// Jobs claimed at one look.
+const CLAIM_BATCH: u32 = 64;
 /// Downloads of a finished video tried before the job fails.
 const DOWNLOAD_TRIES: u32 = 4;
 /// Longest back-off after a failed poll.
@@ -50,13 +70,15 @@ enum Step {
 }
 
 impl Service {
-    /// Drives every active job until `shutdown`; returns once the drivers
-    /// have stopped (a save under way finishes first).
+    /// Drives every active job no other process drives, until
+    /// `shutdown`; returns once the drivers have stopped (a save under way
+    /// finishes first) and given their leases back.
     pub async fn run_jobs(self: Arc<Self>, shutdown: CancellationToken) {
         let drivers = TaskTracker::new();
         let driving: Arc<Mutex<HashSet<JobId>>> = Arc::default();
         loop {
-            match self.jobs.active().await {
+            let until = Utc::now() + self.lease();
+            match self.jobs.claim(&self.owner, until, CLAIM_BATCH).await {
                 Ok(jobs) => {
                     for job in jobs {
                         let fresh = driving
@@ -71,7 +93,7 @@ impl Service {
                         let driving = driving.clone();
                         drivers.spawn(async move {
                             let id = job.id.clone();
-                            this.drive(job, &stop).await;
+                            this.drive_leased(job, &stop).await;
                             if let Ok(mut d) = driving.lock() {
                                 d.remove(&id);
                             }
@@ -90,17 +112,74 @@ impl Service {
         drivers.wait().await;
     }
 
-    /// Advances every active job by one poll (and saves what finished),
-    /// without waiting: for a process that does not run the runner
-    /// (`media-gen jobs`).
+    /// Advances every active job no other process drives by one poll (and
+    /// saves what finished), without waiting: for a process that does not
+    /// run the runner (`media-gen jobs`).
     pub async fn advance_jobs(&self) -> Result<(), ServiceError> {
         let never = CancellationToken::new();
-        for mut job in self.jobs.active().await.map_err(ServiceError::Storage)? {
+        let until = Utc::now() + self.lease();
+        for mut job in self
+            .jobs
+            .claim(&self.owner, until, u32::MAX)
+            .await
+            .map_err(ServiceError::Storage)?
+        {
             if self.prepare(&mut job).await {
                 let _ = self.step(&mut job, Duration::ZERO, &never).await;
             }
+            self.release_lease(&job.id).await;
         }
         Ok(())
+    }
+
+    /// The lease length as the store takes it.
+    fn lease(&self) -> chrono::Duration {
+        chrono::Duration::from_std(self.video.lease).unwrap_or(chrono::Duration::seconds(30))
+    }
+
+    /// Drives a job this process holds the lease on: renews the lease every
+    /// third of its length while the job runs, stops driving (leaving the
+    /// job to whoever took it) if the lease was lost, and gives it back at
+    /// the end.
+    async fn drive_leased(&self, job: Job, shutdown: &CancellationToken) {
+        let lost = shutdown.child_token();
+        let keeper = {
+            let lost = lost.clone();
+            let id = job.id.clone();
+            async move {
+                loop {
+                    tokio::time::sleep(self.video.lease / 3).await;
+                    match self
+                        .jobs
+                        .renew(&id, &self.owner, Utc::now() + self.lease())
+                        .await
+                    {
+                        Ok(true) => {}
+                        Ok(false) => {
+                            tracing::warn!(job = %id, "another process took this job over (its lease ran out here); no longer driving it");
+                            lost.cancel();
+                            return;
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, job = %id, "could not renew the job's lease; trying again")
+                        }
+                    }
+                }
+            }
+        };
+        let id = job.id.clone();
+        tokio::select! {
+            () = self.drive(job, &lost) => {}
+            () = keeper => {}
+        }
+        // A no-op when another process holds it now.
+        self.release_lease(&id).await;
+    }
+
+    async fn release_lease(&self, id: &JobId) {
+        if let Err(e) = self.jobs.release(id, &self.owner).await {
+            tracing::warn!(error = %e, job = %id, "could not give the job's lease back; it runs out by itself");
+        }
     }
 
     /// Polls one job until it ends or `stop` fires.
@@ -371,18 +450,21 @@ impl Service {
             .filter(|p| !p.is_empty())
             .map(str::to_owned);
         self.library
-            .save(NewMedia {
-                bytes,
-                kind: MediaKind::Video,
-                extension: info.extension.to_owned(),
-                mime_type: info.mime_type.to_owned(),
-                width: Some(info.width),
-                height: Some(info.height),
-                prompt,
-                model: Some(job.model.clone()),
-                metadata: facts,
-                source,
-            })
+            .save_once(
+                video_name(&job.id, info.extension),
+                NewMedia {
+                    bytes,
+                    kind: MediaKind::Video,
+                    extension: info.extension.to_owned(),
+                    mime_type: info.mime_type.to_owned(),
+                    width: Some(info.width),
+                    height: Some(info.height),
+                    prompt,
+                    model: Some(job.model.clone()),
+                    metadata: facts,
+                    source,
+                },
+            )
             .await
             .map_err(ServiceError::Save)
     }
@@ -646,6 +728,7 @@ mod tests {
                 default_model: "veo-3.1-generate-preview",
                 poll_interval: Duration::from_secs(10),
                 deadline: Duration::from_secs(1200),
+                lease: Duration::from_secs(30),
             },
             spend: Default::default(),
             usage: store.usage.clone(),
@@ -677,6 +760,76 @@ mod tests {
             updated: now,
             deadline: now + chrono::Duration::minutes(20),
         }
+    }
+
+    /// Several processes share one store: a job whose lease another live
+    /// process holds is not polled here; once that process's lease runs
+    /// out (it died), this one takes the job over, finishes it under the
+    /// name made from the job's id, and gives the lease back.
+    #[tokio::test]
+    async fn a_job_another_process_drives_is_left_alone_until_its_lease_runs_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let answers = vec![Ok(VideoPoll::Done(VideoSample::Uri(
+            "https://example.invalid/v.mp4".into(),
+        )))];
+        let (service, provider) = service(dir.path(), answers);
+        let job = job(Some("models/m/operations/1"));
+        service.jobs.create(&job).await.unwrap();
+        let far = Utc::now() + chrono::Duration::hours(1);
+        assert_eq!(service.jobs.claim("other", far, 10).await.unwrap().len(), 1);
+        service.advance_jobs().await.unwrap();
+        assert!(
+            provider.polls.lock().unwrap().is_empty(),
+            "a job another process drives is not polled here"
+        );
+        assert_eq!(
+            service.jobs.get(&job.id).await.unwrap().unwrap().state,
+            JobState::Running
+        );
+        // The other process died: its lease ran out.
+        assert!(
+            service
+                .jobs
+                .renew(&job.id, "other", Utc::now() - chrono::Duration::seconds(1))
+                .await
+                .unwrap()
+        );
+        service.advance_jobs().await.unwrap();
+        assert_eq!(provider.polls.lock().unwrap().len(), 1);
+        let done = service.jobs.get(&job.id).await.unwrap().unwrap();
+        assert_eq!(done.state, JobState::Succeeded);
+        assert_eq!(done.result, Some(video_name(&job.id, "mp4")));
+        assert!(
+            !service
+                .jobs
+                .renew(&job.id, &service.owner, far)
+                .await
+                .unwrap(),
+            "the lease was given back"
+        );
+    }
+
+    /// Two processes that both come to save one job's video (a lease ran
+    /// out under a slow one) leave one file, which both report.
+    #[tokio::test]
+    async fn two_processes_saving_one_job_leave_one_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let (one, _) = service(dir.path(), vec![]);
+        let (two, _) = service(dir.path(), vec![]);
+        let job = job(Some("models/m/operations/1"));
+        one.jobs.create(&job).await.unwrap();
+        let (a, b) = tokio::join!(one.save_video(&job, clip()), two.save_video(&job, clip()));
+        let (a, b) = (a.unwrap(), b.unwrap());
+        assert_eq!(a.id, b.id);
+        assert_eq!(a.id, video_name(&job.id, "mp4"));
+        let page = one.library.list(&ListQuery::default()).await.unwrap();
+        assert_eq!(page.total, 1);
+        let files = std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(Result::ok)
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".mp4"))
+            .count();
+        assert_eq!(files, 1);
     }
 
     /// A slow answer to one poll is not the end of a job that takes

@@ -12,6 +12,14 @@ use crate::contract::{
 use crate::store::{ListQuery, MediaId, MediaKind, MediaRecord, Subscription, timestamp};
 
 impl Service {
+    /// Whether the library's storage and database can be reached right
+    /// now (`/readyz`, `doctor`).
+    pub async fn ready(&self) -> Result<(), crate::store::StoreError> {
+        self.library.ready().await
+    }
+}
+
+impl Service {
     /// One page of the library, from the catalog.
     pub async fn list_files(&self, input: &ListInput) -> Result<ListGeneratedOutput, ServiceError> {
         let q = parse_list(input)?;

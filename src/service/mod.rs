@@ -116,6 +116,9 @@ pub struct Service {
     job_changes: watch::Sender<u64>,
     /// Wakes the runner when a job starts.
     runner_wake: Notify,
+    /// This process among those sharing the store: the holder named on
+    /// the job leases it takes.
+    owner: String,
 }
 
 impl Service {
@@ -149,6 +152,7 @@ impl Service {
             confirm,
             job_changes: watch::Sender::new(0),
             runner_wake: Notify::new(),
+            owner: format!("{}-{:016x}", std::process::id(), rand::random::<u64>()),
         }
     }
 }

@@ -21,7 +21,7 @@ use crate::backend::BackendError;
 use crate::config::{PriceOverride, SpendSettings};
 use crate::contract::ModelPrice;
 use crate::domain::{self, ImageSize};
-use crate::store::{Outcome, UsageEntry, UsageLedger};
+use crate::store::{Cap, HoldKey, Outcome, UsageEntry, UsageLedger};
 
 /// A call to price.
 #[derive(Debug, Clone, PartialEq)]
@@ -433,17 +433,48 @@ pub fn period_starts(now: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
     (at(day), at(month))
 }
 
+/// How long a hold in the ledger counts when its process never settles it
+/// (the process died): long enough for any call or batch, short enough
+/// that a crash does not block the budget for the rest of the day.
+const LEDGER_HOLD_TTL: chrono::Duration = chrono::Duration::minutes(30);
+
 /// An estimate held against the caps; dropping it releases what is left
 /// (a call abandoned before it settled).
 pub(super) struct Hold<'a> {
     budget: &'a Budget,
     id: HoldId,
+    /// The same hold in the ledger, where every process sharing it sees
+    /// it (only when a cap is set).
+    shared: Option<(HoldKey, Arc<dyn UsageLedger>)>,
 }
 
 impl Drop for Hold<'_> {
     fn drop(&mut self) {
         self.budget.release(self.id, None);
+        if let Some((key, ledger)) = self.shared.take()
+            && let Ok(rt) = tokio::runtime::Handle::try_current()
+        {
+            // What is left of it, whatever that is; if this never runs the
+            // hold expires by itself.
+            rt.spawn(async move {
+                if let Err(e) = ledger.settle(&key, f64::INFINITY, None).await {
+                    tracing::warn!(error = %e, "could not release a budget hold in the usage ledger; it expires by itself");
+                }
+            });
+        }
     }
+}
+
+/// The caps as the ledger checks them, for the periods of `now`.
+fn ledger_caps(budget: &Budget, now: DateTime<Utc>) -> Vec<(Period, Cap)> {
+    let (day, month) = period_starts(now);
+    [
+        (Period::Day, day, budget.daily),
+        (Period::Month, month, budget.monthly),
+    ]
+    .into_iter()
+    .filter_map(|(period, since, limit)| limit.map(|limit_usd| (period, Cap { since, limit_usd })))
+    .collect()
 }
 
 /// A backend call to record in the ledger.
@@ -532,7 +563,10 @@ impl Service {
     }
 
     /// Holds `usd` against the caps before a backend request, or fails
-    /// with `BUDGET_EXCEEDED`.
+    /// with `BUDGET_EXCEEDED`. With a cap set, the hold is also written to
+    /// the ledger in one transaction with the check
+    /// ([`UsageLedger::hold`]): every process sharing the ledger (replicas,
+    /// a CLI beside a server) sees it, so together they cannot pass a cap.
     pub(super) async fn reserve(&self, usd: f64) -> Result<Hold<'_>, ServiceError> {
         let _gate = self.spend.gate.lock().await;
         let now = Utc::now();
@@ -544,10 +578,41 @@ impl Service {
             .budget
             .reserve(now, usd)
             .map_err(ServiceError::BudgetExceeded)?;
-        Ok(Hold {
+        let mut hold = Hold {
             budget: &self.spend.budget,
             id,
-        })
+            shared: None,
+        };
+        if self.spend.budget.is_capped() && usd > 0.0 {
+            let caps = ledger_caps(&self.spend.budget, now);
+            let limits: Vec<Cap> = caps.iter().map(|(_, c)| *c).collect();
+            match self
+                .spend
+                .ledger
+                .hold(usd, &limits, now + LEDGER_HOLD_TTL)
+                .await
+            {
+                Ok(Ok(key)) => hold.shared = Some((key, self.spend.ledger.clone())),
+                Ok(Err(hit)) => {
+                    let (period, cap) = caps[hit.cap];
+                    let spent = match period {
+                        Period::Day => self.spend.budget.state(now).spent_today,
+                        Period::Month => self.spend.budget.state(now).spent_month,
+                    };
+                    return Err(ServiceError::BudgetExceeded(OverBudget {
+                        period,
+                        spent: round_usd(spent),
+                        held: round_usd((hit.committed_usd - spent).max(0.0)),
+                        estimate: usd,
+                        cap: cap.limit_usd,
+                    }));
+                }
+                // The ledger is where spend is kept: a cap that cannot be
+                // checked is not passed on a guess.
+                Err(e) => return Err(ServiceError::Storage(e)),
+            }
+        }
+        Ok(hold)
     }
 
     /// Records `entry` in the ledger and takes `share` off `hold`: what the
@@ -558,7 +623,11 @@ impl Service {
         let _gate = self.spend.gate.lock().await;
         let now = entry.time;
         let cost = entry.cost_usd;
-        let written = self.spend.ledger.record(&entry).await;
+        let written = match &hold.shared {
+            // From held to spent in one transaction.
+            Some((key, ledger)) => ledger.settle(key, share, Some(&entry)).await,
+            None => self.spend.ledger.record(&entry).await,
+        };
         self.spend.budget.release(hold.id, Some(share));
         match written {
             Ok(()) => self.refresh_spent(now).await,

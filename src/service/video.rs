@@ -850,7 +850,7 @@ impl Service {
                 };
                 match record {
                     Some(r) => {
-                        out.video_path = Some(self.path_text(&r.id));
+                        out.video_path = Some(self.path_text(&r.id)).filter(|p| !p.is_empty());
                         out.filename = Some(r.id.to_string());
                         out.uri = Some(contract::media_uri(r.id.as_str()));
                         out.metadata = Some(video_metadata(&r, job));

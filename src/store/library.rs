@@ -102,6 +102,16 @@ impl Library {
         self.media.local_id(path)
     }
 
+    /// A URL to download `id` from the store itself for `ttl` (a presigned
+    /// object storage URL), if the store makes them.
+    pub async fn download_url(
+        &self,
+        id: &MediaId,
+        ttl: Duration,
+    ) -> Result<Option<String>, StoreError> {
+        self.media.download_url(id, ttl).await
+    }
+
     /// Adds a file with a new unique name: bytes, sidecar, row, announcement.
     pub async fn save(&self, new: NewMedia) -> Result<MediaRecord, StoreError> {
         let this = self.clone();
@@ -169,6 +179,81 @@ impl Library {
             return Ok(record);
         }
         Err(StoreError::NameCollision)
+    }
+
+    /// Saves `new` under exactly `id`, or finds it saved there already:
+    /// for work that may run more than once — a video job taken over by
+    /// another process after its lease ran out, or run again after a crash
+    /// — so that however many times (and wherever) it runs, one file
+    /// results. Unlike [`Library::save`] it never picks another name: a
+    /// sidecar already there is kept (the first writer's record is the
+    /// record), and a file already there is the file.
+    pub async fn save_once(&self, id: MediaId, new: NewMedia) -> Result<MediaRecord, StoreError> {
+        let this = self.clone();
+        self.tasks
+            .spawn(async move { this.save_once_now(id, new).await })
+            .await
+            .map_err(|e| StoreError::Task(e.to_string()))?
+    }
+
+    async fn save_once_now(&self, id: MediaId, new: NewMedia) -> Result<MediaRecord, StoreError> {
+        let _shared = self.gate.read().await;
+        let now = Utc::now();
+        let created = DateTime::from_timestamp_millis(now.timestamp_millis()).unwrap_or(now);
+        let size = new.bytes.len() as u64;
+        let mut record = MediaRecord {
+            id: id.clone(),
+            kind: new.kind,
+            mime_type: new.mime_type.clone(),
+            size_bytes: size,
+            width: new.width,
+            height: new.height,
+            created,
+            prompt: new.prompt.clone(),
+            model: new.model.clone(),
+            source: new.source.clone(),
+            metadata: Map::new(),
+        }
+        .with_sidecar(new.metadata);
+        if !self
+            .media
+            .put_sidecar_if_absent(&id, record.sidecar_json())
+            .await?
+        {
+            // An earlier run reserved the name: its record stands.
+            match self
+                .media
+                .get_sidecar(&id)
+                .await?
+                .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+            {
+                Some(Value::Object(map)) => {
+                    if let Some(earlier) = MediaRecord::from_sidecar(&id, size, map) {
+                        record = earlier;
+                    }
+                }
+                _ => {
+                    self.media
+                        .put_sidecars(vec![(id.clone(), record.sidecar_json())])
+                        .await?
+                }
+            }
+        }
+        let stored = self.media.put_if_absent(&id, new.bytes).await?;
+        if !stored && let Some(meta) = self.media.head(&id).await? {
+            record.size_bytes = meta.size;
+        }
+        self.catalog.insert(&record).await?;
+        // Also when an earlier run stored the file: its row may be new.
+        self.feed.publish(Change::Added(id)).await;
+        Ok(record)
+    }
+
+    /// Whether the catalog's database answers and the media store can be
+    /// reached right now (`/readyz`, `doctor`).
+    pub async fn ready(&self) -> Result<(), StoreError> {
+        self.catalog.ready().await?;
+        self.media.ready().await
     }
 
     pub async fn get(&self, id: &MediaId) -> Result<Option<MediaRecord>, StoreError> {

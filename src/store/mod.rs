@@ -12,6 +12,12 @@
 //! once over the ports: the atomic save, the crash-safe delete, reconcile and
 //! the clean-up.
 //!
+//! Object storage: [`object::ObjectMedia`] keeps media and sidecars as
+//! objects in an S3-compatible store (or Google Cloud Storage, Azure Blob
+//! Storage) under a key prefix, in the local layout (`<name>`,
+//! `metadata/<name>.json`), with conditional creates for put-if-absent and
+//! presigned download URLs when asked.
+//!
 //! Files and sidecars are the truth; the catalog is an index that can always
 //! be rebuilt from them ([`Library::reconcile`]).
 
@@ -19,6 +25,7 @@ mod id;
 mod jobs;
 mod library;
 pub mod local;
+pub mod object;
 pub mod postgres;
 mod record;
 #[cfg(test)]
@@ -27,6 +34,7 @@ mod usage;
 
 use std::ops::Range;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -38,6 +46,36 @@ pub use jobs::{InvalidJobId, Job, JobError, JobId, JobState};
 pub use library::{Library, ReconcileReport};
 pub use record::{ListQuery, MediaKind, MediaRecord, NewMedia, Page, SortBy, timestamp};
 pub use usage::{CAP_EPSILON, Cap, CapHit, HoldKey, Outcome, UsageEntry, first_cap_hit};
+
+/// The ports one process runs on, whichever implementations they are:
+/// the local default ([`local::LocalStore`]) or shared servers.
+#[derive(Clone)]
+pub struct Stores {
+    pub media: Arc<dyn MediaStore>,
+    pub catalog: Arc<dyn Catalog>,
+    pub jobs: Arc<dyn JobStore>,
+    pub usage: Arc<dyn UsageLedger>,
+    pub feed: Arc<dyn ChangeFeed>,
+}
+
+impl Stores {
+    /// The library protocols over these ports.
+    pub fn library(&self) -> Library {
+        Library::new(self.media.clone(), self.catalog.clone(), self.feed.clone())
+    }
+}
+
+impl From<local::LocalStore> for Stores {
+    fn from(l: local::LocalStore) -> Self {
+        Self {
+            media: l.media,
+            catalog: l.catalog,
+            jobs: l.jobs,
+            usage: l.usage,
+            feed: l.feed,
+        }
+    }
+}
 
 /// How long a temporary upload may sit before reconcile removes it even if
 /// its writer still seems alive (its process id may have been reused).
@@ -155,6 +193,22 @@ pub trait MediaStore: Send + Sync + 'static {
     fn local_id(&self, _path: &std::path::Path) -> Option<MediaId> {
         None
     }
+    /// A URL from which anyone holding it can download the file `id` for
+    /// `ttl`, without going through this server (object storage: a
+    /// presigned GET), when the store makes them; `None` otherwise. Makes
+    /// no claim that the file exists.
+    async fn download_url(
+        &self,
+        _id: &MediaId,
+        _ttl: Duration,
+    ) -> Result<Option<String>, StoreError> {
+        Ok(None)
+    }
+    /// Whether the store can be reached and written right now (readiness
+    /// checks, `doctor`): a cheap real check, not a cached answer.
+    async fn ready(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 /// The index of records. Only `ready` rows are visible to reads; a delete
@@ -181,6 +235,8 @@ pub trait Catalog: Send + Sync + 'static {
     async fn all_ids(&self) -> Result<Vec<MediaId>, StoreError>;
     /// Every ready file, oldest first: name, size, creation time (ms).
     async fn oldest_first(&self) -> Result<Vec<(MediaId, u64, i64)>, StoreError>;
+    /// Whether the database answers right now (`/readyz`, `doctor`).
+    async fn ready(&self) -> Result<(), StoreError>;
 }
 
 /// Durable jobs: what was asked, where the provider's work stands, and
@@ -343,12 +399,31 @@ pub enum StoreError {
     Poisoned,
     #[error("a storage task failed: {0}")]
     Task(String),
+    /// An object storage request failed. The message names the key and
+    /// the store's answer with its causes (a refused connection …), never
+    /// a credential.
+    #[error("object storage `{key}` failed: {}", object::error_chain(source))]
+    Object {
+        key: String,
+        #[source]
+        source: object_store::Error,
+    },
+    /// A storage setting cannot be used as given.
+    #[error("{setting} {problem}")]
+    Setting {
+        setting: &'static str,
+        problem: String,
+    },
 }
 
 impl StoreError {
     /// Whether the error means "there is no such file".
     pub fn is_not_found(&self) -> bool {
-        matches!(self, Self::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound)
+        match self {
+            Self::Io { source, .. } => source.kind() == std::io::ErrorKind::NotFound,
+            Self::Object { source, .. } => matches!(source, object_store::Error::NotFound { .. }),
+            _ => false,
+        }
     }
 }
 

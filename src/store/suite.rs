@@ -715,6 +715,41 @@ pub async fn library(lib: &Library, media: &dyn MediaStore) {
         lib.reconcile(Duration::from_secs(3600)).await.unwrap(),
         ReconcileReport::default()
     );
+
+    // An idempotent save (a job run twice, or by two processes at once):
+    // one file under the one name, one record — the first writer's.
+    let name: MediaId = "video_20261126_101010_000_abcdef.png".parse().unwrap();
+    let before = lib.list(&ListQuery::default()).await.unwrap().total;
+    let (a, b) = tokio::join!(
+        lib.save_once(name.clone(), image("one video")),
+        lib.save_once(name.clone(), image("one video"))
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!((a.id.clone(), b.id.clone()), (name.clone(), name.clone()));
+    let again = lib
+        .save_once(name.clone(), image("one video"))
+        .await
+        .unwrap();
+    let stored = lib.get(&name).await.unwrap().unwrap();
+    assert_eq!(again, stored, "later runs find the record that was saved");
+    assert!(
+        stored == a || stored == b,
+        "the record is one of the runs', whole"
+    );
+    assert_eq!(
+        lib.list(&ListQuery::default()).await.unwrap().total,
+        before + 1
+    );
+    assert_eq!(
+        media
+            .list()
+            .await
+            .unwrap()
+            .iter()
+            .filter(|m| m.id == name)
+            .count(),
+        1
+    );
 }
 
 /// A store that stops after `writes` changes, as a process killed there

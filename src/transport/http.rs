@@ -88,13 +88,15 @@ pub struct HttpServer {
 
 impl HttpServer {
     /// Serves handlers made by `handlers` on `listener` (any bound socket:
-    /// tests pass `127.0.0.1:0`), and the `web` routes behind the same guard
-    /// (which also accepts the token cookie for them).
+    /// tests pass `127.0.0.1:0`), the `web` routes behind the same guard
+    /// (which also accepts the token cookie for them), and the `probes`
+    /// (`/readyz`) outside it, as `/healthz` is.
     pub fn new<H: ServerHandler>(
         listener: TcpListener,
         handlers: Handlers<H>,
         settings: &HttpSettings,
         web: Router,
+        probes: Router,
     ) -> Self {
         let draining = CancellationToken::new();
         let sessions_stop = CancellationToken::new();
@@ -104,7 +106,8 @@ impl HttpServer {
             draining.clone(),
             sessions_stop.clone(),
             web,
-        );
+        )
+        .merge(probes);
         Self {
             listener,
             router,

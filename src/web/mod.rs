@@ -51,6 +51,31 @@ pub fn routes(service: Arc<Service>, access: Access, stop: CancellationToken) ->
     files::routes(web.clone()).merge(gallery::routes(web))
 }
 
+/// The routes a load balancer probes, outside the guard: `/readyz` answers
+/// 200 when the library's storage and database can be reached, else 503
+/// with why (no credentials in it). `/healthz` (liveness) is the
+/// transport's own.
+pub fn probes(service: Arc<Service>) -> Router {
+    Router::new().route(
+        "/readyz",
+        axum::routing::get(move || {
+            let service = service.clone();
+            async move {
+                let json = [(header::CONTENT_TYPE, "application/json")];
+                match service.ready().await {
+                    Ok(()) => (StatusCode::OK, json, "{\"status\":\"ready\"}".to_owned()),
+                    Err(e) => (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        json,
+                        serde_json::json!({"status": "unavailable", "error": e.to_string()})
+                            .to_string(),
+                    ),
+                }
+            }
+        }),
+    )
+}
+
 /// A service error as an HTTP answer: the contract's envelope.
 struct Failure(ServiceError);
 

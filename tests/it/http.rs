@@ -304,6 +304,15 @@ fn token_is_required_everywhere_but_healthz() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path(), "http", &[("MCP_HTTP_TOKEN", "s3cret-token")]);
     assert_eq!(server.request("GET", "/healthz", &[], b"").status, 200);
+    // The readiness probe too (a load balancer has no token): the library's
+    // database answers.
+    let ready = server.request("GET", "/readyz", &[], b"");
+    assert_eq!(ready.status, 200);
+    assert!(
+        ready.body.contains("{\"status\":\"ready\"}"),
+        "{}",
+        ready.body
+    );
     for auth in [
         None,
         Some("Bearer wrong"),

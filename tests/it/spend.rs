@@ -420,3 +420,35 @@ async fn concurrent_calls_cannot_overshoot_the_cap_together() {
     let u = structured(&call(&h, "get_usage", json!({})).await);
     assert_eq!(u["budget"]["spent_today"], json!(0.402));
 }
+
+/// Two processes on one library (two services over one directory, as
+/// replicas share one database): each holds its estimates in the shared
+/// ledger, so calls spread over both still never pass the cap together.
+#[tokio::test]
+async fn calls_spread_over_two_processes_cannot_overshoot_the_cap_together() {
+    use media_gen::service::{GenerateInput, InputPolicy};
+    let h = start(&[("MCP_BUDGET_DAILY_USD", "0.5")]).await;
+    let other = media_gen::app::build_service(&h.settings).unwrap();
+    let before = generate_requests(&h).await.as_u64().unwrap();
+    let policy = InputPolicy::any_path(None);
+    let never = tokio_util::sync::CancellationToken::new();
+    let calls = (0..8).map(|i| {
+        let service = if i % 2 == 0 { &h.service } else { &other };
+        let input = GenerateInput {
+            prompt: format!("kite {i}"),
+            ..GenerateInput::default()
+        };
+        let (policy, never) = (&policy, &never);
+        async move { service.generate_image(&input, policy, never).await }
+    });
+    let results = futures::future::join_all(calls).await;
+    let made = results.iter().filter(|r| r.is_ok()).count();
+    let refused = results
+        .iter()
+        .filter(|r| matches!(r, Err(e) if e.code().as_str() == "BUDGET_EXCEEDED"))
+        .count();
+    // 3 × 0.134 = 0.402 fits under 0.50; a fourth would not, whichever
+    // process it reaches.
+    assert_eq!((made, refused), (3, 5));
+    assert_eq!(generate_requests(&h).await.as_u64().unwrap() - before, 3);
+}

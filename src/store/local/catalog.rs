@@ -290,4 +290,10 @@ impl Catalog for SqliteCatalog {
             })
             .await
     }
+
+    async fn ready(&self) -> Result<(), StoreError> {
+        self.db
+            .run(|c| c.query_row("SELECT count(*) FROM media_counts", [], |_| Ok(())))
+            .await
+    }
 }

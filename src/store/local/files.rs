@@ -409,6 +409,11 @@ impl MediaStore for LocalMedia {
         .await
     }
 
+    /// The directory takes a new file (a temporary one, removed at once).
+    async fn ready(&self) -> Result<(), StoreError> {
+        self.run(|d| super::probe_writable(&d.root)).await
+    }
+
     fn local_path(&self, id: &MediaId) -> Option<PathBuf> {
         Some(self.dirs.file(id))
     }

@@ -73,6 +73,29 @@ async fn local_ports_honour_the_shared_contracts() {
     suite::usage_ledger(local.usage.as_ref()).await;
 }
 
+/// Ready while the directory takes files; not once it is gone; no
+/// download URLs (the `/files` route serves local files).
+#[tokio::test]
+async fn ready_while_the_directory_takes_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("lib");
+    let local = LocalStore::open(&root).unwrap();
+    local.media.ready().await.unwrap();
+    assert!(temps(&root).is_empty(), "the probe is removed");
+    let id: MediaId = "image_a.png".parse().unwrap();
+    assert_eq!(
+        local
+            .media
+            .download_url(&id, Duration::from_secs(60))
+            .await
+            .unwrap(),
+        None
+    );
+    std::fs::remove_dir_all(&root).unwrap();
+    let err = local.media.ready().await.unwrap_err();
+    assert!(err.to_string().contains("lib"), "{err}");
+}
+
 /// Opening for a look creates nothing where there is no library, and finds
 /// the one `open` made.
 #[tokio::test]

@@ -344,6 +344,11 @@ impl Catalog for PgCatalog {
             .await
     }
 
+    /// One `SELECT 1` round trip, given a few seconds.
+    async fn ready(&self) -> Result<(), StoreError> {
+        self.db.ready().await
+    }
+
     async fn oldest_first(&self) -> Result<Vec<(MediaId, u64, i64)>, StoreError> {
         let client = self.db.client().await?;
         let err = |e| self.db.error(e);

@@ -90,22 +90,10 @@ impl PgStore {
     }
 
     /// Whether the database answers: one `SELECT 1` round trip, given a few
-    /// seconds (for `/readyz` and `doctor`).
+    /// seconds (for `/readyz` and `doctor`; the same as the catalog's
+    /// [`Catalog::ready`](crate::store::Catalog::ready)).
     pub async fn ready(&self) -> Result<(), StoreError> {
-        let probe = async {
-            let client = self.db.client().await?;
-            client
-                .simple_query("SELECT 1")
-                .await
-                .map_err(|e| self.db.error(e))?;
-            Ok(())
-        };
-        match tokio::time::timeout(READY_TIMEOUT, probe).await {
-            Ok(answer) => answer,
-            Err(_) => Err(self
-                .db
-                .failure(format!("no answer within {} s", READY_TIMEOUT.as_secs()))),
-        }
+        self.db.ready().await
     }
 
     /// Where the database is: `host:port/dbname`, without credentials.
@@ -164,6 +152,22 @@ impl Db {
 
     fn failure(&self, message: String) -> StoreError {
         database_error(&self.location, PgError::Other(message))
+    }
+
+    /// One `SELECT 1` round trip through the pool, within [`READY_TIMEOUT`].
+    async fn ready(&self) -> Result<(), StoreError> {
+        let probe = async {
+            let client = self.client().await?;
+            client
+                .simple_query("SELECT 1")
+                .await
+                .map_err(|e| self.error(e))?;
+            Ok(())
+        };
+        match tokio::time::timeout(READY_TIMEOUT, probe).await {
+            Ok(answer) => answer,
+            Err(_) => Err(self.failure(format!("no answer within {} s", READY_TIMEOUT.as_secs()))),
+        }
     }
 }
 
