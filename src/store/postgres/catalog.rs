@@ -1,6 +1,15 @@
 //! [`Catalog`] over PostgreSQL: the `media` table (see
 //! `migrations/postgres/0001_init.sql`), with the same visibility, orders,
-//! tie-breaks, totals and prompt search as [`crate::store::local::SqliteCatalog`].
+//! tie-breaks, totals and prompt search as [`crate::store::local::SqliteCatalog`]
+//! (a test lists the same rows through both and compares every page).
+//!
+//! Writes are serialised across replicas (an advisory lock every statement
+//! on `media` takes first, in the schema): totals come from per-kind
+//! counters kept by triggers, which concurrent writers would otherwise
+//! deadlock on. Two differences from SQLite remain: text cannot hold NUL
+//! (stored as U+FFFD, see [`super::text`]), and case-insensitive search of
+//! non-ASCII letters follows the database's collation (SQLite folds them
+//! for searches of three characters or more, not for shorter ones).
 
 use std::collections::HashSet;
 
