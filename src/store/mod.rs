@@ -26,6 +26,7 @@ mod jobs;
 mod library;
 pub mod local;
 pub mod object;
+pub mod postgres;
 mod record;
 #[cfg(test)]
 pub(crate) mod suite;
