@@ -266,12 +266,37 @@ async fn object_storage(settings: &LibrarySettings) -> Option<Check> {
 /// The database of `MCP_DATABASE_URL` answers and its schema is current;
 /// `None` when the catalog is SQLite in the output directory.
 async fn database(settings: &LibrarySettings) -> Option<Check> {
-    settings.shared.database_url.as_ref()?;
-    Some(Check::with(
-        Status::Fail,
-        "database (`MCP_DATABASE_URL`): this build does not include the PostgreSQL catalog yet",
-        "unset `MCP_DATABASE_URL` to keep the catalog in the output directory",
-    ))
+    use crate::store::postgres;
+    let url = settings.shared.database_url.as_ref()?;
+    let fix = "check `MCP_DATABASE_URL` (postgres://user:password@host:5432/db), that the server runs and takes connections from here, and the user's rights; see docs/deploy.md";
+    let named = postgres::location_of(url.expose())
+        .map(|l| format!("database `{l}`"))
+        .unwrap_or_else(|| "database (`MCP_DATABASE_URL`)".to_owned());
+    // A connection, and the schema's version read through it.
+    let probe = postgres::pending_migrations(url.expose());
+    Some(match tokio::time::timeout(PROBE_TIMEOUT * 3, probe).await {
+        Err(_) => Check::with(
+            Status::Fail,
+            format!(
+                "{named}: no answer within {} s",
+                PROBE_TIMEOUT.as_secs() * 3
+            ),
+            fix,
+        ),
+        Ok(Err(e)) => Check::with(Status::Fail, format!("{named}: {e}"), fix),
+        Ok(Ok(pending)) if pending.is_empty() => {
+            Check::ok(format!("{named}: answers, schema up to date"))
+        }
+        Ok(Ok(pending)) => Check::with(
+            Status::Warn,
+            format!(
+                "{named}: answers; {} migration(s) to apply ({})",
+                pending.len(),
+                pending.join(", ")
+            ),
+            "run `media-gen migrate` (servers also apply them at start)",
+        ),
+    })
 }
 
 /// The output directory opens as every command opens it, has room, and

@@ -27,8 +27,8 @@ use crate::backend::{
     gemini::{GeminiImages, VeoVideos},
 };
 use crate::config::{
-    BackendSettings, ConfigError, HttpSettings, ImageBackendKind, LibrarySettings, Secret,
-    Settings, Transport, VideoBackendKind,
+    BackendSettings, ConfigError, HttpSettings, ImageBackendKind, LibrarySettings, REDACTED,
+    Secret, Settings, Transport, VideoBackendKind,
 };
 use crate::contract::{ErrorCode, FileUrls, Surface};
 use crate::emulator::{self, EmulatorHandle, EmulatorOptions};
@@ -400,6 +400,7 @@ async fn open_shared(settings: &LibrarySettings) -> Result<Stores, AppError> {
             jobs: l.jobs,
             usage: l.usage,
             feed: l.feed,
+            shared: true,
         }),
         (Some(_), _) | (None, None) => open_database(settings, media).await,
     }
@@ -416,27 +417,53 @@ pub fn library_place(settings: &LibrarySettings) -> String {
 
 /// `media-gen migrate [--dry-run]`.
 async fn migrate(settings: &LibrarySettings, dry_run: bool) -> Result<(), AppError> {
-    let _ = (settings, dry_run);
-    Err(AppError::Command(
-        "migrate applies PostgreSQL migrations, and this build does not include the PostgreSQL catalog yet".into(),
-    ))
+    use crate::store::postgres;
+    let Some(url) = &settings.shared.database_url else {
+        return Err(AppError::Command(
+            "migrate applies the PostgreSQL schema: set `MCP_DATABASE_URL` (postgres://user:password@host:5432/db) first; the local SQLite catalog upgrades itself"
+                .into(),
+        ));
+    };
+    let fail = |e: crate::store::StoreError| shared_error("database_url", REDACTED, &e);
+    let names = match dry_run {
+        true => postgres::pending_migrations(url.expose())
+            .await
+            .map_err(fail)?,
+        false => postgres::migrate(url.expose()).await.map_err(fail)?,
+    };
+    let verb = if dry_run { "would apply" } else { "applied" };
+    let text = match names.as_slice() {
+        [] => "the database schema is up to date: no migration to apply\n".to_owned(),
+        names => format!(
+            "{verb} {} migration{}:\n{}",
+            names.len(),
+            if names.len() == 1 { "" } else { "s" },
+            names.iter().map(|n| format!("  {n}\n")).collect::<String>()
+        ),
+    };
+    cli::print(&text)
 }
 
-/// The PostgreSQL ports over `media`.
+/// The PostgreSQL ports over `media`: connects, applies the schema's
+/// migrations (one replica at a time) and starts listening for changes.
 async fn open_database(
     settings: &LibrarySettings,
     media: Arc<dyn crate::store::MediaStore>,
 ) -> Result<Stores, AppError> {
-    let _ = media;
-    Err(AppError::Config(ConfigError::Invalid {
-        setting: "database_url",
-        value: "<redacted>".into(),
-        origin: "the environment or the config file".into(),
-        reason: format!(
-            "this build does not include the PostgreSQL catalog yet; unset `MCP_DATABASE_URL` to keep the catalog in {}",
-            settings.output_dir.display()
-        ),
-    }))
+    let Some(url) = &settings.shared.database_url else {
+        unreachable!("open_database is called with a database URL")
+    };
+    let pg = crate::store::postgres::PgStore::connect(url.expose())
+        .await
+        .map_err(|e| shared_error("database_url", REDACTED, &e))?;
+    Ok(Stores {
+        media,
+        catalog: pg.catalog.clone(),
+        jobs: pg.jobs.clone(),
+        usage: pg.usage.clone(),
+        feed: pg.feed.clone(),
+        shared: true,
+    })
 }
 
 /// A shared store that cannot be opened, as a configuration error naming

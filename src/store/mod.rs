@@ -56,12 +56,18 @@ pub struct Stores {
     pub jobs: Arc<dyn JobStore>,
     pub usage: Arc<dyn UsageLedger>,
     pub feed: Arc<dyn ChangeFeed>,
+    /// Other processes (replicas) save into the same store.
+    pub shared: bool,
 }
 
 impl Stores {
     /// The library protocols over these ports.
     pub fn library(&self) -> Library {
-        Library::new(self.media.clone(), self.catalog.clone(), self.feed.clone())
+        let library = Library::new(self.media.clone(), self.catalog.clone(), self.feed.clone());
+        match self.shared {
+            true => library.shared_with_other_processes(),
+            false => library,
+        }
     }
 }
 
@@ -73,6 +79,7 @@ impl From<local::LocalStore> for Stores {
             jobs: l.jobs,
             usage: l.usage,
             feed: l.feed,
+            shared: false,
         }
     }
 }

@@ -20,7 +20,9 @@ use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
 use super::{Db, json, millis, opt_text, text};
-use crate::store::{Catalog, ListQuery, MediaId, MediaKind, MediaRecord, Page, SortBy, StoreError};
+use crate::store::{
+    Catalog, Exclusive, ListQuery, MediaId, MediaKind, MediaRecord, Page, SortBy, StoreError,
+};
 
 const COLUMNS: &str = "filename, kind, mime_type, size_bytes, width, height, created, prompt, model, source, metadata";
 
@@ -356,6 +358,27 @@ impl Catalog for PgCatalog {
     /// One `SELECT 1` round trip, given a few seconds.
     async fn ready(&self) -> Result<(), StoreError> {
         self.db.ready().await
+    }
+
+    /// A session-level advisory lock on a connection taken out of the
+    /// pool: the guard owns that connection, and dropping it closes the
+    /// session, which releases the lock (as a crash of this process would).
+    async fn try_exclusive(&self, name: &str) -> Result<Option<Exclusive>, StoreError> {
+        let client = self.db.client().await?;
+        let key = format!("media-gen:{name}");
+        let row = client
+            .query_one(
+                "SELECT pg_try_advisory_lock(hashtextextended($1, 0))",
+                &[&key],
+            )
+            .await
+            .map_err(|e| self.db.error(e))?;
+        match row.get::<_, bool>(0) {
+            true => Ok(Some(Exclusive::new(deadpool_postgres::Object::take(
+                client,
+            )))),
+            false => Ok(None),
+        }
     }
 
     async fn oldest_first(&self) -> Result<Vec<(MediaId, u64, i64)>, StoreError> {

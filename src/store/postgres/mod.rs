@@ -102,6 +102,12 @@ impl PgStore {
     }
 }
 
+/// Where the database at `url` is (`host:port/dbname`, no credentials);
+/// `None` if `url` is not a database URL.
+pub fn location_of(url: &str) -> Option<String> {
+    Target::parse(url).ok().map(|t| t.location.to_string())
+}
+
 /// The pool every port shares, and where it leads (for errors).
 #[derive(Clone)]
 pub(crate) struct Db {

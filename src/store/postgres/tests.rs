@@ -958,3 +958,68 @@ async fn ready_fails_when_the_database_refuses_connections() {
     .await;
     db.drop().await;
 }
+
+/// Work that must run in one replica at a time (reconcile): while one holds
+/// the lock the other is told no; dropping the guard (or the holder dying:
+/// its session ends) frees it. Another name is another lock.
+#[tokio::test]
+async fn a_library_wide_lock_is_held_by_one_replica_at_a_time() {
+    let db = TestDb::new().await;
+    let (a, b) = (db.connect().await, db.connect().await);
+    let held = a.catalog.try_exclusive("reconcile").await.unwrap();
+    assert!(held.is_some());
+    assert!(
+        b.catalog
+            .try_exclusive("reconcile")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        a.catalog
+            .try_exclusive("reconcile")
+            .await
+            .unwrap()
+            .is_none(),
+        "not even twice by one replica: it is one lock per library"
+    );
+    assert!(b.catalog.try_exclusive("cleanup").await.unwrap().is_some());
+    drop(held);
+    // The holder's session ends as the guard drops; the server notices at
+    // once, but give it a moment on a loaded machine.
+    let mut freed = None;
+    for _ in 0..50 {
+        freed = b.catalog.try_exclusive("reconcile").await.unwrap();
+        if freed.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(freed.is_some(), "the lock is free once its holder lets go");
+    drop(freed);
+    // Reconcile through a Library: the one that gets the lock does the work.
+    let dir = tempfile::tempdir().unwrap();
+    let media: Arc<dyn crate::store::MediaStore> =
+        Arc::new(crate::store::local::LocalMedia::open(dir.path()).unwrap());
+    let lib = crate::store::Library::new(media, a.catalog.clone(), a.feed.clone())
+        .shared_with_other_processes();
+    let _busy = b.catalog.try_exclusive("reconcile").await.unwrap().unwrap();
+    std::fs::write(
+        dir.path().join("by-hand.png"),
+        crate::media::tests_support::png(3, 2),
+    )
+    .unwrap();
+    let skipped = lib
+        .reconcile(std::time::Duration::from_secs(3600))
+        .await
+        .unwrap();
+    assert_eq!(skipped.added, 0, "another replica is reconciling");
+    drop(_busy);
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let done = lib
+        .reconcile(std::time::Duration::from_secs(3600))
+        .await
+        .unwrap();
+    assert_eq!(done.added, 1);
+    db.drop().await;
+}
