@@ -20,7 +20,9 @@ SERVICES=$(mktemp -d)
 trap 'scripts/services stop "$SERVICES"' EXIT
 eval "$(scripts/services start "$SERVICES")"
 cargo test --locked --features conformance --lib --bins --tests
-echo "== end-to-end (Python mcp client)"
+echo "== integration tests again, the catalog, jobs and ledger in PostgreSQL (the shared deployment's database)"
+MEDIA_GEN_IT_DATABASE_URL="$MEDIA_GEN_TEST_DATABASE_URL" cargo test --locked --features conformance --test it
+echo "== end-to-end (Python mcp client; tests/e2e/test_replicas.py: three replicas on PostgreSQL + S3)"
 "$PY" -m pytest -q -p no:cacheprovider tests/e2e
 echo "== packages (wheel, npm, MCP Bundle from the debug build: installed and served)"
 PKG_OUT=$(mktemp -d)

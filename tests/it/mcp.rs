@@ -25,7 +25,27 @@ pub struct Harness {
     pub _emulator: EmulatorHandle,
     /// Stops the video job runner when the harness is dropped.
     pub _jobs: tokio_util::sync::DropGuard,
+    /// The harness's own database, with MEDIA_GEN_IT_DATABASE_URL.
+    pub _database: Option<TempDatabase>,
     pub _dir: tempfile::TempDir,
+}
+
+/// A database made for one harness, dropped with it.
+pub struct TempDatabase {
+    server: String,
+    name: String,
+}
+
+impl Drop for TempDatabase {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("psql")
+            .args([
+                self.server.as_str(),
+                "-qc",
+                &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+            ])
+            .output();
+    }
 }
 
 pub async fn start(extra_env: &[(&str, &str)]) -> Harness {
@@ -59,6 +79,16 @@ async fn start_inner(
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
     );
+    // The same tests over the shared catalog: with
+    // MEDIA_GEN_IT_DATABASE_URL set (a PostgreSQL server), each harness
+    // gets a fresh database for its catalog, jobs and ledger (files stay
+    // in the output directory, so tests can still look at them).
+    let database = std::env::var("MEDIA_GEN_IT_DATABASE_URL")
+        .ok()
+        .map(|server| fresh_database(&server));
+    if let Some((url, _)) = &database {
+        env.push(("MCP_DATABASE_URL".into(), url.clone()));
+    }
     let get = move |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
     let mut settings = Settings::load(&Sources {
         file: None,
@@ -72,7 +102,7 @@ async fn start_inner(
     }
     // The service from its parts, as the composition root builds it, so
     // the test keeps a handle on the library.
-    let store = app::open_library(&settings.library).unwrap();
+    let store = app::open_stores(&settings.library).await.unwrap();
     let library = store.library();
     let service = Arc::new(Service::new(ServiceParts {
         images: app::image_provider(&settings.backend),
@@ -119,8 +149,37 @@ async fn start_inner(
         settings,
         _emulator: emulator,
         _jobs: jobs.drop_guard(),
+        _database: database.map(|(_, db)| db),
         _dir: dir,
     }
+}
+
+/// A new database on the PostgreSQL server at `server` (a URL to any of
+/// its databases, as a superuser): its URL, and the guard that drops it.
+fn fresh_database(server: &str) -> (String, TempDatabase) {
+    let name = format!("it_{:016x}", rand::random::<u64>());
+    let made = std::process::Command::new("psql")
+        .args([server, "-qc", &format!("CREATE DATABASE {name}")])
+        .output()
+        .expect("psql runs (Debian's postgresql-client)");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let (base, query) = match server.split_once('?') {
+        Some((b, q)) => (b, format!("?{q}")),
+        None => (server, String::new()),
+    };
+    let root = base.rsplit_once('/').map_or(base, |(r, _)| r);
+    let url = format!("{root}/{name}{query}");
+    (
+        url,
+        TempDatabase {
+            server: server.to_owned(),
+            name,
+        },
+    )
 }
 
 pub async fn call(h: &Harness, name: &'static str, args: Value) -> CallToolResult {

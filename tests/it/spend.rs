@@ -428,7 +428,9 @@ async fn concurrent_calls_cannot_overshoot_the_cap_together() {
 async fn calls_spread_over_two_processes_cannot_overshoot_the_cap_together() {
     use media_gen::service::{GenerateInput, InputPolicy};
     let h = start(&[("MCP_BUDGET_DAILY_USD", "0.5")]).await;
-    let other = media_gen::app::build_service(&h.settings).unwrap();
+    let other = media_gen::app::build_service_anywhere(&h.settings)
+        .await
+        .unwrap();
     let before = generate_requests(&h).await.as_u64().unwrap();
     let policy = InputPolicy::any_path(None);
     let never = tokio_util::sync::CancellationToken::new();

@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 use crate::mcp::{Harness, call, start, start_with_http_policy, structured};
-use crate::support::{bin_in, catalog_rows, media_files};
+use crate::support::{bin_in, media_files};
 
 /// A real PNG: if anything read it as an input, the call would succeed.
 fn png(w: u32, h: u32) -> Vec<u8> {
@@ -202,7 +202,7 @@ async fn tools_and_resources_refuse_every_hostile_name() {
     let fence = Fence::new(&h.out);
     // A real file, so the library is not empty.
     let made = structured(&call(&h, "generate_image", json!({"prompt": "a kept file"})).await);
-    let rows = catalog_rows(&h.out);
+    let rows = catalog_rows(&h).await;
     for name in fence.corpus(&h.out) {
         let want = filename_code(&name);
         for (tool, args) in [
@@ -226,7 +226,7 @@ async fn tools_and_resources_refuse_every_hostile_name() {
         assert!(read.is_err(), "resources/read {name:?} succeeded");
         fence.assert_untouched(&format!("{name:?}"));
     }
-    assert_eq!(catalog_rows(&h.out), rows, "nothing deleted");
+    assert_eq!(catalog_rows(&h).await, rows, "nothing deleted");
     assert!(h.out.join(made["filename"].as_str().unwrap()).exists());
     assert!(std::fs::symlink_metadata(h.out.join("link.png")).is_ok());
 }
@@ -364,7 +364,7 @@ async fn web_routes_refuse_every_hostile_name() {
     let h = start(&[]).await;
     let fence = Fence::new(&h.out);
     let (addr, shutdown) = serve(&h).await;
-    let rows = catalog_rows(&h.out);
+    let rows = catalog_rows(&h).await;
     for name in fence.corpus(&h.out) {
         let encoded = encode(&name);
         for (method, route) in [
@@ -460,10 +460,20 @@ async fn web_routes_refuse_every_hostile_name() {
         before + 2 * hostile_uploads.len()
     );
     assert_eq!(
-        catalog_rows(&h.out),
+        catalog_rows(&h).await,
         rows + 2 * hostile_uploads.len() as i64
     );
     shutdown.cancel();
+}
+
+/// Rows in the harness's catalog (SQLite or the shared database).
+async fn catalog_rows(h: &Harness) -> i64 {
+    let page = h
+        .library
+        .list(&media_gen::store::ListQuery::default())
+        .await
+        .unwrap();
+    page.total as i64
 }
 
 /// The error code a shell command printed (`error[CODE]: …`).
