@@ -152,20 +152,7 @@ impl Library {
         };
         for _ in 0..NAME_TRIES {
             let id = name.candidate();
-            let record = MediaRecord {
-                id: id.clone(),
-                kind: new.kind,
-                mime_type: new.mime_type.clone(),
-                size_bytes: new.bytes.len() as u64,
-                width: new.width,
-                height: new.height,
-                created,
-                prompt: new.prompt.clone(),
-                model: new.model.clone(),
-                source: new.source.clone(),
-                metadata: Map::new(),
-            }
-            .with_sidecar(new.metadata.clone());
+            let record = record_of(&new, &id, created);
             // The sidecar first: it reserves the name, and a file never
             // exists without its metadata. A crash before the file is
             // stored leaves a sidecar alone, which reconcile removes.
@@ -219,20 +206,7 @@ impl Library {
         let now = Utc::now();
         let created = DateTime::from_timestamp_millis(now.timestamp_millis()).unwrap_or(now);
         let size = new.bytes.len() as u64;
-        let mut record = MediaRecord {
-            id: id.clone(),
-            kind: new.kind,
-            mime_type: new.mime_type.clone(),
-            size_bytes: size,
-            width: new.width,
-            height: new.height,
-            created,
-            prompt: new.prompt.clone(),
-            model: new.model.clone(),
-            source: new.source.clone(),
-            metadata: Map::new(),
-        }
-        .with_sidecar(new.metadata);
+        let mut record = record_of(&new, &id, created);
         if !self
             .media
             .put_sidecar_if_absent(&id, record.sidecar_json())
@@ -557,6 +531,24 @@ impl Library {
         let sidecar = record.sidecar_json();
         Ok(Some((record, Some(sidecar))))
     }
+}
+
+/// The record a save of `new` under `id` writes (sidecar and row).
+fn record_of(new: &NewMedia, id: &MediaId, created: DateTime<Utc>) -> MediaRecord {
+    MediaRecord {
+        id: id.clone(),
+        kind: new.kind,
+        mime_type: new.mime_type.clone(),
+        size_bytes: new.bytes.len() as u64,
+        width: new.width,
+        height: new.height,
+        created,
+        prompt: new.prompt.clone(),
+        model: new.model.clone(),
+        source: new.source.clone(),
+        metadata: Map::new(),
+    }
+    .with_sidecar(new.metadata.clone())
 }
 
 fn mime_from_extension(name: &str) -> Option<&'static str> {

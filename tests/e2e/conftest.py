@@ -52,6 +52,23 @@ def server_env(out_dir: pathlib.Path, **extra: str) -> dict[str, str]:
     return env
 
 
+@pytest.fixture
+def emulator(bin_path):
+    """`media-gen emulator` on a free port, as its own process: its URL."""
+    proc = subprocess.Popen(
+        [bin_path, "emulator", "--port", "0"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    url = proc.stdout.readline().strip()
+    assert url.startswith("http://"), url
+    yield url
+    proc.terminate()
+    proc.wait(30)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -6,7 +6,6 @@ The server talks to a separate `media-gen emulator`, whose `/emulator/stats` cou
 backend requests: a declined call must make none."""
 
 import json
-import subprocess
 import urllib.request
 
 import pytest
@@ -20,22 +19,6 @@ pytestmark = pytest.mark.anyio
 
 # A 1K image of the default model (Gemini 3 Pro) costs more than this; a video far more.
 THRESHOLD = "0.05"
-
-
-@pytest.fixture
-def emulator(bin_path):
-    proc = subprocess.Popen(
-        [bin_path, "emulator", "--port", "0"],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    url = proc.stdout.readline().strip()
-    assert url.startswith("http://"), url
-    yield url
-    proc.terminate()
-    proc.wait(30)
 
 
 def stats(url: str) -> dict:

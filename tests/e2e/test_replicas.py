@@ -54,22 +54,6 @@ def shared():
     subprocess.run(["psql", db, "-qc", f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"], capture_output=True)
 
 
-@pytest.fixture
-def emulator(bin_path):
-    proc = subprocess.Popen(
-        [bin_path, "emulator", "--port", "0"],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    url = proc.stdout.readline().strip()
-    assert url.startswith("http://"), url
-    yield url
-    proc.terminate()
-    proc.wait(30)
-
-
 def emulator_stats(url: str) -> dict:
     with urllib.request.urlopen(f"{url}/emulator/stats", timeout=10) as r:
         return json.load(r)
