@@ -235,3 +235,60 @@ async def test_presigned_links_send_clients_to_the_store(bin_path, tmp_path, emu
         assert status == 200 and served == body
     finally:
         server.stop()
+
+
+def run(bin_path, env: dict, *args: str) -> subprocess.CompletedProcess:
+    base = {"PATH": os.environ.get("PATH", ""), "HOME": env.get("HOME", "/nonexistent")}
+    return subprocess.run([bin_path, *args], env={**base, **env}, capture_output=True, text=True, timeout=120)
+
+
+def test_migrate_lists_then_applies_the_schema_once(bin_path, shared, tmp_path):
+    env = {**shared, "HOME": str(tmp_path)}
+    pending = run(bin_path, env, "migrate", "--dry-run")
+    assert pending.returncode == 0, pending.stderr
+    assert "would apply 1 migration" in pending.stdout and "0001_init" in pending.stdout
+    applied = run(bin_path, env, "migrate")
+    assert applied.returncode == 0 and "applied 1 migration" in applied.stdout, applied
+    again = run(bin_path, env, "migrate", "--dry-run")
+    assert "up to date" in again.stdout, again
+    # Without a database there is nothing to migrate: a clear refusal.
+    local = run(bin_path, {"HOME": str(tmp_path), "MCP_OUTPUT_DIR": str(tmp_path / "out")}, "migrate")
+    assert local.returncode != 0 and "MCP_DATABASE_URL" in local.stderr
+
+
+async def test_a_local_library_is_imported_once_and_served_by_the_replicas(bin_path, tmp_path, shared, replicas):
+    local = {"HOME": str(tmp_path), "MCP_OUTPUT_DIR": str(tmp_path / "local")}
+    made = run(bin_path, local, "--emulator", "generate", "an old local picture", "another one")
+    assert made.returncode == 0, made.stderr
+    names = sorted(line.split("\t")[0].rsplit("/", 1)[1] for line in made.stdout.splitlines())
+    env = {**shared, "HOME": str(tmp_path)}
+    first = run(bin_path, env, "import", "--from", str(tmp_path / "local"))
+    assert first.returncode == 0 and "imported 2 files (0 were there already)" in first.stdout, first
+    second = run(bin_path, env, "import", "--from", str(tmp_path / "local"))
+    assert "imported 0 files (2 were there already)" in second.stdout, second
+    async with Client(f"{replicas[1].url}/mcp", mode="2026-07-28") as client:
+        listed = structured(await client.call_tool("list_generated", {}))
+    assert sorted(f["filename"] for f in listed["files"]) == names
+    status, body = get(f"{replicas[2].url}/files/{names[0]}")
+    assert status == 200 and body == (tmp_path / "local" / names[0]).read_bytes()
+    missing = run(bin_path, env, "import", "--from", str(tmp_path / "nowhere"))
+    assert missing.returncode != 0 and "no media-gen library" in missing.stderr
+
+
+def test_readiness_follows_the_database(bin_path, tmp_path, emulator, shared):
+    (server,) = start_replicas(bin_path, tmp_path, emulator, shared, n=1)
+    try:
+        status, body = get(f"{server.url}/readyz")
+        assert status == 200 and json.loads(body) == {"status": "ready"}
+        # The database goes away under the running replica.
+        db = need("MEDIA_GEN_TEST_DATABASE_URL")
+        name = shared["MCP_DATABASE_URL"].rsplit("/", 1)[1]
+        subprocess.run(["psql", db, "-qc", f"DROP DATABASE {name} WITH (FORCE)"], check=True, capture_output=True)
+        status, body = get(f"{server.url}/readyz")
+        answer = json.loads(body)
+        assert status == 503 and answer["status"] == "unavailable", answer
+        # It names the database by host, port and name, never by its URL (which may hold a password).
+        assert name in answer["error"] and "postgres://" not in answer["error"], answer
+        assert get(f"{server.url}/healthz")[0] == 200, "alive, though not ready"
+    finally:
+        server.stop()
