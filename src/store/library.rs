@@ -344,6 +344,12 @@ impl Library {
         if max_age.is_none() && max_total_bytes.is_none() {
             return Ok(Vec::new());
         }
+        // One process at a time: two replicas each counting the library's
+        // size and deleting down to the limit would delete twice as much.
+        let Some(_exclusive) = self.catalog.try_exclusive("cleanup").await? else {
+            tracing::info!("another process is cleaning up the library; skipping this round");
+            return Ok(Vec::new());
+        };
         let files = self.catalog.oldest_first().await?;
         let mut total: u64 = files.iter().map(|(_, size, _)| size).sum();
         let cutoff = max_age.map(|age| {

@@ -1021,5 +1021,20 @@ async fn a_library_wide_lock_is_held_by_one_replica_at_a_time() {
         .await
         .unwrap();
     assert_eq!(done.added, 1);
+    // The clean-up likewise: while another replica cleans, this one skips
+    // (both counting the size and deleting down to it would delete twice).
+    let stop = tokio_util::sync::CancellationToken::new();
+    let all = Some(std::time::Duration::ZERO);
+    let later = Utc::now() + chrono::Duration::seconds(5);
+    let cleaning = b.catalog.try_exclusive("cleanup").await.unwrap().unwrap();
+    assert!(
+        lib.cleanup(all, None, later, &stop)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    drop(cleaning);
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert_eq!(lib.cleanup(all, None, later, &stop).await.unwrap().len(), 1);
     db.drop().await;
 }
