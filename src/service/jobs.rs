@@ -56,6 +56,12 @@ pub(super) fn video_name(job: &JobId, extension: &str) -> MediaId {
         .unwrap_or_else(|_| crate::store::new_name("video", Utc::now(), extension))
 }
 
+/// How long a queued job the provider has not accepted yet is taken to be
+/// still under submission by the process that started it (beyond any
+/// submission's request timeout and retries); after that its process is
+/// taken to have died, and the job fails.
+const SUBMIT_GRACE: chrono::Duration = chrono::Duration::minutes(10);
+
 /// Jobs claimed at one look.
 const CLAIM_BATCH: u32 = 64;
 /// Downloads of a finished video tried before the job fails.
@@ -206,9 +212,16 @@ impl Service {
 
     /// Gets a job ready to be polled: `false` if it has ended meanwhile (a
     /// job the provider never accepted fails; one whose file is already in
-    /// the library is marked done).
+    /// the library is marked done), or is still being submitted.
     async fn prepare(&self, job: &mut Job) -> bool {
         if job.provider_ref.is_none() {
+            // Still queued and young: the process that started it is waiting
+            // for the provider's answer (and will record it); failing it here
+            // would race that answer and could overwrite it.
+            let age = Utc::now().signed_duration_since(job.created);
+            if job.state == JobState::Queued && age < SUBMIT_GRACE {
+                return false;
+            }
             self.fail(
                 job,
                 ErrorCode::GenerationFailed,
@@ -945,6 +958,26 @@ mod tests {
             assert_eq!(ended.state, JobState::Failed);
             assert_eq!(ended.error.unwrap().code, code);
         }
+        // Still being submitted by the process that started it (queued,
+        // young): left alone, not failed under that process's feet.
+        let mut submitting = job(None);
+        submitting.state = JobState::Queued;
+        service.jobs.create(&submitting).await.unwrap();
+        service
+            .drive(submitting.clone(), &CancellationToken::new())
+            .await;
+        let untouched = service.jobs.get(&submitting.id).await.unwrap().unwrap();
+        assert_eq!((untouched.state, untouched.error), (JobState::Queued, None));
+        // Queued for longer than any submission takes: its process died.
+        let mut abandoned = job(None);
+        abandoned.state = JobState::Queued;
+        abandoned.created -= chrono::Duration::minutes(11);
+        service.jobs.create(&abandoned).await.unwrap();
+        service
+            .drive(abandoned.clone(), &CancellationToken::new())
+            .await;
+        let ended = service.jobs.get(&abandoned.id).await.unwrap().unwrap();
+        assert_eq!(ended.state, JobState::Failed);
         // Accepted by nobody: failed at once, nothing polled.
         let job = job(None);
         service.jobs.create(&job).await.unwrap();
