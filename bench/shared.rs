@@ -52,7 +52,7 @@ pub fn run(work: &Path, quick: bool, rows: &mut Rows) {
     throughput(&rt, work, quick, &services, rows);
 }
 
-/// 1. Per-image overhead over stdio, three stores side by side.
+/// Per-image overhead over stdio, three stores side by side.
 fn overhead(rt: &Runtime, work: &Path, quick: bool, sv: &Services, rows: &mut Rows) {
     let n = if quick { 7 } else { 25 };
     let emu = Emulator::spawn(0);
@@ -149,8 +149,8 @@ fn overhead(rt: &Runtime, work: &Path, quick: bool, sv: &Services, rows: &mut Ro
     ));
 }
 
-/// 2. `list_generated` at 100,000 rows over stdio, SQLite beside
-/// PostgreSQL. One directory holds the files and sidecars (so neither
+/// `list_generated` at 100,000 rows over stdio, SQLite beside PostgreSQL.
+/// One directory holds the files and sidecars (so neither
 /// server's start-up reconcile drops a row) and the SQLite catalog; the
 /// same rows go into the PostgreSQL catalog, which the second server reads
 /// (`MCP_DATABASE_URL`, files in the same directory).
@@ -225,7 +225,7 @@ fn listing(rt: &Runtime, work: &Path, quick: bool, sv: &Services, rows: &mut Row
     }
 }
 
-/// 3. Images per minute at 1 s backend latency: the local default, one
+/// Images per minute at 1 s backend latency: the local default, one
 /// replica and three replicas on PostgreSQL + S3.
 fn throughput(rt: &Runtime, work: &Path, quick: bool, sv: &Services, rows: &mut Rows) {
     let window = Duration::from_secs(if quick { 15 } else { 30 });
@@ -486,7 +486,8 @@ impl Services {
             text.lines()
                 .find_map(|l| l.strip_prefix(&format!("export {k}=")))
                 .map(str::to_owned)
-                .unwrap_or_else(|| panic!("scripts/services printed no {k}: {text}"))
+                .ok_or_else(|| format!("scripts/services printed no {k}: {text}"))
+                .expect("the services' addresses")
         };
         started.db = get("MEDIA_GEN_TEST_DATABASE_URL");
         started.s3 = get("MEDIA_GEN_TEST_S3_ENDPOINT");
