@@ -293,7 +293,7 @@ fn request(
 }
 
 /// The JSON-RPC message with `id` in an SSE or JSON body.
-fn message(body: &str, id: u64) -> Option<Value> {
+pub(crate) fn message(body: &str, id: u64) -> Option<Value> {
     if let Ok(v) = serde_json::from_str::<Value>(body)
         && v["id"] == id
     {

@@ -22,6 +22,7 @@ mod edit;
 mod load;
 mod peers;
 mod scale;
+mod shared;
 mod soak;
 mod video;
 
@@ -47,15 +48,23 @@ fn main() {
             path: path.clone(),
         });
     }
-    // `cargo bench --bench bench -- [--quick] [core] [scale] [edit] [video] [load] [memory] [soak] [peers]`:
-    // named sections only; none named runs all but `soak` and `peers`.
+    // `cargo bench --bench bench -- [--quick] [core] [scale] [edit] [video] [load] [memory] [soak] [peers] [shared]`:
+    // named sections only; none named runs all but `soak`, `peers` and `shared`.
     let named: Vec<&str> = args
         .iter()
         .map(String::as_str)
         .filter(|x| {
             matches!(
                 *x,
-                "core" | "scale" | "load" | "memory" | "edit" | "video" | "soak" | "peers"
+                "core"
+                    | "scale"
+                    | "load"
+                    | "memory"
+                    | "edit"
+                    | "video"
+                    | "soak"
+                    | "peers"
+                    | "shared"
             )
         })
         .collect();
@@ -83,6 +92,10 @@ fn main() {
     // Needs the peers installed (bench/peers/run): only when named.
     if named.contains(&"peers") {
         peers::run(work.path(), quick, &mut rows);
+    }
+    // Needs PostgreSQL and moto (started here unless given): only when named.
+    if named.contains(&"shared") {
+        shared::run(work.path(), quick, &mut rows);
     }
     // Minutes long: only when named.
     if named.contains(&"soak") {

@@ -51,7 +51,7 @@ pub fn run(work: &Path, quick: bool, files: usize, rows: &mut Vec<(String, Strin
     // hop to a blocking thread, as a server pays it.
     let rt = Runtime::new().expect("tokio runtime");
     let t = Instant::now();
-    build_library(&rt, &dir, files);
+    build_library(&rt, &dir, files, None);
     let built = t.elapsed();
     eprintln!(
         "scale: built a library of {files} files in {:.1} s",
@@ -180,11 +180,11 @@ pub fn run(work: &Path, quick: bool, files: usize, rows: &mut Vec<(String, Strin
     let mut init_empty = Vec::new();
     let mut reconciled = Vec::new();
     for _ in 0..if quick { 5 } else { 15 } {
-        let (mut s, log) = spawn_logging(&dir);
+        let (mut s, log) = spawn_logging(&dir, &[]);
         init.push(s.initialize());
         reconciled.push(wait_reconciled(&log, s.spawned));
         s.close();
-        let (mut s, log) = spawn_logging(&empty);
+        let (mut s, log) = spawn_logging(&empty, &[]);
         init_empty.push(s.initialize());
         wait_reconciled(&log, s.spawned);
         s.close();
@@ -204,7 +204,7 @@ pub fn run(work: &Path, quick: bool, files: usize, rows: &mut Vec<(String, Strin
         "< 1 s",
     ));
 
-    let (mut s, log) = spawn_logging(&dir);
+    let (mut s, log) = spawn_logging(&dir, &[]);
     s.initialize();
     wait_reconciled(&log, s.spawned);
     let mut worst_call: Option<(String, Duration)> = None;
@@ -238,9 +238,11 @@ pub fn run(work: &Path, quick: bool, files: usize, rows: &mut Vec<(String, Strin
     s.close();
 }
 
-/// Writes `n` files, their sidecars and catalog rows. Files are not fsynced:
-/// the benchmark measures reading a library, not making one.
-fn build_library(rt: &Runtime, dir: &Path, n: usize) {
+/// Writes `n` files, their sidecars and catalog rows (in the directory's
+/// SQLite catalog and, if given, in `also` too: the same rows in another
+/// catalog). Files are not fsynced: the benchmark measures reading a
+/// library, not making one.
+pub(crate) fn build_library(rt: &Runtime, dir: &Path, n: usize, also: Option<&dyn Catalog>) {
     let store = LocalStore::open(dir).expect("open store");
     let meta = dir.join(METADATA_DIR);
     std::fs::create_dir_all(&meta).expect("metadata dir");
@@ -297,18 +299,31 @@ fn build_library(rt: &Runtime, dir: &Path, n: usize) {
             metadata: sidecar,
         });
         if batch.len() == 5000 {
-            rt.block_on(store.catalog.insert_many(std::mem::take(&mut batch)))
-                .expect("insert");
+            insert(rt, &*store.catalog, also, std::mem::take(&mut batch));
         }
     }
-    rt.block_on(store.catalog.insert_many(batch))
-        .expect("insert");
+    insert(rt, &*store.catalog, also, batch);
 }
 
-/// Spawns `media-gen serve` on `dir` with info logging on stderr, and a
-/// channel that receives the time each stderr line was read.
-fn spawn_logging(dir: &Path) -> (Server, mpsc::Receiver<(Instant, String)>) {
-    let mut s = Server::spawn_with(dir, &[("MEDIA_GEN_LOG", "info")], Stdio::piped());
+fn insert(rt: &Runtime, catalog: &dyn Catalog, also: Option<&dyn Catalog>, rows: Vec<MediaRecord>) {
+    if let Some(other) = also {
+        rt.block_on(other.insert_many(rows.clone()))
+            .expect("insert (other catalog)");
+    }
+    rt.block_on(catalog.insert_many(rows)).expect("insert");
+}
+
+/// Spawns `media-gen serve` on `dir` (with `env` besides) logging on stderr
+/// at `info`, and the start-up reconcile's outcome (a `debug` record when it
+/// changed nothing), and a channel that receives the time each stderr line
+/// was read.
+pub(crate) fn spawn_logging(
+    dir: &Path,
+    env: &[(&str, &str)],
+) -> (Server, mpsc::Receiver<(Instant, String)>) {
+    let mut all = vec![("MEDIA_GEN_LOG", RECONCILE_LOG)];
+    all.extend_from_slice(env);
+    let mut s = Server::spawn_with(dir, &all, Stdio::piped());
     let stderr = s.child.stderr.take().expect("stderr");
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
@@ -322,12 +337,19 @@ fn spawn_logging(dir: &Path) -> (Server, mpsc::Receiver<(Instant, String)>) {
     (s, rx)
 }
 
-fn wait_reconciled(log: &mpsc::Receiver<(Instant, String)>, spawned: Instant) -> Duration {
+/// The log filter that shows the start-up reconcile's outcome either way.
+const RECONCILE_LOG: &str = "info,media_gen::service::maintenance=debug";
+
+/// Waits for the start-up reconcile's outcome on `log`; the time from spawn.
+pub(crate) fn wait_reconciled(
+    log: &mpsc::Receiver<(Instant, String)>,
+    spawned: Instant,
+) -> Duration {
     loop {
         let (at, line) = log
             .recv_timeout(Duration::from_secs(60))
-            .expect("no \"catalog reconciled\" log line within 60 s");
-        if line.contains("catalog reconciled") {
+            .expect("no reconcile log line within 60 s");
+        if line.contains("catalog reconciled") || line.contains("library reconciled") {
             return at - spawned;
         }
     }
