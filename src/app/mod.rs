@@ -424,7 +424,7 @@ async fn migrate(settings: &LibrarySettings, dry_run: bool) -> Result<(), AppErr
                 .into(),
         ));
     };
-    let fail = |e: crate::store::StoreError| shared_error("database_url", REDACTED, &e);
+    let fail = |e: crate::store::StoreError| database_error(&e);
     let names = match dry_run {
         true => postgres::pending_migrations(url.expose())
             .await
@@ -455,7 +455,7 @@ async fn open_database(
     };
     let pg = crate::store::postgres::PgStore::connect(url.expose())
         .await
-        .map_err(|e| shared_error("database_url", REDACTED, &e))?;
+        .map_err(|e| database_error(&e))?;
     Ok(Stores {
         media,
         catalog: pg.catalog.clone(),
@@ -463,6 +463,19 @@ async fn open_database(
         usage: pg.usage.clone(),
         feed: pg.feed.clone(),
         shared: true,
+    })
+}
+
+/// A database that cannot be opened (its URL never shown: it holds the
+/// password), with the form the setting takes.
+fn database_error(e: &crate::store::StoreError) -> AppError {
+    AppError::Config(ConfigError::Invalid {
+        setting: "database_url",
+        value: REDACTED.to_owned(),
+        origin: "the environment or the config file".into(),
+        reason: format!(
+            "{e}; `MCP_DATABASE_URL` takes `postgres://user:password@host:5432/database` (see docs/deploy.md)"
+        ),
     })
 }
 

@@ -251,6 +251,10 @@ def test_migrate_lists_then_applies_the_schema_once(bin_path, shared, tmp_path):
     assert applied.returncode == 0 and "applied 1 migration" in applied.stdout, applied
     again = run(bin_path, env, "migrate", "--dry-run")
     assert "up to date" in again.stdout, again
+    # A URL that is not PostgreSQL's: refused with the form it takes, never echoed.
+    bad = run(bin_path, {**env, "MCP_DATABASE_URL": "mysql://u:hunter2@db.example/lib"}, "migrate")
+    assert bad.returncode != 0 and "postgres://user:password@host" in bad.stderr, bad
+    assert "hunter2" not in bad.stderr + bad.stdout
     # Without a database there is nothing to migrate: a clear refusal.
     local = run(bin_path, {"HOME": str(tmp_path), "MCP_OUTPUT_DIR": str(tmp_path / "out")}, "migrate")
     assert local.returncode != 0 and "MCP_DATABASE_URL" in local.stderr
