@@ -299,9 +299,14 @@ pub async fn catalog(catalog: &dyn Catalog) {
 }
 
 fn job(at: DateTime<Utc>) -> Job {
+    job_at(at, "a wave")
+}
+
+/// A queued video job created at `at` (to the millisecond) for `prompt`.
+pub fn job_at(at: DateTime<Utc>, prompt: &str) -> Job {
     let at = millis(at);
     let mut params = Map::new();
-    params.insert("prompt".into(), json!("a wave"));
+    params.insert("prompt".into(), json!(prompt));
     Job {
         id: JobId::new(at),
         operation: "generate_video".into(),

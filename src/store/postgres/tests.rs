@@ -17,8 +17,8 @@ use serde_json::{Map, json};
 use super::*;
 use crate::store::local::{LocalMedia, SqliteCatalog};
 use crate::store::{
-    Cap, Catalog, Change, ChangeFeed, Job, JobId, JobState, JobStore, Library, ListQuery,
-    MediaKind, MediaRecord, SortBy, UsageLedger, suite,
+    Cap, Catalog, Change, ChangeFeed, Job, JobStore, Library, ListQuery, MediaKind, MediaRecord,
+    SortBy, UsageLedger, suite,
 };
 
 /// How long a test waits for a notification before it fails.
@@ -214,26 +214,7 @@ async fn the_feed_reconnects_after_its_connection_is_killed_and_says_rescanned()
 }
 
 fn job(at: DateTime<Utc>, prompt: &str) -> Job {
-    let at = millis(at);
-    let mut params = Map::new();
-    params.insert("prompt".into(), json!(prompt));
-    Job {
-        id: JobId::new(at),
-        operation: "generate_video".into(),
-        provider: "gemini".into(),
-        model: "veo-3.1-generate-preview".into(),
-        state: JobState::Queued,
-        params,
-        provider_ref: None,
-        progress: None,
-        attempts: 0,
-        error: None,
-        result: None,
-        sample_uri: None,
-        created: at,
-        updated: at,
-        deadline: at + chrono::Duration::minutes(20),
-    }
+    crate::store::suite::job_at(at, prompt)
 }
 
 #[tokio::test]
