@@ -4,10 +4,11 @@
 //! transport, or one of the shell commands in [`cli`].
 //!
 //! Start-up order matters for latency: nothing slow (reconcile, backend
-//! probes, loading the TLS roots for the providers' HTTP clients) runs
-//! before the server can answer `initialize`; the clients are built on a
-//! background thread ([`crate::backend::http_client`]) and maintenance
-//! starts once serving has begun.
+//! probes, loading the TLS roots for the providers' HTTP client, the tools'
+//! JSON schemas) runs before the server can answer `initialize`. The HTTP
+//! client is built on a background thread and maintenance starts once
+//! serving has begun (the first answer, over stdio); the tool schemas are
+//! made by the first `tools/list`.
 
 pub mod cli;
 pub mod doctor;
@@ -816,6 +817,8 @@ struct Maintenance {
 
 impl Maintenance {
     fn start(service: &Arc<Service>, shutdown: &CancellationToken) -> Self {
+        // The providers' client, ready before the first generation.
+        crate::backend::warm_http_client();
         let stop = shutdown.child_token();
         let (reconciled, resume) = tokio::sync::oneshot::channel();
         let library = {

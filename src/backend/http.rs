@@ -1,7 +1,7 @@
 //! One provider endpoint over HTTP: URLs under its base (keeping any path
 //! prefix), its way of sending the key, and calls through the retry loop.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -22,23 +22,36 @@ pub const POOL_MAX_IDLE_PER_HOST: usize = 4;
 /// (reqwest's default is 90 s).
 pub const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(15);
 
-/// The HTTP client for provider calls (one per provider, shared by its
-/// calls), with a small, short-lived connection pool. Built on a
-/// background thread, not before the server answers `initialize`: building
-/// it loads the system's TLS roots (every file in `/etc/ssl/certs`), which
-/// was most of the time `serve` took to start. The first call waits for the
-/// build if it is still running.
+/// The HTTP client for provider calls, with a small, short-lived
+/// connection pool: the process's one shared client (every provider uses
+/// it), built when first needed — by [`warm`] in the background once the
+/// server has answered its first request, or else by the first call.
+/// Building it loads the system's TLS roots (every file in
+/// `/etc/ssl/certs`, about 8 ms of CPU), which is nothing `initialize`
+/// needs.
 pub fn client() -> HttpClient {
-    let client = HttpClient(Arc::new(OnceLock::new()));
-    let cell = Arc::clone(&client.0);
+    HttpClient(None)
+}
+
+/// Builds the shared client on a background thread if it is not built
+/// yet, so the first provider call does not wait for it.
+pub fn warm() {
+    if SHARED.get().is_some() {
+        return;
+    }
     let started = std::thread::Builder::new()
         .name("http-client".into())
-        .spawn(move || {
-            cell.get_or_init(build);
+        .spawn(|| {
+            shared();
         });
     // Without a thread the first call builds it.
     drop(started);
-    client
+}
+
+static SHARED: OnceLock<reqwest::Client> = OnceLock::new();
+
+fn shared() -> &'static reqwest::Client {
+    SHARED.get_or_init(build)
 }
 
 fn build() -> reqwest::Client {
@@ -51,23 +64,22 @@ fn build() -> reqwest::Client {
         .unwrap_or_default()
 }
 
-/// A provider's HTTP client, built once: by [`client`]'s background thread
-/// or, if that has not finished, by the first call. Cheap to clone (the
-/// clones share it).
+/// A provider's HTTP client: the shared one ([`client`]) or one the caller
+/// built. Cheap to clone.
 #[derive(Debug, Clone)]
-pub struct HttpClient(Arc<OnceLock<reqwest::Client>>);
+pub struct HttpClient(Option<reqwest::Client>);
 
 impl HttpClient {
-    /// The client, built now if it is not yet.
+    /// The client, built now if it is the shared one and not built yet.
     pub fn get(&self) -> &reqwest::Client {
-        self.0.get_or_init(build)
+        self.0.as_ref().unwrap_or_else(|| shared())
     }
 }
 
 /// A client built by the caller (tests pass their own).
 impl From<reqwest::Client> for HttpClient {
     fn from(client: reqwest::Client) -> Self {
-        Self(Arc::new(OnceLock::from(client)))
+        Self(Some(client))
     }
 }
 

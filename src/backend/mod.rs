@@ -28,7 +28,7 @@ use crate::domain::{AspectRatio, ImageSize};
 pub use error::BackendError;
 pub use http::{
     Endpoint, HttpClient, KeyStyle, POOL_IDLE_TIMEOUT, POOL_MAX_IDLE_PER_HOST,
-    client as http_client,
+    client as http_client, warm as warm_http_client,
 };
 pub use images::{HttpImages, ImageWire};
 pub use retry::RetryPolicy;

@@ -556,8 +556,13 @@ impl Service {
 
     /// Reads the ledger's spend of this UTC day and month, so
     /// [`Service::check_budget`] knows it before the first call (every
-    /// reservation and settlement reads it again).
+    /// reservation and settlement reads it again). Without a cap nothing
+    /// reads it (no spend is over no cap), so nothing is read before
+    /// `serve` answers `initialize`.
     pub async fn load_budget(&self) {
+        if !self.spend.budget.is_capped() {
+            return;
+        }
         let _gate = self.spend.gate.lock().await;
         self.refresh_spent(Utc::now()).await;
     }

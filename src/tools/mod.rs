@@ -16,7 +16,7 @@ mod library;
 mod video;
 pub mod viewer;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::tool::ToolCallContext;
@@ -74,7 +74,6 @@ pub struct MediaServer {
     /// decides: any path over stdio, the allowed directories over HTTP),
     /// and the download links its results carry.
     access: Access,
-    tool_router: ToolRouter<Self>,
     /// Cancelled when the last clone of this server is dropped, i.e. when
     /// its session ends: background work of the session stops with it.
     session_end: CancellationToken,
@@ -87,10 +86,6 @@ impl MediaServer {
         Self {
             service,
             access,
-            tool_router: Self::image_router()
-                + Self::edit_router()
-                + Self::video_router()
-                + Self::library_router(),
             _session: Arc::new(session_end.clone().drop_guard()),
             session_end,
         }
@@ -125,11 +120,25 @@ impl MediaServer {
 
     /// Every tool this server offers, as `tools/list` shows them.
     pub fn tools(&self) -> Vec<rmcp::model::Tool> {
-        self.tool_router.list_all()
+        Self::tools_router().list_all()
+    }
+
+    /// The tools and their JSON schemas: made once per process, by the
+    /// first `tools/list` or `tools/call` (not before `initialize` is
+    /// answered: building 15 tools' schemas was a quarter of what `serve`
+    /// did before its first answer), and shared by every session.
+    fn tools_router() -> &'static ToolRouter<Self> {
+        static ROUTER: OnceLock<ToolRouter<MediaServer>> = OnceLock::new();
+        ROUTER.get_or_init(|| {
+            Self::image_router()
+                + Self::edit_router()
+                + Self::video_router()
+                + Self::library_router()
+        })
     }
 }
 
-#[tool_handler(router = self.tool_router)]
+#[tool_handler(router = Self::tools_router())]
 impl ServerHandler for MediaServer {
     #[allow(deprecated, reason = "the logging capability: see set_level")]
     fn get_info(&self) -> ServerConfig {
@@ -166,7 +175,7 @@ impl ServerHandler for MediaServer {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let call = ToolCallContext::new(self, request, context);
-        match self.tool_router.call(call).await {
+        match Self::tools_router().call(call).await {
             Err(e) => match args::argument_error(&e) {
                 Some(output) => Ok(structured_result(output, true, Vec::new()).into()),
                 None => Err(e),
