@@ -511,21 +511,7 @@ impl Services {
     }
 
     fn put_bucket(&self, name: &str) {
-        let url = format!("{}/{name}", self.s3);
-        let status = std::thread::scope(|s| {
-            s.spawn(|| {
-                Runtime::new()
-                    .expect("runtime")
-                    .block_on(async { reqwest::Client::new().put(&url).send().await })
-                    .map(|r| r.status())
-            })
-            .join()
-            .expect("bucket thread")
-        });
-        assert!(
-            status.as_ref().is_ok_and(|s| s.is_success()),
-            "PUT {url}: {status:?}"
-        );
+        s3_call(reqwest::Method::PUT, &format!("{}/{name}", self.s3));
     }
 
     /// Empties moto (its objects live in its memory) and makes `buckets`
@@ -534,20 +520,9 @@ impl Services {
         if self.own.is_none() {
             return;
         }
-        let url = format!("{}/moto-api/reset", self.s3);
-        let status = std::thread::scope(|s| {
-            s.spawn(|| {
-                Runtime::new()
-                    .expect("runtime")
-                    .block_on(async { reqwest::Client::new().post(&url).send().await })
-                    .map(|r| r.status())
-            })
-            .join()
-            .expect("reset thread")
-        });
-        assert!(
-            status.as_ref().is_ok_and(|s| s.is_success()),
-            "POST {url}: {status:?}"
+        s3_call(
+            reqwest::Method::POST,
+            &format!("{}/moto-api/reset", self.s3),
         );
         for b in buckets {
             self.put_bucket(b);
@@ -611,4 +586,28 @@ impl Drop for Services {
 
 fn script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/services")
+}
+
+/// An unsigned request to moto (bucket creation, reset), on a thread of its
+/// own with its own runtime (the bench has none); it must succeed.
+fn s3_call(method: reqwest::Method, url: &str) {
+    let status = std::thread::scope(|s| {
+        s.spawn(|| {
+            Runtime::new()
+                .expect("runtime")
+                .block_on(async {
+                    reqwest::Client::new()
+                        .request(method.clone(), url)
+                        .send()
+                        .await
+                })
+                .map(|r| r.status())
+        })
+        .join()
+        .expect("moto request thread")
+    });
+    assert!(
+        status.as_ref().is_ok_and(|s| s.is_success()),
+        "{method} {url}: {status:?}"
+    );
 }
